@@ -1,0 +1,90 @@
+"""Record types that flow through the pipelines, as Beam schemas (NamedTuple + RowCoder).
+
+Dates are integers, microseconds since the Unix epoch in UTC: every runner encodes them the same
+way and no SWH date (some predate 1677 or follow 2262) overflows them. ``iso_utc`` renders them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import NamedTuple, Optional
+
+import apache_beam as beam
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class FileOccurrence(NamedTuple):
+    """One file of one origin's default branch, as listed from the graph export (or the Web API)."""
+
+    origin: Optional[str]
+    repo_name: Optional[str]
+    snapshot_id: Optional[str]
+    branch_name: Optional[str]
+    revision_id: Optional[str]
+    revision_date: Optional[int]  # author date, µs since epoch UTC (the-stack-v2's revision_date)
+    committer_date: Optional[int]
+    visit_date: Optional[int]
+    directory_id: str  # root directory of the branch
+    path: str  # relative, no leading slash; non-UTF-8 bytes as \xNN escapes
+    blob_id: Optional[str]  # sha1: the content store key
+    content_id: str  # sha1_git: the swh:1:cnt: id
+    length: Optional[int]
+    perms: int  # git mode: 0o100644, 0o100755, 0o120000 (symlink)
+    content_status: str  # visible | hidden | absent (skipped_content) | missing (in no content table)
+
+    def to_json_dict(self) -> dict:
+        out = self._asdict()
+        for key in ("revision_date", "committer_date", "visit_date"):
+            out[key] = iso_utc(out[key])
+        return out
+
+
+beam.coders.registry.register_coder(FileOccurrence, beam.coders.RowCoder)
+
+
+class TraversalProblem(NamedTuple):
+    """Why an origin, SWHID or subtree produced no (or not all) files: nothing is dropped silently."""
+
+    subject: str  # origin URL, SWHID, or directory id
+    reason: str  # snake_case, e.g. no_full_visit, no_default_branch, revision_not_in_export
+    detail: str
+
+
+beam.coders.registry.register_coder(TraversalProblem, beam.coders.RowCoder)
+
+
+def micros_from_datetime(value: dt.datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def iso_utc(micros: int | None) -> str | None:
+    """ISO 8601 in UTC, e.g. '2005-03-18T05:03:40+00:00' (None stays None)."""
+    if micros is None:
+        return None
+    return (_EPOCH + dt.timedelta(microseconds=micros)).isoformat()
+
+
+_GITHUB = re.compile(r"^https?://(?:www\.)?github\.com/([^/]+/[^/]+?)(?:\.git)?/?$", re.IGNORECASE)
+
+
+def repo_name_from_origin(origin: str | None) -> str | None:
+    """'owner/name' for GitHub URLs (the-stack-v2's regex), else the URL's path without slashes or '.git'."""
+    if origin is None:
+        return None
+    match = _GITHUB.match(origin)
+    if match:
+        return match.group(1)
+    path = re.sub(r"^[a-z][a-z0-9+.-]*://[^/]*", "", origin, flags=re.IGNORECASE).strip("/")
+    return re.sub(r"\.git$", "", path) or origin
+
+
+def decode_path(raw: bytes) -> str:
+    """A git path as text: UTF-8, with undecodable bytes as \\xNN escapes (unique and reversible)."""
+    return raw.decode("utf-8", errors="backslashreplace")
