@@ -59,7 +59,14 @@ class ArchiveLocation:
 
     @cached_property
     def _graph_root(self) -> str:
-        return self.graph_uri if self.graph_uri else _join(self.uri, "graph")
+        if self.graph_uri:
+            return self.graph_uri
+        # A bare export directory (holding orc/ itself, as SWH's downloads and swh-graph's example do).
+        if not self.is_s3 and not os.path.isdir(os.path.join(self.uri, "graph")) and os.path.isdir(
+            os.path.join(self.uri, "orc")
+        ):
+            return self.uri
+        return _join(self.uri, "graph")
 
     def filesystem(self, uri: str | None = None) -> tuple[pafs.FileSystem, str]:
         """(pyarrow file system, path within it) for ``uri`` (default: the archive root)."""

@@ -1,0 +1,180 @@
+"""The ``stack-v2`` command.
+
+Errors raised on purpose (``StackV2Error``) print as one line, ``stack-v2: error: ...``, with exit
+status 2; anything else is a bug and keeps its traceback. Options the command does not know are
+passed to Apache Beam as pipeline options (``--runner``, ``--direct_num_workers``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from stack_v2 import __version__
+from stack_v2.errors import StackV2Error
+
+log = logging.getLogger("stack_v2")
+
+
+def _archive_location(args):
+    from stack_v2.archive.location import ArchiveLocation
+
+    return ArchiveLocation(args.archive, unsigned=args.unsigned, graph_uri=args.graph)
+
+
+def _add_archive_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--archive", required=True, metavar="URI",
+                        help="archive root: a local directory or s3://bucket/prefix (graph/orc/... and content/...)")
+    parser.add_argument("--graph", metavar="URI", default=None,
+                        help="graph export root holding orc/<table>/ when it is not <archive>/graph "
+                             "(e.g. s3://softwareheritage/graph/2023-09-06)")
+    parser.add_argument("--unsigned", action="store_true",
+                        help="anonymous S3 access (the public Software Heritage bucket)")
+
+
+def cmd_import_git(args, beam_args: list[str]) -> int:
+    from stack_v2.archive.import_git import import_git
+
+    if beam_args:
+        raise StackV2Error(f"archive import-git: unknown option(s) {' '.join(beam_args)}")
+    visit_date = None
+    if args.visit_date:
+        try:
+            visit_date = dt.datetime.fromisoformat(args.visit_date)
+        except ValueError as exc:
+            raise StackV2Error(f"--visit-date {args.visit_date!r}: not an ISO 8601 date ({exc})") from exc
+        if visit_date.tzinfo is None:
+            visit_date = visit_date.replace(tzinfo=dt.timezone.utc)
+    summary = import_git(args.repos, args.archive, origin_prefix=args.origin_prefix, visit_date=visit_date,
+                         progress=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
+    for origin, visit in summary.visits.items():
+        state = f"visit {visit}" if visit else "unchanged since its last visit (nothing added)"
+        print(f"{origin}: {state}", file=sys.stderr)
+    added = ", ".join(f"{n} {t}" for t, n in summary.new_rows.items() if n) or "nothing new"
+    print(f"added: {added}; {summary.content_bytes} content bytes", file=sys.stderr)
+    return 0
+
+
+def cmd_files(args, beam_args: list[str]) -> int:
+    from stack_v2.archive.swhid import parse_swhid_input
+
+    swhids = [parse_swhid_input(s) for s in args.swhid or ()]
+    if args.web_api is not None:
+        if beam_args:
+            raise StackV2Error(f"archive files --web-api: unknown option(s) {' '.join(beam_args)}")
+        files, problems = _files_via_api(args, swhids)
+    else:
+        from stack_v2.archive.listing import list_files
+
+        files, problems = list_files(_archive_location(args), origins=args.origin or (), swhids=swhids,
+                                     max_depth=args.max_depth, beam_args=beam_args)  # fmt: skip
+    out = sys.stdout
+    for record in files:
+        out.write(json.dumps(record.to_json_dict(), ensure_ascii=False) + "\n")
+    for problem in problems:
+        print(f"stack-v2: {problem.subject}: {problem.reason}: {problem.detail}", file=sys.stderr)
+    print(f"stack-v2: {len(files)} files, {len(problems)} problems", file=sys.stderr)
+    requested = set(args.origin or ()) | {s.text for s in swhids}
+    failed = {p.subject for p in problems if p.reason != "depth_limit"} & requested
+    return 1 if failed else 0
+
+
+def _files_via_api(args, swhids):
+    from stack_v2.archive.webapi import DEFAULT_API_URL, list_files_via_api
+
+    api_url = args.web_api or DEFAULT_API_URL
+    files, problems = [], []
+    for origin in args.origin or ():
+        f, p = list_files_via_api(origin=origin, api_url=api_url, max_depth=args.max_depth)
+        files += f
+        problems += p
+    for sel in swhids:
+        f, p = list_files_via_api(swhid=sel.text, api_url=api_url, max_depth=args.max_depth)
+        files += f
+        problems += p
+    if not (args.origin or swhids):
+        raise StackV2Error("archive files --web-api: name the repositories with --origin or --swhid")
+    files.sort(key=lambda r: (r.origin or "", r.directory_id, r.path))
+    return files, problems
+
+
+def cmd_cat(args, beam_args: list[str]) -> int:
+    from stack_v2.archive.content import fetch_blob, open_content_store
+
+    store = open_content_store(_archive_location(args))
+    status = 0
+    for blob_id in args.blob_ids:
+        result = fetch_blob(store, blob_id, max_length=args.max_length)
+        if result.data is None:
+            print(f"stack-v2: blob {blob_id}: {result.reason}: {result.detail}", file=sys.stderr)
+            status = 1
+        else:
+            sys.stdout.buffer.write(result.data)
+    sys.stdout.flush()
+    return status
+
+
+def cmd_demo(args, beam_args: list[str]) -> int:
+    from stack_v2.demo import run_demo
+
+    return run_demo(args.workdir, beam_args=beam_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stack-v2", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"stack-v2 {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    archive = sub.add_parser("archive", help="read and write Software Heritage archives")
+    asub = archive.add_subparsers(dest="archive_command", required=True)
+
+    imp = asub.add_parser("import-git", help="turn local git repositories into a local SWH-layout archive")
+    imp.add_argument("repos", nargs="+", metavar="REPO", help="paths of git repositories (bare or not)")
+    imp.add_argument("--archive", required=True, metavar="DIR", help="archive directory (created or added to)")
+    imp.add_argument("--origin-prefix", default="https://github.com/local/",
+                     help="origin URL = prefix + repository folder name (default: %(default)s)")
+    imp.add_argument("--visit-date", default=None, help="ISO 8601 date of the visit (default: now)")
+    imp.set_defaults(func=cmd_import_git)
+
+    files = asub.add_parser("files", help="print one JSON line per file of each origin's default branch")
+    _add_archive_options(files)
+    files.add_argument("--origin", action="append", metavar="URL", help="list only this origin (repeatable)")
+    files.add_argument("--swhid", action="append", metavar="SWHID",
+                       help="list this swh:1:snp|rev|dir SWHID, optionally with ;origin=... (repeatable)")
+    files.add_argument("--max-depth", type=int, default=64, help="directory levels to descend (default: 64)")
+    files.add_argument("--web-api", nargs="?", const="", default=None, metavar="URL",
+                       help="list through the SWH Web API instead of a graph export (token: $SWH_API_TOKEN)")
+    files.set_defaults(func=cmd_files)
+
+    cat = asub.add_parser("cat", help="write blobs from the content store to stdout, verified")
+    _add_archive_options(cat)
+    cat.add_argument("blob_ids", nargs="+", metavar="SHA1", help="blob ids (sha1 of the content)")
+    cat.add_argument("--max-length", type=int, default=10 * 1024 * 1024, help="skip larger blobs (bytes)")
+    cat.set_defaults(func=cmd_cat)
+
+    demo = sub.add_parser("demo", help="import real code shipped with this machine's Python and list it")
+    demo.add_argument("--workdir", default="demo-output", help="where the demo's repositories and archive go")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args, extra)
+    except StackV2Error as exc:
+        print(f"stack-v2: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Shared fixtures: a real S3 server (moto's, in-process) reached through the standard AWS environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+from s3util import env_restore, env_snapshot
+
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # Keep a developer's own AWS config and profiles out of the tests.
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+_AWS_UNSET = ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_ENDPOINT_URL_S3"]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """URL of a moto S3 server on 127.0.0.1; AWS_ENDPOINT_URL and test credentials point at it meanwhile."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    saved = env_snapshot([*_AWS_ENV, *_AWS_UNSET, "AWS_ENDPOINT_URL"])
+    for name in _AWS_UNSET:
+        os.environ.pop(name, None)
+    os.environ.update(_AWS_ENV, AWS_ENDPOINT_URL=url)
+    try:
+        yield url
+    finally:
+        env_restore(saved)
+        server.stop()

@@ -1,0 +1,132 @@
+"""Helpers for tests against a real S3 server (moto's, in-process): uploads, bucket policies, a faulty proxy."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlparse
+
+import boto3
+
+
+def s3_client(endpoint: str):
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def upload_tree(endpoint: str, local_dir: str | Path, bucket: str, prefix: str = "") -> int:
+    """Upload every file under ``local_dir`` to ``s3://bucket/prefix/<relative path>``; returns the file count."""
+    client = s3_client(endpoint)
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        client.create_bucket(Bucket=bucket)
+    root = Path(local_dir)
+    count = 0
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        key = "/".join(part for part in (prefix.strip("/"), path.relative_to(root).as_posix()) if part)
+        client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        count += 1
+    return count
+
+
+def make_public(endpoint: str, bucket: str) -> None:
+    """A public-read bucket policy (GetObject and ListBucket for everyone), as SWH's bucket has."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        }],
+    }  # fmt: skip
+    s3_client(endpoint).put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of an S3 server that answers the first ``fail_first`` GETs with an S3 error
+    (default ``503 SlowDown``) and forwards everything else. ``requests`` records (method, path, headers)."""
+
+    def __init__(self, upstream: str, fail_first: int = 0, status: int = 503, code: str = "SlowDown"):
+        self.upstream = urlparse(upstream)
+        self.fail_first, self.status, self.code = fail_first, status, code
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.failed = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def gets(self) -> list[str]:
+        return [path for method, path, _ in self.requests if method == "GET"]
+
+    def __enter__(self) -> FaultyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def _handler(self):
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output quiet
+                pass
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with proxy._lock:
+                    proxy.requests.append((self.command, self.path, dict(self.headers)))
+                    fail = self.command == "GET" and proxy.failed < proxy.fail_first
+                    proxy.failed += fail
+                if fail:
+                    error = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{proxy.code}</Code>'
+                             f"<Message>injected by the test proxy</Message><RequestId>proxy</RequestId></Error>"
+                             ).encode()  # fmt: skip
+                    self.send_response(proxy.status)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error)
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+                try:
+                    conn.request(self.command, self.path, body=body or None, headers=dict(self.headers))
+                    response = conn.getresponse()
+                    data = response.read()
+                finally:
+                    conn.close()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in _HOP_BY_HOP:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_PUT = _relay
+
+        return Handler
+
+
+def env_snapshot(names: list[str]) -> dict[str, str | None]:
+    return {name: os.environ.get(name) for name in names}
+
+
+def env_restore(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
