@@ -78,7 +78,7 @@ def cmd_files(args, beam_args: list[str]) -> int:
     for problem in problems:
         print(f"stack-v2: {problem.subject}: {problem.reason}: {problem.detail}", file=sys.stderr)
     print(f"stack-v2: {len(files)} files, {len(problems)} problems", file=sys.stderr)
-    requested = set(args.origin or ()) | {s.text for s in swhids}
+    requested = set(args.origin or ()) | {s.core for s in swhids} | {s.origin for s in swhids if s.origin}
     failed = {p.subject for p in problems if p.reason != "depth_limit"} & requested
     return 1 if failed else 0
 
@@ -92,8 +92,8 @@ def _files_via_api(args, swhids):
         f, p = list_files_via_api(origin=origin, api_url=api_url, max_depth=args.max_depth)
         files += f
         problems += p
-    for sel in swhids:
-        f, p = list_files_via_api(swhid=sel.text, api_url=api_url, max_depth=args.max_depth)
+    for text in args.swhid or ():
+        f, p = list_files_via_api(swhid=text, api_url=api_url, max_depth=args.max_depth)
         files += f
         problems += p
     if not (args.origin or swhids):

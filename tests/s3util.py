@@ -8,6 +8,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlparse
 
 import boto3
@@ -67,7 +68,7 @@ class FaultyProxy:
     def gets(self) -> list[str]:
         return [path for method, path, _ in self.requests if method == "GET"]
 
-    def __enter__(self) -> FaultyProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

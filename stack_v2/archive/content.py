@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple, Optional, Tuple, TypeVar
+from typing import NamedTuple, Optional, TypeVar
 from urllib.parse import urlparse
 
 import apache_beam as beam
@@ -59,17 +59,18 @@ from stack_v2.records import FileOccurrence
 
 __all__ = [
     "MAX_BLOB_LENGTH",
-    "FetchResult",
-    "ObjectUnavailable",
     "ContentStore",
+    "FetchContents",
+    "FetchResult",
     "LocalContentStore",
-    "S3ContentStore",
-    "open_content_store",
+    "ObjectUnavailable",
     "RetryPolicy",
-    "is_retryable",
+    "S3ContentStore",
     "fetch_blob",
     "fetch_many",
-    "FetchContents",
+    "is_retryable",
+    "open_content_store",
+    "sha1_git_of",
 ]
 
 # The Stack v2 skips contents whose (raw, uncompressed) SWH length is 10 MiB or more.
@@ -93,8 +94,9 @@ class FetchResult(NamedTuple):
     """The outcome of fetching one blob: exactly one of ``data`` and ``reason`` is set."""
 
     blob_id: str
-    data: Optional[bytes]
-    reason: Optional[str]  # one of the reasons above, None on success
+    # Optional[...] rather than "| None", as in records.py, for Beam's schema inference.
+    data: Optional[bytes]  # noqa: UP045
+    reason: Optional[str]  # noqa: UP045 -- one of the reasons above, None on success
     detail: str  # human-readable, names the object; "" on success
 
     @classmethod
@@ -159,7 +161,7 @@ class RetryPolicy:
     base_delay: float = 0.1  # seconds
     max_delay: float = 20.0
     sleep: Callable[[float], None] = time.sleep
-    rng: Optional[random.Random] = None  # None: the random module's shared generator
+    rng: random.Random | None = None  # None: the random module's shared generator
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -334,7 +336,9 @@ def fetch_blob(store: ContentStore, blob_id: str, content_id: str | None = None,
                max_length: int | None = MAX_BLOB_LENGTH) -> FetchResult:  # fmt: skip
     """The verified content of one blob, or why there is none. Raises only for problems of the whole store."""
     if not isinstance(blob_id, str) or not _SHA1_HEX.fullmatch(blob_id):
-        return FetchResult.failure(str(blob_id), INVALID_BLOB_ID, f"blob_id {blob_id!r} is not 40 lowercase hex digits")
+        return FetchResult.failure(
+            str(blob_id), INVALID_BLOB_ID, f"blob_id {blob_id!r} is not 40 lowercase hex digits"
+        )
     if max_length is not None and length is not None and length >= max_length:
         return FetchResult.failure(blob_id, TOO_LARGE, f"length={length}")
     try:
@@ -362,7 +366,7 @@ def fetch_blob(store: ContentStore, blob_id: str, content_id: str | None = None,
     return FetchResult.ok(blob_id, data)
 
 
-def fetch_many(store: ContentStore, items: Iterable[tuple[str, Optional[str], Optional[int]]], concurrency: int = 16,
+def fetch_many(store: ContentStore, items: Iterable[tuple[str, str | None, int | None]], concurrency: int = 16,
                *, max_length: int | None = MAX_BLOB_LENGTH, executor: Executor | None = None
                ) -> Iterator[FetchResult]:  # fmt: skip
     """FetchResults for ``(blob_id, content_id, length)`` items, in input order, ``concurrency`` at a time.
@@ -461,7 +465,9 @@ class FetchContents(beam.PTransform):
                  *, batch_size: int = 64, retry: RetryPolicy | None = None):  # fmt: skip
         super().__init__()
         if concurrency < 1 or batch_size < 1:
-            raise ValueError(f"FetchContents: concurrency and batch_size must be >= 1, got {concurrency}, {batch_size}")
+            raise ValueError(
+                f"FetchContents: concurrency and batch_size must be >= 1, got {concurrency}, {batch_size}"
+            )
         if max_length is not None and max_length < 1:
             raise ValueError(f"FetchContents: max_length must be >= 1 or None, got {max_length}")
         self._fn = _FetchContentsFn(location, concurrency, max_length, batch_size, retry)
@@ -469,6 +475,6 @@ class FetchContents(beam.PTransform):
     def expand(self, occurrences):
         return occurrences | "Fetch" >> (
             beam.ParDo(self._fn)
-            .with_output_types(Tuple[FileOccurrence, bytes], **{FAILED: Tuple[FileOccurrence, str, str]})
+            .with_output_types(tuple[FileOccurrence, bytes], **{FAILED: tuple[FileOccurrence, str, str]})
             .with_outputs(FAILED, main=FETCHED)
         )

@@ -96,7 +96,8 @@ def read_stripe(location: ArchiveLocation, ref: StripeRef, columns: list[str]) -
         raise
     except (OSError, pa.ArrowException, ValueError) as exc:
         raise ArchiveError(f"graph table {ref.table!r}: cannot read stripe {ref.stripe} of {ref.path}: {_short(exc)}") from exc
-    return _timestamps_to_us(batch)
+    # ORC returns columns in file order; callers rely on the order they asked for.
+    return _timestamps_to_us(batch.select(columns))
 
 
 def iter_table(location: ArchiveLocation, table: str, columns: list[str]) -> Iterator[pa.RecordBatch]:

@@ -1,0 +1,211 @@
+"""The default-branch traversal: pure selection rules, swh-graph's real ORC sample, and archives
+imported from real git repositories (compared with git's own view of HEAD)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gitrepos import git, ls_tree, make_library_repo, make_sample_repo
+from stack_v2.archive.import_git import import_git
+from stack_v2.archive.listing import list_files
+from stack_v2.archive.location import ArchiveLocation
+from stack_v2.archive.selection import Branch, DefaultBranch, Visit, default_branch, latest_full_visit
+from stack_v2.archive.swhid import parse_swhid_input
+from stack_v2.cli import main
+from stack_v2.errors import ArchiveError
+
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "swh-graph-example"
+
+
+def hexname(name: bytes) -> str:
+    return name.hex()
+
+
+# ----------------------------------------------------------------------------------- pure rules
+
+
+@pytest.mark.parametrize(
+    ("branches", "expected"),
+    [
+        # HEAD is an alias of main: the branch reached is main
+        ({b"HEAD": Branch(hexname(b"refs/heads/main"), "alias"), b"refs/heads/main": Branch("a" * 40, "revision")},
+         DefaultBranch(b"refs/heads/main", "a" * 40, "revision")),
+        # alias of an alias of a release
+        ({b"HEAD": Branch(hexname(b"refs/heads/x"), "alias"), b"refs/heads/x": Branch(hexname(b"refs/tags/v"), "alias"),
+          b"refs/tags/v": Branch("b" * 40, "release")}, DefaultBranch(b"refs/tags/v", "b" * 40, "release")),
+        # detached HEAD points at a revision itself
+        ({b"HEAD": Branch("c" * 40, "revision"), b"refs/heads/master": Branch("d" * 40, "revision")},
+         DefaultBranch(b"HEAD", "c" * 40, "revision")),
+        # no HEAD: main before master
+        ({b"refs/heads/master": Branch("d" * 40, "revision"), b"refs/heads/main": Branch("e" * 40, "revision")},
+         DefaultBranch(b"refs/heads/main", "e" * 40, "revision")),
+        # dangling HEAD alias: fall back to master
+        ({b"HEAD": Branch(hexname(b"refs/heads/gone"), "alias"), b"refs/heads/master": Branch("d" * 40, "revision")},
+         DefaultBranch(b"refs/heads/master", "d" * 40, "revision")),
+        # alias cycle and nothing else
+        ({b"HEAD": Branch(hexname(b"refs/heads/a"), "alias"), b"refs/heads/a": Branch(hexname(b"HEAD"), "alias")},
+         "no_default_branch"),
+        # only a feature branch: the paper keeps nothing
+        ({b"refs/heads/feature": Branch("f" * 40, "revision")}, "no_default_branch"),
+    ],
+)  # fmt: skip
+def test_default_branch(branches, expected):
+    assert default_branch(branches) == expected
+
+
+def test_latest_full_visit_takes_highest_visit():
+    visits = [Visit(1, 10, "a"), Visit(3, 5, "c"), Visit(2, 30, "b")]
+    assert latest_full_visit(visits) == Visit(3, 5, "c")
+    assert latest_full_visit([]) is None
+
+
+# ------------------------------------------------------------------------- swh-graph's ORC sample
+
+
+@pytest.fixture(scope="module")
+def fixture_listing():
+    if not FIXTURE.is_dir():
+        pytest.fail(f"the swh-graph example export is expected at {FIXTURE}")
+    return list_files(ArchiveLocation(str(FIXTURE)))
+
+
+def test_fixture_export_lists_default_branch_files_of_each_origin(fixture_listing):
+    files, problems = fixture_listing
+    assert problems == []
+    by_origin: dict[str, list] = {}
+    for f in files:
+        by_origin.setdefault(f.origin, []).append(f)
+    assert sorted(by_origin) == ["https://example.com/swh/graph", "https://example.com/swh/graph2"]
+    for origin, records in by_origin.items():
+        # refs/heads/master -> revision 9 -> root directory 8 (README.md, parser.c, tests/{README.rst,main.py})
+        assert {(r.path, r.content_id[-2:], r.length) for r in records} == {
+            ("README.md", "01", 42), ("parser.c", "07", 666), ("tests/README.rst", "04", 404),
+            ("tests/main.py", "05", 1337),
+        }  # fmt: skip
+        assert {(r.branch_name, r.revision_id[-2:], r.directory_id[-2:]) for r in records} == {
+            ("refs/heads/master", "09", "08")
+        }
+        assert all(r.blob_id == r.content_id and r.content_status == "visible" for r in records)
+    first = by_origin["https://example.com/swh/graph"][0]
+    assert first.snapshot_id.endswith("20") and first.repo_name == "swh/graph"
+    assert first.revision_date is not None and first.visit_date is not None
+
+
+def test_fixture_swhids_depth_limit_and_unknown_origin():
+    location = ArchiveLocation(str(FIXTURE))
+    swhids = [parse_swhid_input("swh:1:rev:" + "0" * 38 + "03;origin=https://example.com/swh/graph"),
+              parse_swhid_input("swh:1:dir:" + "0" * 38 + "12")]  # fmt: skip
+    files, problems = list_files(location, origins=["https://example.org/none"], swhids=swhids, max_depth=1)
+    paths = {(f.directory_id[-2:], f.path) for f in files}
+    # rev 03 -> dir 02 (README.md); dir 12: README.md and oldproject/ (not expanded at depth 1)
+    assert paths == {("02", "README.md"), ("12", "README.md")}
+    assert {(p.subject, p.reason) for p in problems} == {
+        ("https://example.org/none", "no_full_visit"),
+        ("swh:1:dir:" + "0" * 38 + "12", "depth_limit"),
+    }
+    rev_file = next(f for f in files if f.directory_id.endswith("02"))
+    assert rev_file.origin == "https://example.com/swh/graph" and rev_file.revision_id.endswith("03")
+
+
+# -------------------------------------------------------------------- archives made from git repos
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trav")
+    lib = make_library_repo(root)
+    sample = make_sample_repo(root, submodule=lib)
+    archive = root / "archive"
+    import_git([str(lib), str(sample)], str(archive))
+    return {"lib": lib, "sample": sample, "archive": archive}
+
+
+@pytest.fixture(scope="module")
+def imported_listing(imported):
+    return list_files(ArchiveLocation(str(imported["archive"])))
+
+
+def expected_from_git(repo: Path) -> dict[str, tuple[int, str, str]]:
+    """git's own view of HEAD: path -> (perms, sha1_git, sha1), files only (no submodules)."""
+    out = {}
+    for path, (mode, sha) in ls_tree(repo).items():
+        if mode == "160000":
+            continue
+        data = subprocess.run(["git", "-C", str(repo), "cat-file", "blob", sha], check=True,
+                              capture_output=True).stdout  # fmt: skip
+        out[path.decode("utf-8", "backslashreplace")] = (int(mode, 8), sha, hashlib.sha1(data).hexdigest())
+    return out
+
+
+def test_listing_equals_gits_view_of_head(imported, imported_listing):
+    files, problems = imported_listing
+    assert problems == []
+    for name in ("lib", "sample"):
+        repo = imported[name]
+        records = [f for f in files if f.origin == f"https://github.com/local/{repo.name}"]
+        assert {r.path: (r.perms, r.content_id, r.blob_id) for r in records} == expected_from_git(repo)
+        head = git(repo, "rev-parse", "HEAD")
+        assert {(r.revision_id, r.directory_id, r.branch_name) for r in records} == {
+            (head, git(repo, "rev-parse", "HEAD^{tree}"), "refs/heads/main")
+        }
+        assert {r.repo_name for r in records} == {f"local/{repo.name}"}
+
+
+def test_listing_keeps_symlinks_executables_and_non_utf8_names(imported_listing):
+    files, _ = imported_listing
+    by_path = {f.path: f for f in files if f.origin.endswith("/sample")}
+    assert by_path["docs/email_init.py"].perms == 0o120000 and by_path["docs/email_init.py"].length == len(
+        "../src/email/__init__.py")
+    assert by_path["bin/tool.py"].perms == 0o100755
+    assert "docs/caf\\xe9.txt" in by_path  # undecodable byte kept as an escape
+    assert not any(p.startswith("vendor/") for p in by_path)  # the submodule is skipped
+    assert "FEATURE.json" not in by_path  # only the default branch
+
+
+def test_files_command_prints_json_lines(imported, capsys):
+    origin = "https://github.com/local/jsonlib"
+    assert main(["archive", "files", "--archive", str(imported["archive"]), "--origin", origin]) == 0
+    out, err = capsys.readouterr()
+    import json
+
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert {line["path"] for line in lines} == set(expected_from_git(imported["lib"]))
+    assert set(lines[0]) >= {"origin", "repo_name", "snapshot_id", "branch_name", "revision_id", "revision_date",
+                             "directory_id", "path", "blob_id", "content_id", "length"}  # fmt: skip
+    assert lines[0]["revision_date"] == "2021-06-07T13:09:10+00:00"  # 08:09:10-0500 in UTC
+    assert err.strip().endswith(f"{len(lines)} files, 0 problems")
+
+
+def test_bad_archives_give_one_line_errors(tmp_path, imported, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(imported["archive"] / "graph", broken / "graph")
+    shutil.rmtree(broken / "graph" / "orc" / "snapshot_branch")
+    assert main(["archive", "files", "--archive", str(broken)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("stack-v2: error: graph table 'snapshot_branch' is missing: no .orc files in ")
+
+    corrupt = next((broken / "graph" / "orc" / "revision").glob("*.orc"))
+    corrupt.write_bytes(corrupt.read_bytes()[:40])  # truncated ORC
+    shutil.copytree(imported["archive"] / "graph" / "orc" / "snapshot_branch", broken / "graph" / "orc" / "snapshot_branch")
+    with pytest.raises(Exception) as info:
+        list_files(ArchiveLocation(str(broken)))
+    assert f"graph table 'revision': cannot read ORC file {corrupt}" in str(info.value)
+
+    assert main(["archive", "files", "--archive", str(broken), "--swhid", "swh:1:cnt:" + "0" * 40]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"stack-v2: error: unsupported SWHID 'swh:1:cnt:{'0' * 40}': type 'cnt' cannot be listed "
+                   "(use snp, rev or dir)"]  # fmt: skip
+
+
+def test_missing_column_is_named(tmp_path, imported):
+    from stack_v2.archive.orc import read_stripe, table_stripes
+
+    location = ArchiveLocation(str(imported["archive"]))
+    ref = table_stripes(location, "origin")[0]
+    with pytest.raises(ArchiveError, match=r"lacks column\(s\) \['nope'\]"):
+        read_stripe(location, ref, ["url", "nope"])
