@@ -4,9 +4,11 @@ The selection rules are the graph traversal's (reference/swh.md §3.3):
 
 - origin: its latest visit with status ``full`` and a snapshot (``visit/latest/`` first, the cheap call;
   when that visit is not full, ``visits/`` newest first until a full one);
-- snapshot: the default branch is ``HEAD`` resolved through alias branches (with a loop guard), else
-  ``refs/heads/main``, else ``refs/heads/master``; a dangling or looping candidate falls through to the
-  next one. ``branch_name`` is the branch finally reached (e.g. ``refs/heads/main``), not ``HEAD``;
+- snapshot: the default branch as ``stack_v2.archive.selection.default_branch`` chooses it, the very
+  function the graph traversal uses (HEAD through aliases, with a cycle guard, else ``refs/heads/main``,
+  else ``refs/heads/master``), fed with branches fetched one by one (``branches_from=<name>``,
+  ``branches_count=1``: a few requests however many branches the snapshot has). ``branch_name`` is the
+  branch finally reached (e.g. ``refs/heads/main``);
 - a release is followed (through releases of releases) to its revision or directory; a revision gives
   its root directory and dates;
 - directories are walked from the root: ``file`` entries become records, ``rev`` entries (submodules)
@@ -37,34 +39,42 @@ the API reports a hidden content); a file whose content was skipped (too large) 
 checksums and no length. The record then has ``content_status="missing"``, ``blob_id=None`` and
 ``length=None``: unlike the graph export, the API does not tell skipped contents apart.
 
-Problems (TraversalProblem, subject = the origin URL or SWHID as given): ``not_found`` (HTTP 404 for the
-origin, visit, snapshot, revision, release or root directory: no files; for a subdirectory: that subtree
-only), ``no_full_visit``, ``no_default_branch`` (also when the branch points to a content or snapshot),
-``depth_limit`` (one per directory not listed) and ``api_error`` (any other HTTP or network failure, or a
-response of the wrong shape, e.g. after the client's 429 retries run out). An ``api_error`` ends the
-listing and returns no files, as a listing with holes would look complete downstream.
+Problems (TraversalProblem; subject = the origin URL, else the SWHID's origin qualifier, else the core
+SWHID, as the graph traversal names them). Reasons shared with the graph traversal: ``no_full_visit``,
+``no_default_branch`` / ``alias_cycle`` / ``dangling_alias`` (from selection.default_branch),
+``unsupported_target`` (the branch or release points to a content or snapshot) and ``depth_limit`` (one
+per directory not listed, detail ``directory <id> at /<path>/ is deeper than N levels``). Reasons of the
+API: ``not_found`` (HTTP 404 for the origin, visit, snapshot, revision, release or root directory: no
+files; for a subdirectory: that subtree only) and ``api_error`` (any other HTTP or network failure, or a
+response of the wrong shape, e.g. the last 429 once the client's retries ran out). An ``api_error`` ends
+the listing and returns no files, as a listing with holes would look complete downstream.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from swh.core.utils import encode_with_unescape
+from swh.core.utils import decode_with_escape, encode_with_unescape
 from swh.web.client.client import WebAPIClient
 
+from stack_v2.archive.selection import Branch, default_branch
 from stack_v2.archive.swhid import SelectedSWHID, parse_swhid_input
 from stack_v2.records import FileOccurrence, TraversalProblem, decode_path, micros_from_datetime, repo_name_from_origin
 
 DEFAULT_API_URL = "https://archive.softwareheritage.org/api/1"
 TOKEN_ENV = "SWH_API_TOKEN"
 DEFAULT_MAX_DEPTH = 64  # directory levels, as the-stack-v2's traversal (reference/swh.md §3.3)
-DEFAULT_BRANCH_CANDIDATES = ("HEAD", "refs/heads/main", "refs/heads/master")
+_BRANCH_REASONS = {
+    "no_default_branch": "no HEAD, refs/heads/main or refs/heads/master branch",
+    "alias_cycle": "the default branch is an alias cycle",
+    "dangling_alias": "the default branch is an alias to a missing branch",
+}
 _VISITS_PER_PAGE = 20  # visits are listed newest first; a full one is almost always on the first page
 
 
@@ -97,7 +107,8 @@ def list_files_via_api(
     if max_depth < 1:
         raise ValueError(f"list_files_via_api: max_depth must be at least 1, got {max_depth}")
     selected = parse_swhid_input(swhid) if swhid is not None else None  # bad input fails before any request
-    subject = origin if origin is not None else swhid.strip()
+    # As the graph traversal names them: the origin, else the SWHID's origin qualifier, else the core SWHID.
+    subject = origin if selected is None else (selected.origin or selected.core)
     lister = _Lister(client if client is not None else make_client(api_url, token), subject, max_depth)
     try:
         if selected is None:
@@ -179,52 +190,39 @@ class _Lister:
         return visit
 
     def _list_snapshot(self, prov: _Provenance) -> None:
-        name, target_type, target = self._default_branch(prov.snapshot_id)
-        prov.branch_name = decode_path(_unescape(name))
-        self._list_target(prov, target_type, target, f"branch {prov.branch_name} of swh:1:snp:{prov.snapshot_id}")
+        resolved = default_branch(_LazyBranches(self, prov.snapshot_id))
+        if isinstance(resolved, str):
+            raise _ApiFailure(resolved, f"snapshot {prov.snapshot_id}: {_BRANCH_REASONS.get(resolved, resolved)}")
+        prov.branch_name = decode_path(resolved.name)
+        self._list_target(prov, resolved.target_type, resolved.target)
 
-    def _default_branch(self, snapshot: str) -> tuple[str, str, str]:
-        """(name, target_type, target) of the default branch: HEAD through aliases, else main, else master."""
-        notes = []
-        for candidate in DEFAULT_BRANCH_CANDIDATES:
-            chain = [candidate]
-            while True:
-                branch = self._branch(snapshot, chain[-1])
-                if branch is None:
-                    if len(chain) > 1:
-                        notes.append(f"{' -> '.join(chain)} is dangling")
-                    break
-                if branch.get("target_type") != "alias":
-                    return chain[-1], branch.get("target_type"), branch["target"]
-                if branch["target"] in chain:
-                    notes.append(f"alias loop {' -> '.join(chain + [branch['target']])}")
-                    break
-                chain.append(branch["target"])
-        detail = f"swh:1:snp:{snapshot} has no HEAD, refs/heads/main or refs/heads/master"
-        raise _ApiFailure("no_default_branch", detail + (f" ({'; '.join(notes)})" if notes else ""))
-
-    def _branch(self, snapshot: str, name: str) -> dict | None:
+    def branch(self, snapshot: str, name: bytes) -> Branch | None:
         """One branch of a snapshot (None if absent or dangling), in one request whatever the snapshot's size."""
+        api_name = decode_with_escape(name)  # how swh-web spells branch names
 
         def first_page():
             pages = self.client.snapshot(
-                f"swh:1:snp:{snapshot}", typify=False, params={"branches_from": name, "branches_count": 1}
+                f"swh:1:snp:{snapshot}", typify=False, params={"branches_from": api_name, "branches_count": 1}
             )
             try:
                 return next(pages, {})
             finally:
                 pages.close()
 
-        # branches_from is ">=": the page holds the branch itself or the next one by name.
+        # branches_from is ">=": the page holds the branch itself, or the next one by name if it is absent.
         page = self._call(f"snapshot swh:1:snp:{snapshot}", first_page, dict)
-        branch = page.get(name)
-        return branch if isinstance(branch, dict) and isinstance(branch.get("target"), str) else None
+        branch = page.get(api_name)
+        if not (isinstance(branch, dict) and isinstance(branch.get("target"), str)):
+            return None
+        if branch.get("target_type") == "alias":  # the API gives the target branch's name, the ORC its hex
+            return Branch(_unescape(branch["target"]).hex(), "alias")
+        return Branch(branch["target"], str(branch.get("target_type")))
 
-    def _list_target(self, prov: _Provenance, target_type: str | None, target: str, via: str) -> None:
+    def _list_target(self, prov: _Provenance, target_type: str | None, target: str) -> None:
         releases: set[str] = set()
-        while target_type == "release":
+        while target_type == "release":  # a tag of a tag is followed too
             if target in releases:
-                raise _ApiFailure("no_default_branch", f"{via}: release loop at swh:1:rel:{target}")
+                raise _ApiFailure("unsupported_target", f"release loop at release {target}")
             releases.add(target)
             swhid = f"swh:1:rel:{target}"
             release = self._call(f"release {swhid}", lambda: self.client.release(swhid, typify=False), dict)
@@ -234,7 +232,7 @@ class _Lister:
         elif target_type == "directory":
             self._walk(prov, target)
         else:
-            raise _ApiFailure("no_default_branch", f"{via} points to a {target_type}, not a revision or directory")
+            raise _ApiFailure("unsupported_target", f"default branch points to a {target_type} {target}")
 
     def _list_revision(self, prov: _Provenance, revision_id: str) -> None:
         swhid = f"swh:1:rev:{revision_id}"
@@ -262,8 +260,8 @@ class _Lister:
             except _ApiFailure as failure:
                 if failure.reason != "not_found" or level == 1:
                     raise
-                self.problems.append(self.problem("not_found", f"directory {prefix} (swh:1:dir:{directory}) is "
-                                                               f"not in the archive; its files are not listed"))  # fmt: skip
+                self.problems.append(self.problem("not_found", f"directory {directory} at /{prefix} is not in the "
+                                                               f"archive; its files are not listed"))  # fmt: skip
                 continue
             for entry in entries:
                 path = prefix + _entry_name(entry)
@@ -271,8 +269,8 @@ class _Lister:
                 if kind == "file":
                     self.files.append(_occurrence(shared, path, entry))
                 elif kind == "dir" and level >= self.max_depth:
-                    self.problems.append(self.problem("depth_limit", f"directory {path}/ (swh:1:dir:{entry['target']}) "
-                                                                     f"is deeper than {self.max_depth} levels; not listed"))  # fmt: skip
+                    self.problems.append(self.problem("depth_limit", f"directory {entry['target']} at /{path}/ is "
+                                                                     f"deeper than {self.max_depth} levels"))  # fmt: skip
                 elif kind == "dir":
                     stack.append((entry["target"], path + "/", level + 1))
                 elif kind != "rev":  # rev: a submodule, another repository's commit
@@ -282,9 +280,12 @@ class _Lister:
     def _directory(self, directory: str) -> list[dict]:
         if directory not in self._directories:
             swhid = f"swh:1:dir:{directory}"
-            self._directories[directory] = self._call(
-                f"directory {swhid}", lambda: self.client.directory(swhid, typify=False), list
-            )
+            entries = self._call(f"directory {swhid}", lambda: self.client.directory(swhid, typify=False), list)
+            for entry in entries:
+                if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)
+                        and isinstance(entry.get("target"), str) and isinstance(entry.get("perms"), int)):
+                    raise _ApiFailure("api_error", f"directory {swhid}: malformed entry {_one_line(entry, 120)}")
+            self._directories[directory] = entries
         return self._directories[directory]
 
     # -- one API call --------------------------------------------------------------------------------
@@ -307,6 +308,31 @@ class _Lister:
         if not isinstance(value, expect):
             raise _ApiFailure("api_error", f"{what}: unexpected response of type {type(value).__name__}")
         return value
+
+
+class _LazyBranches(Mapping):
+    """A snapshot's branches as selection.default_branch reads them (bytes names; alias targets as the hex
+    of the target's name, as in the ORC export), fetched one by one: a snapshot may hold many thousands of
+    branches (pull requests, tags) and the rules look at a few. Iterating gives the branches fetched so far.
+    """
+
+    def __init__(self, lister: _Lister, snapshot: str):
+        self._lister, self._snapshot = lister, snapshot
+        self._fetched: dict[bytes, Branch | None] = {}
+
+    def __getitem__(self, name: bytes) -> Branch:
+        if name not in self._fetched:
+            self._fetched[name] = self._lister.branch(self._snapshot, name)
+        branch = self._fetched[name]
+        if branch is None:
+            raise KeyError(name)
+        return branch
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (name for name, branch in self._fetched.items() if branch is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _is_full(visit: Any) -> bool:
