@@ -26,8 +26,8 @@ def _archive_location(args):
     return ArchiveLocation(args.archive, unsigned=args.unsigned, graph_uri=args.graph)
 
 
-def _add_archive_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--archive", required=True, metavar="URI",
+def _add_archive_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--archive", required=required, metavar="URI",
                         help="archive root: a local directory or s3://bucket/prefix (graph/orc/... and content/...)")
     parser.add_argument("--graph", metavar="URI", default=None,
                         help="graph export root holding orc/<table>/ when it is not <archive>/graph "
@@ -70,6 +70,8 @@ def cmd_files(args, beam_args: list[str]) -> int:
     else:
         from stack_v2.archive.listing import list_files
 
+        if not args.archive:
+            raise StackV2Error("archive files: give --archive URI (a graph export) or --web-api")
         files, problems = list_files(_archive_location(args), origins=args.origin or (), swhids=swhids,
                                      max_depth=args.max_depth, beam_args=beam_args)  # fmt: skip
     out = sys.stdout
@@ -84,16 +86,17 @@ def cmd_files(args, beam_args: list[str]) -> int:
 
 
 def _files_via_api(args, swhids):
-    from stack_v2.archive.webapi import DEFAULT_API_URL, list_files_via_api
+    from stack_v2.archive.webapi import DEFAULT_API_URL, list_files_via_api, make_client
 
     api_url = args.web_api or DEFAULT_API_URL
+    client = make_client(api_url)  # one client: its rate-limit pacing covers every request
     files, problems = [], []
     for origin in args.origin or ():
-        f, p = list_files_via_api(origin=origin, api_url=api_url, max_depth=args.max_depth)
+        f, p = list_files_via_api(origin=origin, api_url=api_url, max_depth=args.max_depth, client=client)
         files += f
         problems += p
     for text in args.swhid or ():
-        f, p = list_files_via_api(swhid=text, api_url=api_url, max_depth=args.max_depth)
+        f, p = list_files_via_api(swhid=text, api_url=api_url, max_depth=args.max_depth, client=client)
         files += f
         problems += p
     if not (args.origin or swhids):
@@ -142,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import_git)
 
     files = asub.add_parser("files", help="print one JSON line per file of each origin's default branch")
-    _add_archive_options(files)
+    _add_archive_options(files, required=False)
     files.add_argument("--origin", action="append", metavar="URL", help="list only this origin (repeatable)")
     files.add_argument("--swhid", action="append", metavar="SWHID",
                        help="list this swh:1:snp|rev|dir SWHID, optionally with ;origin=... (repeatable)")

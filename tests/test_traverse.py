@@ -4,6 +4,7 @@ imported from real git repositories (compared with git's own view of HEAD)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +20,8 @@ from stack_v2.archive.swhid import parse_swhid_input
 from stack_v2.cli import main
 from stack_v2.errors import ArchiveError
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "swh-graph-example"
+FIXTURE = Path(os.environ.get("SWH_GRAPH_EXAMPLE")
+               or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "swh-graph-example")
 
 
 def hexname(name: bytes) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
+import requests
 from swh.core.utils import decode_with_escape
 
 from stack_v2.archive.import_git import import_git, origin_url_for
@@ -36,7 +37,7 @@ from stack_v2.archive.orc import iter_table
 from stack_v2.archive.swhid import SelectedSWHID, parse_swhid_input
 from stack_v2.archive.webapi import TOKEN_ENV, list_files_via_api
 from stack_v2.errors import SWHIDError
-from stack_v2.records import decode_path, micros_from_datetime
+from stack_v2.records import TraversalProblem, decode_path, micros_from_datetime
 from tests.gitrepos import git, init, ls_tree, make_library_repo, make_sample_repo
 
 TOKEN = "stack-v2-test-token"
@@ -59,26 +60,26 @@ class ArchiveIndex:
 
         visit_dates = {(o, v): d for o, v, d in rows("origin_visit", ["origin", "visit", "date"])}
         self.visits: dict[str, list[dict]] = defaultdict(list)  # origin -> visits, oldest first
-        for origin, visit, status, snapshot, type_ in rows(
-            "origin_visit_status", ["origin", "visit", "status", "snapshot", "type"]
-        ):
-            self.visits[origin].append({"origin": origin, "visit": visit, "date": _utc_iso(visit_dates[origin, visit]),
-                                        "status": status, "snapshot": snapshot, "type": type_, "metadata": {}})  # fmt: skip
-        for visits in self.visits.values():
-            visits.sort(key=lambda v: v["visit"])
+        status_columns = ["origin", "visit", "status", "snapshot", "type"]
+        for origin, visit, status, snapshot, type_ in sorted(rows("origin_visit_status", status_columns)):
+            self.visits[origin].append({
+                "origin": origin, "visit": visit, "date": _utc_iso(visit_dates[origin, visit]), "status": status,
+                "snapshot": snapshot, "type": type_, "metadata": {},
+            })  # fmt: skip
         self.branches: dict[str, dict[bytes, tuple[str, str]]] = defaultdict(dict)
-        for snapshot, name, target, target_type in rows("snapshot_branch", ["snapshot_id", "name", "target", "target_type"]):
-            self.branches[snapshot][name] = (target, target_type)
+        for snapshot, name, target, kind in rows("snapshot_branch", ["snapshot_id", "name", "target", "target_type"]):
+            self.branches[snapshot][name] = (target, kind)
         self.parents: dict[str, list[str]] = defaultdict(list)
-        for rev, parent, rank in sorted(rows("revision_history", ["id", "parent_id", "parent_rank"]), key=lambda r: r[2]):
+        for rev, _rank, parent in sorted(rows("revision_history", ["id", "parent_rank", "parent_id"])):
             self.parents[rev].append(parent)
-        self.revisions = {r[0]: r for r in rows("revision", ["id", "message", "author", "date", "date_offset", "committer",
-                                                             "committer_date", "committer_offset", "directory", "type"])}  # fmt: skip
-        self.releases = {r[0]: r for r in rows("release", ["id", "name", "message", "target", "target_type", "author",
-                                                           "date", "date_offset"])}  # fmt: skip
+        revision_columns = ["id", "message", "author", "date", "date_offset", "committer", "committer_date",
+                            "committer_offset", "directory", "type"]  # fmt: skip
+        self.revisions = {r[0]: r for r in rows("revision", revision_columns)}
+        release_columns = ["id", "name", "message", "target", "target_type", "author", "date", "date_offset"]
+        self.releases = {r[0]: r for r in rows("release", release_columns)}
         self.entries: dict[str, list[tuple]] = defaultdict(list)
-        for directory, name, type_, target, perms in rows("directory_entry", ["directory_id", "name", "type", "target", "perms"]):
-            self.entries[directory].append((name, type_, target, perms))
+        for directory, *entry in rows("directory_entry", ["directory_id", "name", "type", "target", "perms"]):
+            self.entries[directory].append(tuple(entry))
         self.directories = {d for (d,) in rows("directory", ["id"])}
         self.contents = {r[1]: r for r in rows("content", ["sha1", "sha1_git", "sha256", "length", "status"])}
 
@@ -127,7 +128,8 @@ class StandInAPI(ThreadingHTTPServer):
             status, headers = 429, {"Retry-After": "1", "X-RateLimit-Limit": str(RATE_LIMIT),
                                     "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}  # fmt: skip
         elif authorization != f"Bearer {self.token}":
-            status, body, headers = 401, {"exception": "AuthenticationFailed", "reason": "Invalid bearer token"}, limits
+            body = {"exception": "AuthenticationFailed", "reason": "Invalid bearer token"}
+            status, headers = 401, limits
         else:
             status, body, extra = self.route(target)
             headers = {**limits, **extra}
@@ -241,9 +243,12 @@ class StandInAPI(ThreadingHTTPServer):
                 sha1, sha1_git, sha256, length, status = content
                 entry.update(checksums={"sha1": sha1, "sha1_git": sha1_git, "sha256": sha256}, length=length,
                              status="absent" if status == "hidden" else status)  # fmt: skip
-            entry["target_url"] = f"{self.base}/{dict(file='content/sha1_git:', dir='directory/', rev='revision/')[type_]}{target}/"
+            entry["target_url"] = f"{self.base}/{_ENTRY_URL[type_]}{target}/"
             listing.append(entry)
         return 200, listing, {}
+
+
+_ENTRY_URL = {"file": "content/sha1_git:", "dir": "directory/", "rev": "revision/"}
 
 
 def _not_found(reason: str):
@@ -358,8 +363,8 @@ def test_origin_listing_is_gits_head(world):
     assert (head.revision_id, head.directory_id) == (_head(world.sample), _head(world.sample, "HEAD^{tree}"))
     assert re.fullmatch(r"[0-9a-f]{40}", head.snapshot_id)
     last_commit = micros_from_datetime(dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc))  # "add submodule"
-    assert (head.revision_date, head.committer_date, head.visit_date) == (last_commit, last_commit,
-                                                                          micros_from_datetime(VISIT_DATE))  # fmt: skip
+    visit_date = micros_from_datetime(VISIT_DATE)
+    assert (head.revision_date, head.committer_date, head.visit_date) == (last_commit, last_commit, visit_date)
     assert {(f.origin, f.snapshot_id, f.revision_id, f.directory_id) for f in files} == {
         (origin, head.snapshot_id, head.revision_id, head.directory_id)
     }
@@ -376,10 +381,11 @@ def test_swhid_inputs_list_the_same_files(world):
     assert (files[0].revision_id, files[0].revision_date, files[0].origin, files[0].snapshot_id) == (
         by_origin[0].revision_id, by_origin[0].revision_date, None, None)  # fmt: skip
 
-    files, problems = list_files_via_api(swhid=f"swh:1:dir:{_head(world.sample, 'HEAD^{tree}')}", api_url=world.api_url)
+    tree = _head(world.sample, "HEAD^{tree}")
+    files, problems = list_files_via_api(swhid=f"swh:1:dir:{tree}", api_url=world.api_url)
     assert problems == [] and [f.path for f in files] == expected
     assert (files[0].revision_id, files[0].branch_name) == (None, None)
-    assert [(f.content_id, f.blob_id, f.perms) for f in files] == [(f.content_id, f.blob_id, f.perms) for f in by_origin]
+    assert [f[-6:] for f in files] == [f[-6:] for f in by_origin]  # path, blob_id, ..., content_status
 
     # A snapshot with an origin qualifier: the same records but the visit date (not looked up).
     files, problems = list_files_via_api(swhid=f"swh:1:snp:{snapshot};origin={origin}", api_url=world.api_url)
@@ -450,7 +456,8 @@ def test_rate_limit_429_is_retried_and_the_token_is_sent(world):
     assert {auth for _, _, auth in log} == {f"Bearer {TOKEN}"}
 
     # An explicit token wins over the environment; the server's refusal is one api_error line.
-    files, problems = list_files_via_api(swhid=f"swh:1:rev:{_head(world.sample)}", api_url=world.api_url, token="wrong")
+    swhid = f"swh:1:rev:{_head(world.sample)}"
+    files, problems = list_files_via_api(swhid=swhid, api_url=world.api_url, token="wrong")
     assert files == [] and [p.reason for p in problems] == ["api_error"]
     assert "HTTP 401" in problems[0].detail and "wrong" not in problems[0].detail
 
@@ -496,15 +503,39 @@ class _FakeClient:
 
     def __init__(self, branches: dict[str, dict]):
         self.branches = branches
+        self.visit_statuses: list[str] = []  # newest first
+        self.failing_directories: dict[str, int] = {}  # directory id -> HTTP status of the failure
 
     def snapshot(self, swhid, typify=True, params=None):
         start = params["branches_from"]
         names = sorted(n for n in self.branches if n >= start)[: params["branches_count"]]
         yield {n: self.branches[n] for n in names}
 
+    def last_visit(self, origin, typify=True):
+        return self._visit(len(self.visit_statuses), self.visit_statuses[0])
+
+    def visits(self, origin, per_page=None, typify=True):
+        for i, status in enumerate(self.visit_statuses):
+            yield self._visit(len(self.visit_statuses) - i, status)
+
+    @staticmethod
+    def _visit(number, status):
+        return {"visit": number, "status": status, "snapshot": f"{number:040x}" if status != "failed" else None,
+                "date": f"2024-01-0{number}T00:00:00+00:00"}  # fmt: skip
+
     def directory(self, swhid, typify=True):
-        return [{"dir_id": swhid[10:], "type": "file", "name": "a.txt", "target": "3" * 40, "perms": 0o100644,
-                 "length": 2, "status": "visible", "checksums": {"sha1": "4" * 40, "sha1_git": "3" * 40}}]  # fmt: skip
+        directory = swhid[10:]
+        if directory in self.failing_directories:
+            response = requests.Response()
+            response.status_code, response.reason = self.failing_directories[directory], "Error"
+            response._content = b'{"exception": "StorageAPIError", "reason": "storage\\nunavailable"}'
+            raise requests.HTTPError(f"{response.status_code} Error", response=response)
+        listing = [{"dir_id": directory, "type": "file", "name": "a.txt", "target": "3" * 40, "perms": 0o100644,
+                    "length": 2, "status": "visible", "checksums": {"sha1": "4" * 40, "sha1_git": "3" * 40}}]
+        if directory == "6" * 40:  # the root has two subdirectories
+            listing += [{"dir_id": directory, "type": "dir", "name": name, "target": target, "perms": 0o040000}
+                        for name, target in (("sub", "8" * 40), ("gone", "9" * 40))]
+        return listing  # fmt: skip
 
 
 def test_default_branch_rules_with_aliases():
@@ -512,11 +543,11 @@ def test_default_branch_rules_with_aliases():
     # HEAD is an alias to a missing branch: fall back to refs/heads/main, then refs/heads/master.
     client = _FakeClient({
         "HEAD": {"target": "refs/heads/gone", "target_type": "alias"},
-        "refs/heads/master": {"target": "6" * 40, "target_type": "directory"},
+        "refs/heads/master": {"target": "c" * 40, "target_type": "directory"},
     })  # fmt: skip
     files, problems = list_files_via_api(swhid=snp, client=client)
     assert problems == [] and [(f.path, f.branch_name, f.directory_id) for f in files] == [
-        ("a.txt", "refs/heads/master", "6" * 40)
+        ("a.txt", "refs/heads/master", "c" * 40)
     ]
     # A HEAD alias cycle is cut and falls back; with no main or master there is no default branch.
     client = _FakeClient({
@@ -536,3 +567,43 @@ def test_default_branch_rules_with_aliases():
     client = _FakeClient({"HEAD": {"target": "7" * 40, "target_type": "content"}})
     files, problems = list_files_via_api(swhid=snp, client=client)
     assert files == [] and [p.reason for p in problems] == ["unsupported_target"]
+
+
+def test_visit_choice_and_failures():
+    origin = "https://example.org/fake"
+    branches = {"HEAD": {"target": "6" * 40, "target_type": "directory"}}
+    # The latest visit is partial: the newest full one is found in the visit list.
+    client = _FakeClient(branches)
+    client.visit_statuses = ["partial", "failed", "full", "full"]
+    files, problems = list_files_via_api(origin=origin, client=client)
+    assert problems == [] and {(f.snapshot_id, f.visit_date) for f in files} == {
+        (f"{2:040x}", micros_from_datetime(dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)))
+    }
+    assert sorted(f.path for f in files) == ["a.txt", "gone/a.txt", "sub/a.txt"]
+    client.visit_statuses = ["partial", "failed"]
+    assert list_files_via_api(origin=origin, client=client) == ([], [
+        TraversalProblem(origin, "no_full_visit", f"origin {origin} has no full visit with a snapshot")])  # fmt: skip
+    # A subdirectory missing from the archive loses that subtree only, and says so.
+    client.visit_statuses = ["full"]
+    client.failing_directories = {"9" * 40: 404}
+    files, problems = list_files_via_api(origin=origin, client=client)
+    assert sorted(f.path for f in files) == ["a.txt", "sub/a.txt"]
+    assert [(p.reason, p.detail.split()[3]) for p in problems] == [("not_found", "/gone/")]
+    # Any other failure ends the listing: no files (they would look complete), one line of detail.
+    client.failing_directories = {"8" * 40: 503}
+    files, problems = list_files_via_api(origin=origin, client=client)
+    assert files == [] and [(p.subject, p.reason) for p in problems] == [(origin, "api_error")]
+    assert problems[0].detail == f"directory swh:1:dir:{'8' * 40}: HTTP 503 (storage unavailable)"
+
+
+def test_files_command_lists_through_the_web_api(world, capsys):
+    from stack_v2.cli import main
+
+    origin = origin_url_for(str(world.sample))
+    assert main(["archive", "files", "--web-api", world.api_url, "--origin", origin]) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert {line["path"] for line in lines} == set(_expected_files(world.sample))
+    assert err.strip().endswith(f"{len(lines)} files, 0 problems")
+    assert main(["archive", "files", "--origin", origin]) == 2
+    assert capsys.readouterr().err.strip() == "stack-v2: error: archive files: give --archive URI (a graph export) or --web-api"

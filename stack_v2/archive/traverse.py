@@ -273,8 +273,6 @@ class ListDefaultBranchFiles(beam.PTransform):
                 snapshot_wanted.append(p | f"SWHID{i}" >> beam.Create([(sel.object_id, (sel.origin, None))]))
             elif sel.object_type == "rev":
                 revision_wanted.append(p | f"SWHID{i}" >> beam.Create([(sel.object_id, ctx)]))
-            elif sel.object_type == "rel":
-                release_wanted.append(p | f"SWHID{i}" >> beam.Create([(sel.object_id, ctx)]))
             else:
                 directory_roots.append(p | f"SWHID{i}" >> beam.Create([(sel.object_id, ctx)]))
 

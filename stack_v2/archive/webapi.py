@@ -174,7 +174,7 @@ class _Lister:
 
     def _latest_full_visit(self, origin: str) -> dict:
         path = quote(origin, safe=":/")  # the URL goes in the request path: escape '?', '#', '%', spaces
-        latest = self._call(f"latest visit of origin {origin}", lambda: self.client.last_visit(path, typify=False), dict)
+        latest = self._call(f"latest visit of origin {origin}", dict, self.client.last_visit, path, typify=False)
         if _is_full(latest):
             return latest
 
@@ -184,7 +184,7 @@ class _Lister:
                     return visit
             return None
 
-        visit = self._call(f"visits of origin {origin}", newest_full, (dict, type(None)))
+        visit = self._call(f"visits of origin {origin}", (dict, type(None)), newest_full)
         if visit is None:
             raise _ApiFailure("no_full_visit", f"origin {origin} has no full visit with a snapshot")
         return visit
@@ -210,7 +210,7 @@ class _Lister:
                 pages.close()
 
         # branches_from is ">=": the page holds the branch itself, or the next one by name if it is absent.
-        page = self._call(f"snapshot swh:1:snp:{snapshot}", first_page, dict)
+        page = self._call(f"snapshot swh:1:snp:{snapshot}", dict, first_page)
         branch = page.get(api_name)
         if not (isinstance(branch, dict) and isinstance(branch.get("target"), str)):
             return None
@@ -225,7 +225,7 @@ class _Lister:
                 raise _ApiFailure("unsupported_target", f"release loop at release {target}")
             releases.add(target)
             swhid = f"swh:1:rel:{target}"
-            release = self._call(f"release {swhid}", lambda: self.client.release(swhid, typify=False), dict)
+            release = self._call(f"release {swhid}", dict, self.client.release, swhid, typify=False)
             target_type, target = release.get("target_type"), release.get("target")
         if target_type == "revision":
             self._list_revision(prov, target)
@@ -236,7 +236,7 @@ class _Lister:
 
     def _list_revision(self, prov: _Provenance, revision_id: str) -> None:
         swhid = f"swh:1:rev:{revision_id}"
-        revision = self._call(f"revision {swhid}", lambda: self.client.revision(swhid, typify=False), dict)
+        revision = self._call(f"revision {swhid}", dict, self.client.revision, swhid, typify=False)
         if not isinstance(revision.get("directory"), str):
             raise _ApiFailure("api_error", f"revision {swhid}: the API gave no root directory")
         prov.revision_id = revision_id
@@ -247,11 +247,11 @@ class _Lister:
     # -- the directory walk ------------------------------------------------------------------------
 
     def _walk(self, prov: _Provenance, root: str) -> None:
-        shared = dict(
-            origin=prov.origin, repo_name=repo_name_from_origin(prov.origin), snapshot_id=prov.snapshot_id,
-            branch_name=prov.branch_name, revision_id=prov.revision_id, revision_date=prov.revision_date,
-            committer_date=prov.committer_date, visit_date=prov.visit_date, directory_id=root,
-        )  # fmt: skip
+        shared = {
+            "origin": prov.origin, "repo_name": repo_name_from_origin(prov.origin), "snapshot_id": prov.snapshot_id,
+            "branch_name": prov.branch_name, "revision_id": prov.revision_id, "revision_date": prov.revision_date,
+            "committer_date": prov.committer_date, "visit_date": prov.visit_date, "directory_id": root,
+        }  # fmt: skip
         stack = [(root, "", 1)]  # (directory id, path prefix, level: the root is level 1)
         while stack:
             directory, prefix, level = stack.pop()
@@ -260,8 +260,8 @@ class _Lister:
             except _ApiFailure as failure:
                 if failure.reason != "not_found" or level == 1:
                     raise
-                self.problems.append(self.problem("not_found", f"directory {directory} at /{prefix} is not in the "
-                                                               f"archive; its files are not listed"))  # fmt: skip
+                detail = f"directory {directory} at /{prefix} is not in the archive; its files are not listed"
+                self.problems.append(self.problem("not_found", detail))
                 continue
             for entry in entries:
                 path = prefix + _entry_name(entry)
@@ -269,18 +269,18 @@ class _Lister:
                 if kind == "file":
                     self.files.append(_occurrence(shared, path, entry))
                 elif kind == "dir" and level >= self.max_depth:
-                    self.problems.append(self.problem("depth_limit", f"directory {entry['target']} at /{path}/ is "
-                                                                     f"deeper than {self.max_depth} levels"))  # fmt: skip
+                    detail = f"directory {entry['target']} at /{path}/ is deeper than {self.max_depth} levels"
+                    self.problems.append(self.problem("depth_limit", detail))
                 elif kind == "dir":
                     stack.append((entry["target"], path + "/", level + 1))
                 elif kind != "rev":  # rev: a submodule, another repository's commit
-                    self.problems.append(self.problem("api_error", f"entry {path} of swh:1:dir:{directory} has "
-                                                                   f"unknown type {kind!r}; skipped"))  # fmt: skip
+                    detail = f"entry {path} of swh:1:dir:{directory} has unknown type {kind!r}; skipped"
+                    self.problems.append(self.problem("api_error", detail))
 
     def _directory(self, directory: str) -> list[dict]:
         if directory not in self._directories:
             swhid = f"swh:1:dir:{directory}"
-            entries = self._call(f"directory {swhid}", lambda: self.client.directory(swhid, typify=False), list)
+            entries = self._call(f"directory {swhid}", list, self.client.directory, swhid, typify=False)
             for entry in entries:
                 if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)
                         and isinstance(entry.get("target"), str) and isinstance(entry.get("perms"), int)):
@@ -290,10 +290,10 @@ class _Lister:
 
     # -- one API call --------------------------------------------------------------------------------
 
-    def _call(self, what: str, call: Callable[[], Any], expect: type | tuple[type, ...]) -> Any:
-        """``call()``'s JSON, checked to be an ``expect``; _ApiFailure (not_found or api_error) otherwise."""
+    def _call(self, what: str, expect: type | tuple[type, ...], call: Callable[..., Any], *args, **kwargs) -> Any:
+        """``call(*args, **kwargs)``'s JSON, checked to be an ``expect``; else _ApiFailure (not_found or api_error)."""
         try:
-            value = call()
+            value = call(*args, **kwargs)
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             if status == 404:
@@ -302,8 +302,9 @@ class _Lister:
         except requests.RequestException as exc:
             raise _ApiFailure("api_error", f"{what}: {type(exc).__name__}: {_one_line(exc)}") from exc
         except (KeyError, TypeError, ValueError) as exc:  # a body of the wrong shape
-            raise _ApiFailure("api_error", f"{what}: unexpected response ({type(exc).__name__}: {_one_line(exc)})") from exc
-        if isinstance(value, dict) and "exception" in value:  # an error body, e.g. the last 429 once retries ran out
+            detail = f"{what}: unexpected response ({type(exc).__name__}: {_one_line(exc)})"
+            raise _ApiFailure("api_error", detail) from exc
+        if isinstance(value, dict) and "exception" in value:  # an error body, e.g. the last 429 when retries ran out
             raise _ApiFailure("api_error", f"{what}: {value.get('exception')}: {_one_line(value.get('reason'))}")
         if not isinstance(value, expect):
             raise _ApiFailure("api_error", f"{what}: unexpected response of type {type(value).__name__}")
