@@ -166,10 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _drop_beam_import_noise(record: logging.LogRecord) -> bool:
+    # Beam warns about Google Cloud client libraries at import; they are not used here.
+    return not record.getMessage().startswith("apitools not found")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_beam_import_noise)
     try:
         return args.func(args, extra)
     except StackV2Error as exc:
