@@ -76,8 +76,9 @@ def start_moto() -> subprocess.Popen:
 
 
 def upload(archive: Path, bucket: str) -> None:
-    import boto3
     from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
 
     client = boto3.client("s3")
     client.create_bucket(Bucket=bucket)

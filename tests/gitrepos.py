@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import email
 import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
-
-import email
-
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Ada Lovelace",

@@ -11,13 +11,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from gitrepos import git, make_library_repo, make_sample_repo
 
 from stack_v2.archive.import_git import import_git, origin_url_for
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.archive.orc import iter_table
 from stack_v2.cli import main
 from stack_v2.errors import GitImportError
-from gitrepos import git, make_library_repo, make_sample_repo
 
 
 def read_table(archive: Path, table: str, columns: list[str]) -> list[dict]:

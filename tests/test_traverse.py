@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from gitrepos import git, ls_tree, make_library_repo, make_sample_repo
+
 from stack_v2.archive.import_git import import_git
 from stack_v2.archive.listing import list_files
 from stack_v2.archive.location import ArchiveLocation
