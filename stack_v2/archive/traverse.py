@@ -279,30 +279,15 @@ class ListDefaultBranchFiles(beam.PTransform):
         if snapshot_wanted:
             branches = self._read(p, "snapshot_branch", ["snapshot_id", "name", "target", "target_type"],
                                   branch_elements)  # fmt: skip
-            resolved = (
-                (branches, _flatten(snapshot_wanted, "SnapshotsWanted"))
-                | "JoinSnapshot" >> JoinSmallToLarge(reduce_small=_resolve_snapshot)
-                | "DefaultBranch" >> beam.FlatMap(_after_snapshot).with_outputs(PROBLEMS, main="targets")
-            )
-            problems.append(resolved[PROBLEMS])
-            routed = resolved.targets | "RouteBranch" >> beam.FlatMap(_route_target).with_outputs(
-                PROBLEMS, "revision", "release", "directory")  # fmt: skip
-            problems.append(routed[PROBLEMS])
+            routed = _join_and_route("Snapshot", branches, snapshot_wanted, _after_snapshot, problems,
+                                     reduce_small=_resolve_snapshot)  # fmt: skip
             revision_wanted.append(routed.revision)
             release_wanted.append(routed.release)
             directory_roots.append(routed.directory)
 
         if release_wanted:
             releases = self._read(p, "release", ["id", "target", "target_type"], release_elements)
-            after = (
-                (releases, _flatten(release_wanted, "ReleasesWanted"))
-                | "JoinRelease" >> JoinSmallToLarge()
-                | "ReleaseTarget" >> beam.FlatMap(_after_release).with_outputs(PROBLEMS, main="targets")
-            )
-            problems.append(after[PROBLEMS])
-            routed = after.targets | "RouteRelease" >> beam.FlatMap(_route_target).with_outputs(
-                PROBLEMS, "revision", "release", "directory")  # fmt: skip
-            problems.append(routed[PROBLEMS])
+            routed = _join_and_route("Release", releases, release_wanted, _after_release, problems)
             revision_wanted.append(routed.revision)
             directory_roots.append(routed.directory)
             problems.append(routed.release | "NestedRelease" >> beam.Map(
@@ -364,6 +349,19 @@ class ListDefaultBranchFiles(beam.PTransform):
             | "Blob" >> beam.FlatMap(_after_content)
         )
         return files, depth_problems
+
+
+def _join_and_route(name: str, table, wanted: list, after, problems: list, reduce_small=None):
+    """Join wanted ids with their table rows, then route each result by its target's type."""
+    joined = (
+        (table, _flatten(wanted, f"{name}sWanted"))
+        | f"Join{name}" >> JoinSmallToLarge(reduce_small=reduce_small)
+        | f"{name}Target" >> beam.FlatMap(after).with_outputs(PROBLEMS, main="targets")
+    )
+    routed = joined.targets | f"Route{name}" >> beam.FlatMap(_route_target).with_outputs(
+        PROBLEMS, "revision", "release", "directory")  # fmt: skip
+    problems += [joined[PROBLEMS], routed[PROBLEMS]]
+    return routed
 
 
 def _flatten(pcolls: list, label: str, p=None):
