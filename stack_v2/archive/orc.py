@@ -35,7 +35,6 @@ class StripeRef:
     table: str
     path: str  # path inside the archive's file system
     stripe: int
-    num_rows: int
 
 
 def table_files(location: ArchiveLocation, table: str) -> list[str]:
@@ -64,11 +63,7 @@ def file_stripes(location: ArchiveLocation, table: str, path: str) -> list[Strip
     try:
         with fs.open_input_file(path) as f:
             orc = paorc.ORCFile(f)
-            nstripes, nrows = orc.nstripes, orc.nrows
-            if nstripes == 0:
-                return []
-            # Per-stripe row counts are not exposed by pyarrow; the rows are counted when read.
-            return [StripeRef(table, path, i, nrows if nstripes == 1 else -1) for i in range(nstripes)]
+            return [StripeRef(table, path, i) for i in range(orc.nstripes)]
     except (OSError, pa.ArrowException) as exc:
         raise ArchiveError(f"graph table {table!r}: cannot read ORC file {path}: {_short(exc)}") from exc
 

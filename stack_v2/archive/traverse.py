@@ -163,9 +163,6 @@ class _ExpandLevel(beam.DoFn):
 
     FILES = "files"
 
-    def __init__(self, depth: int):
-        self._depth = depth
-
     def setup(self):
         self._submodules = Metrics.counter(NS, "submodules_skipped")
         self._no_entries = Metrics.counter(NS, "directories_without_entries")
@@ -334,7 +331,7 @@ class ListDefaultBranchFiles(beam.PTransform):
             expanded = (
                 (listings, frontier)
                 | f"Join{depth}" >> JoinSmallToLarge()
-                | f"Expand{depth}" >> beam.ParDo(_ExpandLevel(depth)).with_outputs(_ExpandLevel.FILES, main="dirs")
+                | f"Expand{depth}" >> beam.ParDo(_ExpandLevel()).with_outputs(_ExpandLevel.FILES, main="dirs")
             )
             file_levels.append(expanded[_ExpandLevel.FILES])
             frontier = expanded.dirs
