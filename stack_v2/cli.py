@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -105,6 +106,34 @@ def _files_via_api(args, swhids):
     return files, problems
 
 
+def cmd_build(args, beam_args: list[str]) -> int:
+    from stack_v2.archive.swhid import parse_swhid_input
+    from stack_v2.build import BuildRequest, run_build, summary_table
+    from stack_v2.recipe import load_recipe
+    from stack_v2.stages.base import Progress
+
+    recipe = load_recipe(args.pipeline)
+    if args.repo_metadata:
+        from dataclasses import replace
+
+        from stack_v2.recipe import StageSpec
+
+        stages = tuple(StageSpec(s.name, {**s.params, "repo_metadata": args.repo_metadata})
+                       if s.name == "select_repositories" else s for s in recipe.stages)  # fmt: skip
+        recipe = replace(recipe, stages=stages)
+    swhids = [parse_swhid_input(s) for s in args.swhid or ()]
+    request = BuildRequest(_archive_location(args), args.output, recipe, origins=args.origin or (), swhids=swhids)
+    print(f"stack-v2: building {args.output} from {request.location.describe()} with recipe {recipe.name}",
+          file=sys.stderr)  # fmt: skip
+    Progress.enabled = not args.quiet
+    report = run_build(request, beam_args)
+    print(summary_table(report), file=sys.stderr)
+    kept = report["totals"]["kept"]
+    print(f"stack-v2: dataset written to {os.path.abspath(args.output)} ({kept['files']:,} files, "
+          f"{kept['bytes'] / 1e6:,.2f} MB; {report['run']['seconds']:.1f} s)", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def cmd_cat(args, beam_args: list[str]) -> int:
     from stack_v2.archive.content import fetch_blob, open_content_store
 
@@ -153,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--web-api", nargs="?", const="", default=None, metavar="URL",
                        help="list through the SWH Web API instead of a graph export (token: $SWH_API_TOKEN)")
     files.set_defaults(func=cmd_files)
+
+    build = sub.add_parser("build", help="build a dataset: Parquet shards, SWHID manifest, dropped table, report")
+    _add_archive_options(build)
+    build.add_argument("--output", required=True, metavar="DIR", help="dataset directory (a previous run is replaced)")
+    build.add_argument("--pipeline", default=None, metavar="RECIPE",
+                       help="recipe name in pipelines/ or a YAML file (default: the-stack-v2)")
+    build.add_argument("--origin", action="append", metavar="URL", help="build only from this origin (repeatable)")
+    build.add_argument("--swhid", action="append", metavar="SWHID", help="build from this snp|rev|dir SWHID (repeatable)")
+    build.add_argument("--repo-metadata", default=None, metavar="PARQUET",
+                       help="GHArchive-style repository metadata keyed by repo_name (overrides the recipe's)")
+    build.add_argument("--quiet", action="store_true", help="no progress lines while the pipeline runs")
+    build.set_defaults(func=cmd_build)
 
     cat = asub.add_parser("cat", help="write blobs from the content store to stdout, verified")
     _add_archive_options(cat)

@@ -88,3 +88,69 @@ def repo_name_from_origin(origin: str | None) -> str | None:
 def decode_path(raw: bytes) -> str:
     """A git path as text: UTF-8, with undecodable bytes as \\xNN escapes (unique and reversible)."""
     return raw.decode("utf-8", errors="backslashreplace")
+
+
+class FileRecord(NamedTuple):
+    """The build pipeline's record: the-stack-v2's file-level columns (spec §8.3), then working fields.
+
+    Dates are µs since epoch UTC (see module docstring); the Parquet writer turns them into timestamps.
+    ``content`` is None until the fetch stage fills it.
+    """
+
+    blob_id: Optional[str]
+    directory_id: str
+    path: str
+    content_id: str
+    detected_licenses: list[str]
+    license_type: Optional[str]
+    repo_name: Optional[str]
+    snapshot_id: Optional[str]
+    revision_id: Optional[str]
+    branch_name: Optional[str]
+    visit_date: Optional[int]
+    revision_date: Optional[int]
+    committer_date: Optional[int]
+    github_id: Optional[int]
+    star_events_count: int
+    fork_events_count: int
+    gha_license_id: Optional[str]
+    gha_event_created_at: Optional[int]
+    gha_created_at: Optional[int]
+    gha_language: Optional[str]
+    src_encoding: Optional[str]
+    language: Optional[str]
+    is_vendor: Optional[bool]
+    is_generated: Optional[bool]
+    length_bytes: Optional[int]
+    extension: str
+    # working fields
+    origin: Optional[str]
+    perms: int
+    content_status: str
+    content: Optional[str]
+
+
+beam.coders.registry.register_coder(FileRecord, beam.coders.RowCoder)
+
+
+class DroppedRow(NamedTuple):
+    """One occurrence (or origin) that did not make it, and why: the dropped/ table."""
+
+    blob_id: Optional[str]
+    repo_name: Optional[str]
+    path: Optional[str]
+    stage: str
+    outcome: str  # dropped (a decision) | failed (an error: missing object, unreadable, ...)
+    reason: str  # snake_case category, e.g. exact_duplicate, binary, undecodable, missing
+    detail: str  # the measured value or the specifics, e.g. "keeper=octo/repo:src/a.py"
+    length_bytes: Optional[int]
+
+
+beam.coders.registry.register_coder(DroppedRow, beam.coders.RowCoder)
+
+
+def extension_of(path: str) -> str:
+    """The file extension without the dot ('' when none), as the-stack-v2's ``extension`` column."""
+    name = path.rsplit("/", 1)[-1]
+    stem, dot, ext = name.rpartition(".")
+    return ext if dot and stem else ""

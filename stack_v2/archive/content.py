@@ -403,8 +403,9 @@ class _FetchContentsFn(beam.DoFn):
     """Buffers FileOccurrences and fetches each batch concurrently; outputs keep their input's window."""
 
     def __init__(self, location: ArchiveLocation, concurrency: int, max_length: int | None, batch_size: int,
-                 retry: RetryPolicy | None):  # fmt: skip
+                 retry: RetryPolicy | None, fetch_item=None):  # fmt: skip
         self._location = location
+        self._fetch_item = fetch_item or _occurrence_item
         self._concurrency = concurrency
         self._max_length = max_length
         self._batch_size = batch_size
@@ -438,7 +439,7 @@ class _FetchContentsFn(beam.DoFn):
         for occ, ts, w in batch:
             if occ.blob_id is None:  # content absent from the export (skipped_content or not archived)
                 yield self._failed(occ, MISSING, NOT_IN_CONTENT_TABLE, ts, w)
-        results = fetch_many(self._store, ((o.blob_id, o.content_id, o.length) for o, _, _ in to_fetch),
+        results = fetch_many(self._store, (self._fetch_item(o) for o, _, _ in to_fetch),
                              self._concurrency, max_length=self._max_length, executor=self._executor)  # fmt: skip
         for (occ, ts, w), result in zip(to_fetch, results):
             if result.reason is None:
@@ -454,6 +455,10 @@ class _FetchContentsFn(beam.DoFn):
         return TaggedOutput(FAILED, WindowedValue((occ, reason, detail), ts, [w]))
 
 
+def _occurrence_item(occ: FileOccurrence) -> tuple[str, str | None, int | None]:
+    return occ.blob_id, occ.content_id, occ.length
+
+
 class FetchContents(beam.PTransform):
     """FileOccurrence -> ``.fetched`` (FileOccurrence, bytes) and ``.failed`` (FileOccurrence, reason, detail).
 
@@ -462,7 +467,8 @@ class FetchContents(beam.PTransform):
     """
 
     def __init__(self, location: ArchiveLocation, concurrency: int = 16, max_length: int | None = MAX_BLOB_LENGTH,
-                 *, batch_size: int = 64, retry: RetryPolicy | None = None):  # fmt: skip
+                 *, batch_size: int = 64, retry: RetryPolicy | None = None, fetch_item=None):  # fmt: skip
+        """``fetch_item(element) -> (blob_id, content_id, length)`` for elements other than FileOccurrence."""
         super().__init__()
         if concurrency < 1 or batch_size < 1:
             raise ValueError(
@@ -470,11 +476,7 @@ class FetchContents(beam.PTransform):
             )
         if max_length is not None and max_length < 1:
             raise ValueError(f"FetchContents: max_length must be >= 1 or None, got {max_length}")
-        self._fn = _FetchContentsFn(location, concurrency, max_length, batch_size, retry)
+        self._fn = _FetchContentsFn(location, concurrency, max_length, batch_size, retry, fetch_item)
 
     def expand(self, occurrences):
-        return occurrences | "Fetch" >> (
-            beam.ParDo(self._fn)
-            .with_output_types(tuple[FileOccurrence, bytes], **{FAILED: tuple[FileOccurrence, str, str]})
-            .with_outputs(FAILED, main=FETCHED)
-        )
+        return occurrences | "Fetch" >> beam.ParDo(self._fn).with_outputs(FAILED, main=FETCHED)

@@ -1,0 +1,174 @@
+"""The build: archive in; Parquet shards, SWHID manifest, dropped table, report and card out.
+
+Layout of the output directory (fixed):
+    data/<language>/train-NNNNN-of-MMMMM.parquet   the-stack-v2 columns + content
+    manifest/part-NNNNN-of-MMMMM.parquet           the-stack-v2 columns + swhid
+    dropped/part-NNNNN-of-MMMMM.parquet            blob_id, repo_name, path, stage, outcome, reason, detail
+    report.json                                    files and bytes per stage and reason, checked
+    README.md                                      dataset card
+
+The pipeline writes into ``<output>/.run-<id>/``; only a run that finished replaces the previous
+outputs, so a crashed run never leaves a dataset that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from stack_v2.archive.location import ArchiveLocation
+from stack_v2.archive.traverse import PROBLEMS, ListDefaultBranchFiles
+from stack_v2.io import report as rep
+from stack_v2.io.card import write_card
+from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
+from stack_v2.io.rows import data_row, dropped_dict, dropped_key, file_key, language_dir, manifest_row
+from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA
+from stack_v2.recipe import Recipe
+from stack_v2.stages.base import ApplyCore
+from stack_v2.stages.exact_dedup import ExactDedup
+from stack_v2.stages.fetch_decode import FetchDecode, FetchDecodeConfig
+from stack_v2.stages.language import make_classifier
+from stack_v2.stages.select_repos import SelectRepositories
+
+OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md")
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    location: ArchiveLocation
+    output_dir: str
+    recipe: Recipe
+    origins: Sequence[str] = ()
+    swhids: Sequence = ()
+
+
+def _stage_transform(spec, location: ArchiveLocation):
+    if spec.name == "exact_dedup":
+        return ExactDedup(spec.params["permissive_licenses"])
+    if spec.name == "fetch_decode":
+        return FetchDecode(location, FetchDecodeConfig(spec.params["max_length"], spec.params["concurrency"]))
+    if spec.name == "language":
+        return ApplyCore("language", make_classifier)
+    raise ValueError(f"no transform for stage {spec.name}")  # the recipe loader rejects unknown stages
+
+
+_REPORT_NAMES = {"select_repositories": "select"}  # stage name in dropped/ and report.json
+
+
+def stage_label(name: str) -> str:
+    return _REPORT_NAMES.get(name, name)
+
+
+def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
+    """Add the whole build to pipeline ``p``, writing under ``run_dir``."""
+    recipe = req.recipe
+    listing = p | "List" >> ListDefaultBranchFiles(req.location, origins=req.origins, swhids=req.swhids)
+    select = (listing["files"], listing[PROBLEMS]) | "Select" >> SelectRepositories(
+        recipe.stage("select_repositories").params["repo_metadata"])  # fmt: skip
+    counts = [
+        rep.count_records(select["input"], "select", rep.INPUT),
+        select["problems"] | "CountProblemInputs" >> beam.Map(lambda r: (("select", rep.INPUT, ""), (1, 0))),
+        rep.count_records(select["kept"], "select", rep.KEPT),
+    ]
+    dropped = [select["dropped"]]
+    records = select["kept"]
+    for spec in recipe.stages[1:]:
+        label = stage_label(spec.name)
+        counts.append(rep.count_records(records, label, rep.INPUT))
+        out = records | label >> _stage_transform(spec, req.location)
+        records = out["kept"]
+        dropped.append(out["dropped"])
+        counts.append(rep.count_records(records, label, rep.KEPT))
+    all_dropped = tuple(dropped) | "AllDropped" >> beam.Flatten()
+    counts.append(rep.count_dropped(all_dropped, "Dropped"))
+    counts.append(rep.count_languages(records))
+    stages = [stage_label(s.name) for s in recipe.stages]
+    tuple(counts) | "Counts" >> beam.Flatten() | "Report" >> rep.WriteReport(os.path.join(run_dir, "report.json"), stages)
+
+    out = recipe.output
+    has_content = "fetch_decode" in recipe.stage_names
+    if has_content:
+        (
+            records
+            | "DataRows" >> beam.Map(lambda r: (language_dir(r.language or "unknown"), data_row(r), len(r.content or "")))
+            | "WriteData" >> WriteShardedParquet(os.path.join(run_dir, "data"), "train", DATA_SCHEMA, file_key,
+                                                 target_bytes=out["target_shard_bytes"])  # fmt: skip
+        )
+    (
+        records
+        | "ManifestRows" >> beam.Map(lambda r: ("", manifest_row(r), 1))
+        | "WriteManifest" >> WriteShardedParquet(os.path.join(run_dir, "manifest"), "part", MANIFEST_SCHEMA, file_key,
+                                                 target_rows=out["manifest_rows_per_shard"])  # fmt: skip
+    )
+    (
+        all_dropped
+        | "DroppedRows" >> beam.Map(lambda r: ("", dropped_dict(r), 1))
+        | "WriteDropped" >> WriteShardedParquet(os.path.join(run_dir, "dropped"), "part", DROPPED_SCHEMA, dropped_key,
+                                                target_rows=out["dropped_rows_per_shard"])  # fmt: skip
+    )
+
+
+def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:
+    """Run the build; on success the outputs replace any previous run's in ``req.output_dir``."""
+    os.makedirs(req.output_dir, exist_ok=True)
+    for stale in os.listdir(req.output_dir):  # leftovers of crashed runs
+        if stale.startswith(".run-"):
+            shutil.rmtree(os.path.join(req.output_dir, stale), ignore_errors=True)
+    run_dir = os.path.join(req.output_dir, f".run-{uuid.uuid4().hex[:12]}")
+    started = time.time()
+    options = PipelineOptions(list(beam_args))
+    with beam.Pipeline(options=options) as p:
+        construct(p, req, run_dir)
+    seconds = time.time() - started
+    _complete_empty_tables(run_dir)
+    with open(os.path.join(run_dir, "report.json"), encoding="utf-8") as f:
+        report = json.load(f)
+    report["run"] = {"seconds": round(seconds, 3), "archive": req.location.describe(), "recipe": req.recipe.name,
+                     "origins": list(req.origins), "swhids": [s.core for s in req.swhids]}  # fmt: skip
+    with open(os.path.join(run_dir, "report.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    write_card(os.path.join(run_dir, "README.md"), report, req.recipe)
+    _replace_outputs(run_dir, req.output_dir)
+    return report
+
+
+def _complete_empty_tables(run_dir: str) -> None:
+    """An empty manifest or dropped table still gets one (empty) shard with its schema."""
+    for name, schema in (("manifest", MANIFEST_SCHEMA), ("dropped", DROPPED_SCHEMA)):
+        directory = os.path.join(run_dir, name)
+        if not os.path.isdir(directory) or not os.listdir(directory):
+            write_parquet_atomic(os.path.join(directory, "part-00000-of-00001.parquet"), [], schema)
+
+
+def _replace_outputs(run_dir: str, output_dir: str) -> None:
+    for name in OUTPUTS:
+        old = os.path.join(output_dir, name)
+        if os.path.isdir(old):
+            shutil.rmtree(old)
+        elif os.path.exists(old):
+            os.remove(old)
+    for name in OUTPUTS:
+        new = os.path.join(run_dir, name)
+        if os.path.exists(new):
+            os.replace(new, os.path.join(output_dir, name))
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def summary_table(report: dict) -> str:
+    """The per-stage funnel as a text table (files and MB in, kept, dropped, failed)."""
+    rows = [("stage", "in", "kept", "dropped", "failed", "MB in", "MB kept")]
+    for st in report["stages"]:
+        rows.append((st["stage"], *(f"{st[k]['files']:,}" for k in ("input", "kept", "dropped", "failed")),
+                     f"{st['input']['bytes'] / 1e6:,.2f}", f"{st['kept']['bytes'] / 1e6:,.2f}"))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""The dataset card (README.md): a Hugging Face style card with the run's configuration and statistics."""
+
+from __future__ import annotations
+
+import os
+
+from stack_v2 import __version__
+from stack_v2.io.rows import language_dir
+
+# Where this build differs from the paper's, or settles what the paper leaves open.
+DEVIATIONS = [
+    "Paths that are not valid UTF-8 keep their bytes as `\\xNN` escapes (the paper's code replaced them with "
+    "U+FFFD, which makes distinct names collide); SWHIDs in the manifest carry the original bytes.",
+    "Repository-level dedup and exact dedup break remaining ties by origin URL, repository name and path, so "
+    "every runner keeps the same files (the paper's Spark jobs left ties to the engine).",
+    "Language is detected on the kept occurrence's path (the paper used the first file name of the blob's name "
+    "set); files go-enry cannot classify are dropped with reason `no_language` (the paper kept their metadata "
+    "without content).",
+    "`license_type` and `detected_licenses` are empty: the license stage is not part of this recipe yet.",
+    "Dates outside 1677-2262 cannot be stored as timestamp[ns] and are written as null.",
+]
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 1e6:,.2f}"
+
+
+def write_card(path: str, report: dict, recipe) -> None:
+    languages = report.get("languages", {})
+    configs = "\n".join(
+        f"- config_name: {language_dir(lang)}\n  data_files:\n  - split: train\n    path: data/{language_dir(lang)}/*.parquet"
+        for lang in sorted(languages)
+    )  # fmt: skip
+    totals = report["totals"]
+    lines = [
+        "---",
+        "license: other",
+        "task_categories:\n- text-generation",
+        "tags:\n- code\n- software-heritage\n- the-stack-v2",
+        f"configs:\n{configs}" if configs else "configs: []",
+        "---",
+        "",
+        f"# {recipe.name}",
+        "",
+        recipe.description or "A code dataset built from the Software Heritage archive with stack-v2.",
+        "",
+        f"Built by stack-v2 {__version__} from `{report.get('run', {}).get('archive', '')}` with the recipe "
+        f"`{recipe.name}`: {totals['kept']['files']:,} files ({_mb(totals['kept']['bytes'])} MB) kept of "
+        f"{totals['input']['files']:,} ({_mb(totals['input']['bytes'])} MB).",
+        "",
+        "## Files",
+        "",
+        "- `data/<language>/train-*.parquet`: the-stack-v2 file-level columns plus `content`.",
+        "- `manifest/*.parquet`: the same columns without `content`, plus `swhid` "
+        "(`swh:1:cnt:<content_id>;origin=...;visit=...;anchor=...;path=...`).",
+        "- `dropped/*.parquet`: every occurrence (or origin) that did not make it, with stage, reason and detail.",
+        "- `report.json`: files and bytes per stage and per reason.",
+        "",
+        "Contents come from the Software Heritage archive: `blob_id` is the sha1 key in "
+        "`s3://softwareheritage/content/`, gzip-compressed. Bulk use of the archive is governed by Software "
+        "Heritage's terms of use for bulk access; each file keeps its original license.",
+        "",
+        "## Funnel",
+        "",
+        "| stage | files in | kept | dropped | failed | MB in | MB kept |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for st in report["stages"]:
+        lines.append(
+            f"| {st['stage']} | {st['input']['files']:,} | {st['kept']['files']:,} | {st['dropped']['files']:,} | "
+            f"{st['failed']['files']:,} | {_mb(st['input']['bytes'])} | {_mb(st['kept']['bytes'])} |"
+        )
+    lines += ["", "### Reasons", "", "| stage | outcome | reason | files | MB |", "|---|---|---|---:|---:|"]
+    for st in report["stages"]:
+        for outcome, reasons in st["reasons"].items():
+            for reason, c in reasons.items():
+                lines.append(f"| {st['stage']} | {outcome} | {reason} | {c['files']:,} | {_mb(c['bytes'])} |")
+    lines += ["", "## Languages", "", "| language | files | MB |", "|---|---:|---:|"]
+    for lang, c in languages.items():
+        lines.append(f"| {lang} | {c['files']:,} | {_mb(c['bytes'])} |")
+    lines += ["", "## Differences from the paper", ""] + [f"- {d}" for d in DEVIATIONS]
+    lines += ["", "## Configuration", "", f"Recipe `{os.path.basename(recipe.path)}`:", "", "```yaml",
+              recipe.text.rstrip(), "```", ""]  # fmt: skip
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    os.replace(tmp, path)

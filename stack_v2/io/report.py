@@ -1,0 +1,137 @@
+"""report.json: files and bytes into and out of each stage, per reason, and the accounting check.
+
+Counts come from the PCollections themselves (not runner metrics), so every runner reports the same
+numbers. The invariant, checked inside the pipeline: for every stage, input = kept + dropped + failed,
+and each stage's input is the previous stage's kept output. A violated invariant fails the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import apache_beam as beam
+
+from stack_v2.io.parquet import sum_pairs
+from stack_v2.records import DroppedRow, FileRecord
+
+INPUT, KEPT, DROPPED, FAILED = "input", "kept", "dropped", "failed"
+LANGUAGES = "@languages"
+
+
+class AccountingError(RuntimeError):
+    """Files appeared or vanished between stages: a bug, never a data problem."""
+
+
+def _record_entry(record: FileRecord, stage: str, outcome: str):
+    return (stage, outcome, ""), (1, record.length_bytes or 0)
+
+
+def _dropped_entry(row: DroppedRow):
+    return (row.stage, row.outcome, row.reason), (1, row.length_bytes or 0)
+
+
+def count_records(records, stage: str, outcome: str):
+    return records | f"Count{stage}{outcome}" >> beam.Map(_record_entry, stage, outcome)
+
+
+def count_dropped(rows, label: str):
+    return rows | f"Count{label}" >> beam.Map(_dropped_entry)
+
+
+def count_languages(records):
+    return records | "CountLanguages" >> beam.Map(lambda r: ((LANGUAGES, r.language, ""), (1, r.length_bytes or 0)))
+
+
+def build_report(entries: list, stages: list[str]) -> dict:
+    """Entries ((stage, outcome, reason), (files, bytes)) -> the report dict (not yet checked)."""
+    totals: dict = {}
+    languages = {}
+    for (stage, outcome, reason), (files, nbytes) in entries:
+        if stage == LANGUAGES:
+            languages[outcome] = {"files": files, "bytes": nbytes}
+            continue
+        st = totals.setdefault(stage, {k: {"files": 0, "bytes": 0} for k in (INPUT, KEPT, DROPPED, FAILED)})
+        st[outcome]["files"] += files
+        st[outcome]["bytes"] += nbytes
+        if outcome in (DROPPED, FAILED):
+            st.setdefault("reasons", {}).setdefault(outcome, {})[reason] = {"files": files, "bytes": nbytes}
+    report_stages = []
+    for stage in stages:
+        st = totals.get(stage, {k: {"files": 0, "bytes": 0} for k in (INPUT, KEPT, DROPPED, FAILED)})
+        reasons = st.get("reasons", {})
+        report_stages.append({
+            "stage": stage, **{k: st[k] for k in (INPUT, KEPT, DROPPED, FAILED)},
+            "reasons": {o: dict(sorted(reasons.get(o, {}).items())) for o in (DROPPED, FAILED)},
+        })  # fmt: skip
+    first, last = (report_stages[0], report_stages[-1]) if report_stages else (None, None)
+    return {
+        "stages": report_stages,
+        "totals": {
+            INPUT: first[INPUT] if first else {"files": 0, "bytes": 0},
+            KEPT: last[KEPT] if last else {"files": 0, "bytes": 0},
+            DROPPED: _add(s[DROPPED] for s in report_stages),
+            FAILED: _add(s[FAILED] for s in report_stages),
+        },
+        "languages": dict(sorted(languages.items(), key=lambda kv: (-kv[1]["bytes"], kv[0]))),
+    }
+
+
+def _add(counts) -> dict:
+    out = {"files": 0, "bytes": 0}
+    for c in counts:
+        out["files"] += c["files"]
+        out["bytes"] += c["bytes"]
+    return out
+
+
+def accounting_violations(report: dict) -> list[str]:
+    """Every way the report breaks input = kept + dropped + failed (empty when it holds)."""
+    problems = []
+    previous_kept = None
+    for st in report["stages"]:
+        out = st[KEPT]["files"] + st[DROPPED]["files"] + st[FAILED]["files"]
+        if st[INPUT]["files"] != out:
+            problems.append(f"stage {st['stage']}: input {st[INPUT]['files']} != kept+dropped+failed {out}")
+        if previous_kept is not None and st[INPUT]["files"] != previous_kept:
+            problems.append(f"stage {st['stage']}: input {st[INPUT]['files']} != previous stage's kept {previous_kept}")
+        previous_kept = st[KEPT]["files"]
+    t = report["totals"]
+    if t[INPUT]["files"] != t[KEPT]["files"] + t[DROPPED]["files"] + t[FAILED]["files"]:
+        problems.append("totals: input != kept + dropped + failed")
+    return problems
+
+
+class _WriteReport(beam.DoFn):
+    def __init__(self, path: str, stages: list[str]):
+        self._path, self._stages = path, stages
+
+    def process(self, entries):
+        report = build_report(entries, self._stages)
+        violations = accounting_violations(report)
+        report["accounting"] = "ok" if not violations else violations
+        tmp = self._path + ".tmp"
+        os.makedirs(os.path.dirname(self._path), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, self._path)
+        if violations:
+            raise AccountingError("; ".join(violations))
+        yield self._path
+
+
+class WriteReport(beam.PTransform):
+    """Entries ((stage, outcome, reason), (1, bytes)) -> report.json, checked; fails the run if broken."""
+
+    def __init__(self, path: str, stages: list[str]):
+        super().__init__()
+        self._path, self._stages = path, stages
+
+    def expand(self, entries):
+        return (
+            entries
+            | "Sum" >> beam.CombinePerKey(sum_pairs)
+            | "All" >> beam.combiners.ToList()
+            | "Write" >> beam.ParDo(_WriteReport(self._path, self._stages))
+        )

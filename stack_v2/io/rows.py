@@ -1,0 +1,65 @@
+"""Records as output rows: data shards (with content), the manifest (with a SWHID), dropped rows."""
+
+from __future__ import annotations
+
+import re
+
+from swh.model.swhids import CoreSWHID, ObjectType, QualifiedSWHID
+
+from stack_v2.io.parquet import micros_to_ns
+from stack_v2.io.schema import FILE_SCHEMA
+from stack_v2.records import DroppedRow, FileRecord
+
+_DATES = ("visit_date", "revision_date", "committer_date", "gha_event_created_at", "gha_created_at")
+_FILE_COLUMNS = FILE_SCHEMA.names
+_ESCAPE = re.compile(rb"\\x([0-9a-f]{2})")
+
+
+def file_row(record: FileRecord) -> dict:
+    row = {name: getattr(record, name) for name in _FILE_COLUMNS}
+    for name in _DATES:
+        row[name] = micros_to_ns(row[name])
+    return row
+
+
+def data_row(record: FileRecord) -> dict:
+    return {**file_row(record), "content": record.content}
+
+
+def path_bytes(path: str) -> bytes:
+    """The path as the archive's raw bytes: UTF-8, with decode_path's \\xNN escapes turned back into bytes."""
+    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), path.encode("utf-8"))
+
+
+def file_swhid(record: FileRecord) -> str:
+    """swh:1:cnt:<content_id>;origin=...;visit=swh:1:snp:...;anchor=swh:1:rev:...;path=/<path> (swh.model-valid)."""
+    if record.revision_id:
+        anchor = CoreSWHID(object_type=ObjectType.REVISION, object_id=bytes.fromhex(record.revision_id))
+    else:
+        anchor = CoreSWHID(object_type=ObjectType.DIRECTORY, object_id=bytes.fromhex(record.directory_id))
+    visit = (CoreSWHID(object_type=ObjectType.SNAPSHOT, object_id=bytes.fromhex(record.snapshot_id))
+             if record.snapshot_id else None)  # fmt: skip
+    swhid = QualifiedSWHID(object_type=ObjectType.CONTENT, object_id=bytes.fromhex(record.content_id),
+                           origin=record.origin, visit=visit, anchor=anchor, path=b"/" + path_bytes(record.path))  # fmt: skip
+    return str(swhid)
+
+
+def manifest_row(record: FileRecord) -> dict:
+    return {**file_row(record), "swhid": file_swhid(record)}
+
+
+def dropped_dict(row: DroppedRow) -> dict:
+    return row._asdict()
+
+
+def dropped_key(row: dict) -> str:
+    return "\0".join(str(row[k]) for k in ("stage", "repo_name", "path", "blob_id", "reason", "detail"))
+
+
+def file_key(row: dict) -> str:
+    return f"{row['blob_id']}\0{row['repo_name']}\0{row['path']}"
+
+
+def language_dir(language: str) -> str:
+    """A directory name for a language (Linguist names may hold '/' or spaces; '/' is replaced)."""
+    return language.replace("/", "_")

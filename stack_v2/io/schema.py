@@ -1,0 +1,34 @@
+"""Arrow schemas of the outputs: data shards, manifest and dropped table.
+
+Column names and types follow the-stack-v2's file-level schema (reference/stackv2_spec.md §8.3):
+ids and names are strings, dates ``timestamp[ns]``, counts ``int64``, flags ``bool``,
+``detected_licenses`` a list of strings.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("ns")
+
+FILE_SCHEMA = pa.schema([
+    ("blob_id", pa.string()), ("directory_id", pa.string()), ("path", pa.string()), ("content_id", pa.string()),
+    ("detected_licenses", pa.list_(pa.string())), ("license_type", pa.string()), ("repo_name", pa.string()),
+    ("snapshot_id", pa.string()), ("revision_id", pa.string()), ("branch_name", pa.string()),
+    ("visit_date", TIMESTAMP), ("revision_date", TIMESTAMP), ("committer_date", TIMESTAMP),
+    ("github_id", pa.int64()), ("star_events_count", pa.int64()), ("fork_events_count", pa.int64()),
+    ("gha_license_id", pa.string()), ("gha_event_created_at", TIMESTAMP), ("gha_created_at", TIMESTAMP),
+    ("gha_language", pa.string()), ("src_encoding", pa.string()), ("language", pa.string()),
+    ("is_vendor", pa.bool_()), ("is_generated", pa.bool_()), ("length_bytes", pa.int64()), ("extension", pa.string()),
+])  # fmt: skip
+
+DATA_SCHEMA = FILE_SCHEMA.append(pa.field("content", pa.string()))
+MANIFEST_SCHEMA = FILE_SCHEMA.append(pa.field("swhid", pa.string()))
+DROPPED_SCHEMA = pa.schema([
+    ("blob_id", pa.string()), ("repo_name", pa.string()), ("path", pa.string()), ("stage", pa.string()),
+    ("outcome", pa.string()), ("reason", pa.string()), ("detail", pa.string()), ("length_bytes", pa.int64()),
+])  # fmt: skip
+
+# GHArchive-style repository metadata (optional input), keyed by repo_name.
+REPO_METADATA_COLUMNS = ("repo_name", "github_id", "star_events_count", "fork_events_count", "gha_license_id",
+                         "gha_event_created_at", "gha_created_at", "gha_language")  # fmt: skip

@@ -1,0 +1,128 @@
+"""Recipes: YAML files naming the build's stages in order, with their parameters (pipelines/*.yaml).
+
+    name: the-stack-v2
+    description: ...
+    stages:
+      - stage: select_repositories
+        repo_metadata: null          # optional GHArchive-style Parquet table keyed by repo_name
+      - stage: exact_dedup
+      - stage: fetch_decode
+        max_length: 10485760
+      - stage: language
+    output:
+      target_shard_bytes: 268435456  # data shards of about this much content
+      manifest_rows_per_shard: 1000000
+
+Unknown stages, unknown parameters and impossible orders are errors that name the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from stack_v2.errors import StackV2Error
+
+PIPELINES_DIR = Path(__file__).resolve().parents[1] / "pipelines"
+DEFAULT_RECIPE = "the-stack-v2"
+
+# stage name -> allowed parameters (with defaults)
+STAGE_PARAMETERS: dict[str, dict] = {
+    "select_repositories": {"repo_metadata": None},
+    "exact_dedup": {"permissive_licenses": []},
+    "fetch_decode": {"max_length": 10 * 1024 * 1024, "concurrency": 16},
+    "language": {},
+}
+# Stages that must come before another (the ones that exist so far).
+MUST_PRECEDE = [("select_repositories", "exact_dedup"), ("exact_dedup", "fetch_decode"), ("fetch_decode", "language")]
+OUTPUT_PARAMETERS = {"target_shard_bytes": 256 * 1024 * 1024, "manifest_rows_per_shard": 1_000_000,
+                     "dropped_rows_per_shard": 1_000_000}  # fmt: skip
+
+
+class RecipeError(StackV2Error):
+    def __init__(self, path: str, message: str):
+        super().__init__(path, message)
+        self.path, self.message = path, message
+
+    def __str__(self) -> str:
+        return f"recipe {self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    params: dict
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    path: str
+    text: str  # the YAML as given, for the dataset card
+    description: str = ""
+    stages: tuple[StageSpec, ...] = ()
+    output: dict = field(default_factory=lambda: dict(OUTPUT_PARAMETERS))
+
+    def stage(self, name: str) -> StageSpec | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+
+def resolve_recipe_path(name_or_path: str | None) -> str:
+    """A recipe file: a path as given, or a name in pipelines/ (with or without .yaml)."""
+    candidate = name_or_path or DEFAULT_RECIPE
+    if os.path.isfile(candidate):
+        return candidate
+    for path in (PIPELINES_DIR / candidate, PIPELINES_DIR / f"{candidate}.yaml"):
+        if path.is_file():
+            return str(path)
+    known = sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml")) if PIPELINES_DIR.is_dir() else []
+    raise StackV2Error(f"recipe {candidate!r} not found: not a file, and not one of pipelines/ {known}")
+
+
+def load_recipe(name_or_path: str | None = None) -> Recipe:
+    path = resolve_recipe_path(name_or_path)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise RecipeError(path, f"not valid YAML ({' '.join(str(exc).split())})") from exc
+    if not isinstance(raw, dict):
+        raise RecipeError(path, "must be a mapping with 'name' and 'stages'")
+    if unknown := set(raw) - {"name", "description", "stages", "output"}:
+        raise RecipeError(path, f"unknown key(s) {sorted(unknown)}")
+    stages = []
+    for i, item in enumerate(raw.get("stages") or []):
+        if not isinstance(item, dict) or "stage" not in item:
+            raise RecipeError(path, f"stages[{i}] must be a mapping with a 'stage' key")
+        name = item["stage"]
+        if name not in STAGE_PARAMETERS:
+            raise RecipeError(path, f"stages[{i}]: unknown stage {name!r} (known: {sorted(STAGE_PARAMETERS)})")
+        params = {k: v for k, v in item.items() if k != "stage"}
+        if unknown := set(params) - set(STAGE_PARAMETERS[name]):
+            raise RecipeError(path, f"stage {name}: unknown parameter(s) {sorted(unknown)}")
+        stages.append(StageSpec(name, {**STAGE_PARAMETERS[name], **params}))
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        raise RecipeError(path, f"a stage appears twice: {names}")
+    if not names or names[0] != "select_repositories":
+        raise RecipeError(path, "the first stage must be select_repositories")
+    for before, after in MUST_PRECEDE:
+        if after in names and (before not in names or names.index(before) > names.index(after)):
+            raise RecipeError(path, f"stage {after} needs {before} before it")
+    output = raw.get("output") or {}
+    if unknown := set(output) - set(OUTPUT_PARAMETERS):
+        raise RecipeError(path, f"output: unknown parameter(s) {sorted(unknown)}")
+    for key, value in output.items():
+        if not isinstance(value, int) or value < 1:
+            raise RecipeError(path, f"output.{key} must be a positive integer, got {value!r}")
+    return Recipe(name=str(raw.get("name") or Path(path).stem), path=path, text=text,
+                  description=str(raw.get("description") or ""), stages=tuple(stages),
+                  output={**OUTPUT_PARAMETERS, **output})  # fmt: skip

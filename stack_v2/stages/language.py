@@ -1,0 +1,31 @@
+"""Language, is_vendor and is_generated with go-enry (reference/stackv2_spec.md §1.5, §2), the paper's tool.
+
+``enry.get_language(path, bytes)`` classifies by file name and content (Linguist's strategies);
+``is_vendor(path)`` and ``is_generated(path, bytes)`` are stored, not used to drop (the training
+filters of a later stage use is_generated). Files enry cannot classify are dropped (``no_language``):
+the paper kept their metadata but not their content, and they cannot be placed under data/<language>/.
+"""
+
+from __future__ import annotations
+
+import enry
+
+from stack_v2.records import FileRecord
+from stack_v2.stages.base import Drop
+
+STAGE = "language"
+
+
+def classify(record: FileRecord) -> FileRecord | Drop:
+    data = record.content.encode("utf-8")  # enry reads bytes; decoded text re-encoded as UTF-8
+    language = enry.get_language(record.path, data) or None
+    if language is None:
+        return Drop("no_language", f"extension={record.extension or '(none)'}")
+    return record._replace(
+        language=language, is_vendor=bool(enry.is_vendor(record.path)),
+        is_generated=bool(enry.is_generated(record.path, data)),
+    )  # fmt: skip
+
+
+def make_classifier():
+    return classify

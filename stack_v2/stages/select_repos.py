@@ -1,0 +1,142 @@
+"""Repository selection and repo-level dedup by root directory (reference/stackv2_spec.md §1.2).
+
+Each origin's default-branch files come from the traversal. Optional GHArchive-style repository
+metadata (a Parquet table keyed by ``repo_name``: github_id, star_events_count, fork_events_count,
+gha_license_id, gha_event_created_at, gha_created_at, gha_language) fills those columns. Origins whose
+default branches share a root directory are one repository twice: one is kept, ranked as the paper's
+code does: a GHArchive license first, then more stars, more forks, the earlier revision, the older
+GitHub id, the earlier visit (and the origin URL, so ties break the same way on every runner).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+
+from stack_v2.errors import StackV2Error
+from stack_v2.io.schema import REPO_METADATA_COLUMNS
+from stack_v2.joins import JoinSmallToLarge
+from stack_v2.records import (
+    DroppedRow, FileOccurrence, FileRecord, TraversalProblem, extension_of, micros_from_datetime,
+    repo_name_from_origin,
+)  # fmt: skip
+from stack_v2.stages.base import Drop, dropped_row
+
+STAGE = "select"
+_BIG = 1 << 62
+
+
+def record_from_occurrence(occ: FileOccurrence, meta: dict | None) -> FileRecord:
+    """A FileOccurrence as the pipeline's record, with the repository metadata when there is some."""
+    meta = meta or {}
+    return FileRecord(
+        blob_id=occ.blob_id, directory_id=occ.directory_id, path=occ.path, content_id=occ.content_id,
+        detected_licenses=[], license_type=None, repo_name=occ.repo_name, snapshot_id=occ.snapshot_id,
+        revision_id=occ.revision_id, branch_name=occ.branch_name, visit_date=occ.visit_date,
+        revision_date=occ.revision_date, committer_date=occ.committer_date, github_id=meta.get("github_id"),
+        star_events_count=meta.get("star_events_count") or 0, fork_events_count=meta.get("fork_events_count") or 0,
+        gha_license_id=meta.get("gha_license_id"), gha_event_created_at=meta.get("gha_event_created_at"),
+        gha_created_at=meta.get("gha_created_at"), gha_language=meta.get("gha_language"), src_encoding=None,
+        language=None, is_vendor=None, is_generated=None, length_bytes=occ.length, extension=extension_of(occ.path),
+        origin=occ.origin, perms=occ.perms, content_status=occ.content_status, content=None,
+    )  # fmt: skip
+
+
+def repository_rank(r: FileRecord) -> tuple:
+    """Smaller is better: the paper's ranking among repositories with the same root directory."""
+    return (
+        r.gha_license_id is None, -r.star_events_count, -r.fork_events_count,
+        r.revision_date if r.revision_date is not None else _BIG, r.github_id if r.github_id is not None else _BIG,
+        r.visit_date if r.visit_date is not None else _BIG, r.origin or "",
+    )  # fmt: skip
+
+
+def duplicate_verdict(record: FileRecord, keeper: tuple) -> FileRecord | Drop:
+    """Keep the record when its origin is the root's chosen repository."""
+    _rank, origin, repo_name = keeper
+    if record.origin == origin:
+        return record
+    return Drop("duplicate_repository", f"same root directory as {repo_name or origin}")
+
+
+def problem_row(problem: TraversalProblem) -> DroppedRow:
+    """An origin or SWHID that gave no files (or not all of them), as a failed row of dropped/."""
+    repo = repo_name_from_origin(problem.subject) if "://" in problem.subject else None
+    return DroppedRow(blob_id=None, repo_name=repo, path=None, stage=STAGE, outcome="failed", reason=problem.reason,
+                      detail=f"{problem.subject}: {problem.detail}", length_bytes=None)  # fmt: skip
+
+
+def metadata_row(row: dict) -> tuple[str, dict]:
+    """A repo-metadata Parquet row -> (repo_name, values with dates as µs)."""
+    out = {}
+    for key in REPO_METADATA_COLUMNS[1:]:
+        value = row.get(key)
+        out[key] = micros_from_datetime(value) if isinstance(value, dt.datetime) else value
+    return row["repo_name"], out
+
+
+def check_metadata_table(path: str) -> None:
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, ValueError) as exc:
+        raise StackV2Error(f"repo metadata {path}: cannot read Parquet ({exc})") from exc
+    if "repo_name" not in schema.names:
+        raise StackV2Error(f"repo metadata {path}: no 'repo_name' column (it has {schema.names})")
+    unknown = set(schema.names) - set(REPO_METADATA_COLUMNS)
+    if unknown:
+        raise StackV2Error(f"repo metadata {path}: unknown column(s) {sorted(unknown)}; known: {REPO_METADATA_COLUMNS}")
+
+
+def _with_metadata(joined):
+    _repo, metas, occ = joined
+    yield record_from_occurrence(occ, metas[0] if metas else None)
+
+
+def _split(joined):
+    _root, keepers, record = joined
+    verdict = duplicate_verdict(record, keepers[0])
+    if isinstance(verdict, Drop):
+        yield beam.pvalue.TaggedOutput("dropped", dropped_row(record, STAGE, verdict))
+    else:
+        yield verdict
+
+
+class SelectRepositories(beam.PTransform):
+    """(files: FileOccurrence, problems: TraversalProblem) -> {'kept': FileRecord, 'dropped': DroppedRow}."""
+
+    def __init__(self, repo_metadata: str | None = None):
+        super().__init__()
+        if repo_metadata:
+            check_metadata_table(repo_metadata)
+        self._repo_metadata = repo_metadata
+
+    def expand(self, inputs):
+        files, problems = inputs
+        if self._repo_metadata:
+            metadata = (
+                files.pipeline
+                | "ReadRepoMetadata" >> beam.io.ReadFromParquet(self._repo_metadata)
+                | "MetadataByRepo" >> beam.Map(metadata_row)
+            )
+            records = (
+                (metadata, files | "ByRepo" >> beam.Map(lambda o: (o.repo_name, o)))
+                | "JoinMetadata" >> JoinSmallToLarge()
+                | "WithMetadata" >> beam.FlatMap(_with_metadata)
+            )
+        else:
+            records = files | "ToRecords" >> beam.Map(record_from_occurrence, None)
+        keepers = (
+            records
+            | "Candidates" >> beam.Map(lambda r: (r.directory_id, (repository_rank(r), r.origin, r.repo_name)))
+            | "BestRepository" >> beam.CombinePerKey(min)
+        )
+        split = (
+            (keepers, records | "ByRoot" >> beam.Map(lambda r: (r.directory_id, r)))
+            | "JoinKeeper" >> JoinSmallToLarge()
+            | "Split" >> beam.FlatMap(_split).with_outputs("dropped", main="kept")
+        )
+        failed = problems | "Problems" >> beam.Map(problem_row)
+        dropped = (split.dropped, failed) | "AllDropped" >> beam.Flatten()
+        return {"kept": split.kept, "dropped": dropped, "input": records, "problems": failed}
