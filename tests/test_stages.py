@@ -1,0 +1,144 @@
+"""Pure cores of the build's stages, without Beam: decode, language, rankings, recipe, report, rows."""
+
+from __future__ import annotations
+
+import email.charset
+import json
+from pathlib import Path
+
+import pytest
+
+from stack_v2.errors import StackV2Error
+from stack_v2.io.parquet import micros_to_ns, stable_bucket
+from stack_v2.io.report import accounting_violations, build_report
+from stack_v2.io.rows import file_swhid, path_bytes
+from stack_v2.recipe import load_recipe
+from stack_v2.records import FileOccurrence, decode_path, extension_of
+from stack_v2.stages.base import Drop
+from stack_v2.stages.exact_dedup import dedup_verdict, occurrence_rank
+from stack_v2.stages.fetch_decode import decode_content
+from stack_v2.stages.language import classify
+from stack_v2.stages.select_repos import record_from_occurrence, repository_rank
+
+REAL_TEXT = Path(email.charset.__file__).read_text()  # a real source file of the standard library
+
+
+def occurrence(origin="https://github.com/a/b", path="src/x.py", **kw) -> FileOccurrence:
+    base = dict(origin=origin, repo_name=origin.split("github.com/")[-1], snapshot_id="1" * 40,
+                branch_name="refs/heads/main", revision_id="2" * 40, revision_date=1_000, committer_date=1_000,
+                visit_date=2_000, directory_id="3" * 40, path=path, blob_id="4" * 40, content_id="5" * 40,
+                length=10, perms=0o100644, content_status="visible")  # fmt: skip
+    return FileOccurrence(**{**base, **kw})
+
+
+def record(meta=None, **kw):
+    return record_from_occurrence(occurrence(**kw), meta)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (REAL_TEXT.encode(), (REAL_TEXT, "UTF-8")),
+        (b"abc\0def", Drop("binary", "contains NUL bytes")),
+        ("Le café est prêt, déjà servi à la française.\n".encode("latin-1"), "decoded"),  # legacy 8-bit text
+        (REAL_TEXT.encode()[:500] + b"\xff" + REAL_TEXT.encode()[500:], "undecodable"),  # UTF-8 with a stray byte
+        (b"", ("", "UTF-8")),
+    ],
+)  # fmt: skip
+def test_decode_content(data, expected):
+    result = decode_content(data)
+    if expected == "decoded":
+        assert result[0] == data.decode(result[1]) and result[1] != "UTF-8"
+    elif expected == "undecodable":
+        assert isinstance(result, Drop) and result.reason == "undecodable"
+    else:
+        assert result == expected
+
+
+def test_language_classification_uses_path_and_content():
+    python = classify(record(path="tool")._replace(content="#!/usr/bin/env python3\nimport os\n"))
+    assert python.language == "Python" and python.is_vendor is False
+    vendored = classify(record(path="node_modules/left-pad/index.js")._replace(content="module.exports = 1;\n"))
+    assert vendored.language == "JavaScript" and vendored.is_vendor is True
+    minified = classify(record(path="static/app.min.js")._replace(content="var a=1;" * 50))
+    assert minified.is_generated is True
+    assert classify(record(path="data.unknownext")._replace(content="")) == Drop("no_language", "extension=unknownext")
+
+
+def test_repository_rank_follows_the_paper():
+    licensed = record({"gha_license_id": "MIT"}, origin="https://github.com/z/licensed")
+    starred = record({"star_events_count": 100}, origin="https://github.com/y/starred")
+    older = record(origin="https://github.com/x/older", revision_date=10)
+    plain = record(origin="https://github.com/w/plain")
+    ranked = sorted([plain, older, starred, licensed], key=repository_rank)
+    assert [r.origin for r in ranked] == [licensed.origin, starred.origin, older.origin, plain.origin]
+
+
+def test_occurrence_rank_and_verdict():
+    permissive = frozenset({"MIT"})
+    a = record({"gha_license_id": "MIT"}, origin="https://github.com/a/a", path="x.py")
+    b = record({"star_events_count": 5}, origin="https://github.com/b/b", path="x.py")
+    c = record(origin="https://github.com/c/c", path="x.py", revision_date=5_000)
+    assert sorted([c, b, a], key=lambda r: occurrence_rank(r, permissive)) == [a, b, c]
+    assert sorted([c, b], key=lambda r: occurrence_rank(r, frozenset())) == [b, c]  # stars, then latest revision
+    keeper = (occurrence_rank(a, permissive), a.origin, a.path, a.repo_name)
+    assert dedup_verdict(a, keeper) is a
+    assert dedup_verdict(b, keeper) == Drop("exact_duplicate", "kept a/a:x.py")
+
+
+def test_swhid_keeps_raw_path_bytes():
+    path = decode_path(b"docs/caf\xe9 v1;2.txt")
+    assert path_bytes(path) == b"docs/caf\xe9 v1;2.txt"
+    swhid = file_swhid(record(path=path))
+    assert swhid.endswith(";path=/docs/caf%E9%20v1%3B2.txt")
+    assert swhid.startswith("swh:1:cnt:" + "5" * 40 + ";origin=https://github.com/a/b;visit=swh:1:snp:")
+
+
+def test_small_helpers():
+    assert [extension_of(p) for p in ("a/b.py", "Makefile", ".bashrc", "x.tar.gz")] == ["py", "", "", "gz"]
+    assert micros_to_ns(1) == 1000 and micros_to_ns(10**17) is None and micros_to_ns(None) is None
+    assert stable_bucket("abc", 7) == stable_bucket("abc", 7) and 0 <= stable_bucket("abc", 7) < 7
+
+
+def test_report_accounting():
+    entries = [(("select", "input", ""), (10, 100)), (("select", "kept", ""), (8, 80)),
+               (("select", "dropped", "duplicate_repository"), (2, 20)), (("lang", "input", ""), (8, 80)),
+               (("lang", "kept", ""), (7, 70)), (("lang", "dropped", "no_language"), (1, 10)),
+               (("@languages", "Python", ""), (7, 70))]  # fmt: skip
+    report = build_report(entries, ["select", "lang"])
+    assert accounting_violations(report) == []
+    assert report["languages"] == {"Python": {"files": 7, "bytes": 70}}
+    assert report["totals"]["dropped"] == {"files": 3, "bytes": 30}
+    broken = build_report(entries[:-2], ["select", "lang"])  # lang lost a file
+    assert accounting_violations(broken) == ["stage lang: input 8 != kept+dropped+failed 7",
+                                             "totals: input != kept + dropped + failed"]  # fmt: skip
+    json.dumps(report)  # serialisable as written
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("stages: [{stage: select_repositories}, {stage: shine}]", "unknown stage 'shine'"),
+        ("stages: [{stage: select_repositories, colour: red}]", "stage select_repositories: unknown parameter(s) ['colour']"),
+        ("stages: [{stage: select_repositories}, {stage: language}]", "stage language needs fetch_decode before it"),
+        ("stages: [{stage: select_repositories}]\noutput: {manifest_rows_per_shard: 0}", "output.manifest_rows_per_shard"),
+        ("stages: [{stage: select_repositories}\n", "not valid YAML"),
+        ("title: x", "unknown key(s) ['title']"),
+    ],
+)  # fmt: skip
+def test_recipe_errors_name_the_file(tmp_path, text, message):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    with pytest.raises(StackV2Error) as info:
+        load_recipe(str(path))
+    assert str(info.value).startswith(f"recipe {path}: ") and message in str(info.value)
+
+
+def test_shipped_recipes_load():
+    default = load_recipe(None)
+    assert default.name == "the-stack-v2"
+    assert default.stage_names == ["select_repositories", "exact_dedup", "fetch_decode", "language"]
+    assert default.stage("fetch_decode").params["max_length"] == 10 * 1024 * 1024
+    assert load_recipe("demo").name == "demo"
+    with pytest.raises(StackV2Error, match="recipe 'nope' not found"):
+        load_recipe("nope")
