@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--max-length", type=int, default=10 * 1024 * 1024, help="skip larger blobs (bytes)")
     cat.set_defaults(func=cmd_cat)
 
-    demo = sub.add_parser("demo", help="import real code shipped with this machine's Python and list it")
+    demo = sub.add_parser("demo", help="build a dataset from real code shipped with this machine's Python")
     demo.add_argument("--workdir", default="demo-output", help="where the demo's repositories and archive go")
     demo.set_defaults(func=cmd_demo)
     return parser

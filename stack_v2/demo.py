@@ -1,14 +1,13 @@
 """The embedded demo: real code from this machine's Python, made into git repositories and archived.
 
 It takes a few pure-Python packages of the standard library (each becomes a repository with two
-commits), imports them into a local SWH-layout archive, lists every origin's default-branch files with
-the Beam traversal, and fetches and verifies every blob from the content store. Dates are fixed, so
-two runs give the same archive ids and the same listing.
+commits), imports them into a local SWH-layout archive and builds the dataset from it with the demo
+recipe: Parquet shards per language, the SWHID manifest, the dropped table, report and card. Dates
+are fixed, so two runs give the same archive ids and byte-identical manifests.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -65,12 +64,14 @@ def make_demo_repos(repos_dir: str, packages: Sequence[str] = DEMO_PACKAGES) -> 
 
 
 def run_demo(workdir: str, beam_args: Sequence[str] = ()) -> int:
+    """Make the repositories, import them, build the dataset with the demo recipe; print where it is."""
     import datetime as dt
 
-    from stack_v2.archive.content import fetch_many, open_content_store
     from stack_v2.archive.import_git import import_git
-    from stack_v2.archive.listing import list_files
     from stack_v2.archive.location import ArchiveLocation
+    from stack_v2.build import BuildRequest, run_build, summary_table
+    from stack_v2.recipe import load_recipe
+    from stack_v2.stages.base import Progress
 
     def say(msg: str) -> None:
         print(f"[demo] {msg}", file=sys.stderr)
@@ -83,27 +84,14 @@ def run_demo(workdir: str, beam_args: Sequence[str] = ()) -> int:
     summary = import_git(repos, archive, visit_date=dt.datetime(2023, 9, 6, tzinfo=dt.timezone.utc))
     say("added: " + (", ".join(f"{n} {t}" for t, n in summary.new_rows.items() if n) or "nothing new (already imported)"))
 
-    say("listing default-branch files with the Beam traversal")
-    location = ArchiveLocation(archive)
+    dataset = os.path.join(workdir, "dataset")
+    say(f"building the dataset with the demo recipe (pipelines/demo.yaml) into {dataset}")
+    Progress.enabled = True
     started = time.perf_counter()
-    files, problems = list_files(location, beam_args=beam_args)
-    say(f"{len(files)} files in {len(set(f.origin for f in files))} origins, {len(problems)} problems "
-        f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
-    listing = os.path.join(workdir, "files.jsonl")
-    with open(listing, "w", encoding="utf-8") as out:
-        for record in files:
-            out.write(json.dumps(record.to_json_dict(), ensure_ascii=False) + "\n")
-
-    say("fetching and verifying every blob from the content store")
-    store = open_content_store(location)
-    started = time.perf_counter()
-    results = list(fetch_many(store, [(f.blob_id, f.content_id, f.length) for f in files]))
-    seconds = time.perf_counter() - started
-    good = [r for r in results if r.data is not None]
-    nbytes = sum(len(r.data) for r in good)
-    say(f"{len(good)}/{len(results)} blobs verified, {nbytes / 1e6:.1f} MB in {seconds:.2f} s")
-    for r in results:
-        if r.data is None:
-            say(f"failed: {r.blob_id}: {r.reason}: {r.detail}")
-    say(f"listing written to {listing}")
-    return 0 if len(good) == len(results) and not problems else 1
+    report = run_build(BuildRequest(ArchiveLocation(archive), dataset, load_recipe("demo")), beam_args)
+    print(summary_table(report), file=sys.stderr)
+    kept = report["totals"]["kept"]
+    say(f"{kept['files']:,} files, {kept['bytes'] / 1e6:,.2f} MB in {len(report['languages'])} languages "
+        f"({time.perf_counter() - started:.1f} s); accounting {report['accounting']}")  # fmt: skip
+    print(f"dataset: {dataset}  (data/, manifest/, dropped/, report.json, README.md)")
+    return 0 if report["accounting"] == "ok" else 1

@@ -1,23 +1,27 @@
-"""The README's demo: real standard-library code, imported, listed and fetched, deterministically."""
+"""The README's demo: real standard-library code, imported and built into a dataset, deterministically."""
 
 from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
+
 from stack_v2.cli import main
 
 
-def test_demo_imports_lists_and_verifies_real_code(tmp_path, capsys):
+def test_demo_builds_a_dataset_from_real_code(tmp_path, capsys):
     workdir = tmp_path / "demo"
     assert main(["demo", "--workdir", str(workdir)]) == 0
-    err = capsys.readouterr().err
-    assert "problems" in err and "blobs verified" in err
-    lines = [json.loads(line) for line in (workdir / "files.jsonl").read_text().splitlines()]
-    origins = {line["origin"] for line in lines}
-    assert origins == {f"https://github.com/local/py-{name}" for name in ("json", "email", "http", "xmlrpc", "urllib")}
-    assert any(line["path"] == "mime/text.py" for line in lines if line["origin"].endswith("py-email"))
-    # A second run adds nothing and lists the same files with the same ids.
-    first = (workdir / "files.jsonl").read_bytes()
+    out = capsys.readouterr().out
+    dataset = workdir / "dataset"
+    assert out.strip().startswith(f"dataset: {dataset}")
+    report = json.loads((dataset / "report.json").read_text())
+    assert report["accounting"] == "ok" and report["languages"]["Python"]["files"] > 40
+    manifest = pq.read_table(str(dataset / "manifest")).to_pylist()
+    assert {r["repo_name"] for r in manifest} == {f"local/py-{n}" for n in ("json", "email", "http", "xmlrpc", "urllib")}
+    assert any(r["path"] == "mime/text.py" and r["repo_name"] == "local/py-email" for r in manifest)
+    # A second run adds nothing to the archive and gives a byte-identical manifest.
+    before = {p.name: p.read_bytes() for p in (dataset / "manifest").iterdir()}
     assert main(["demo", "--workdir", str(workdir)]) == 0
     assert "nothing new" in capsys.readouterr().err
-    assert (workdir / "files.jsonl").read_bytes() == first
+    assert {p.name: p.read_bytes() for p in (dataset / "manifest").iterdir()} == before
