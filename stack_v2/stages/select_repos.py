@@ -22,7 +22,7 @@ from stack_v2.records import (
     DroppedRow, FileOccurrence, FileRecord, TraversalProblem, extension_of, micros_from_datetime,
     repo_name_from_origin,
 )  # fmt: skip
-from stack_v2.stages.base import Drop, dropped_row
+from stack_v2.stages.base import Drop, Progress, dropped_row
 
 STAGE = "select"
 _BIG = 1 << 62
@@ -96,6 +96,7 @@ def _with_metadata(joined):
 
 def _split(joined):
     _root, keepers, record = joined
+    Progress.add(STAGE, record.length_bytes or 0)
     verdict = duplicate_verdict(record, keepers[0])
     if isinstance(verdict, Drop):
         yield beam.pvalue.TaggedOutput("dropped", dropped_row(record, STAGE, verdict))
