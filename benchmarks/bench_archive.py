@@ -37,6 +37,9 @@ def make_repos(workdir: Path, packages) -> tuple[list[Path], int]:
     repos, total = [], 0
     for name in packages:
         src = site / name
+        if not src.is_dir():
+            print(f"skipping {name}: not installed", file=sys.stderr)
+            continue
         repo = workdir / "repos" / name
         if not (repo / ".git").exists():
             repo.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_archive import make_repos  # noqa: E402
 
-DEFAULT_PACKAGES = ("apache_beam", "botocore", "moto", "numpy", "pyarrow", "dulwich", "swh", "pygments", "networkx")
+# Installed with the project and its test dependencies (cfnlint, dask, polars come with moto[server] and beam[dask]).
+DEFAULT_PACKAGES = ("apache_beam", "cfnlint", "moto", "numpy", "pyarrow", "dask", "pip", "botocore", "pygments",
+                    "polars", "beartype", "dulwich", "swh")  # fmt: skip
 
 
 def cpu_seconds() -> float:
@@ -55,6 +57,8 @@ def main() -> int:
 
     workdir = Path(args.workdir).resolve()
     repos, source_bytes = make_repos(workdir, args.packages)
+    if source_bytes < 100e6:
+        print(f"warning: only {source_bytes / 1e6:.1f} MB of source; add --packages for >= 100 MB", file=sys.stderr)
     archive = workdir / "build-archive"
     if not (archive / "graph").exists():
         import_git([str(r) for r in repos], str(archive))

@@ -16,9 +16,9 @@ import charset_normalizer.constant
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from gitrepos import git, init, make_library_repo, make_sample_repo
 from swh.model.swhids import QualifiedSWHID
 
-from gitrepos import git, init, make_library_repo, make_sample_repo
 from stack_v2.archive.content import sha1_git_of
 from stack_v2.archive.import_git import import_git
 from stack_v2.cli import main

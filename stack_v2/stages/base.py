@@ -43,6 +43,15 @@ def dropped_row(record: FileRecord, stage: str, verdict: Drop | Fail) -> Dropped
     )  # fmt: skip
 
 
+def routed(stage: str, record: FileRecord, verdict):
+    """The kept record on the main output, or its DroppedRow on ``dropped``; counted for progress."""
+    Progress.add(stage, record.length_bytes or 0)
+    if isinstance(verdict, (Drop, Fail)):
+        yield pvalue.TaggedOutput(DROPPED, dropped_row(record, stage, verdict))
+    else:
+        yield verdict
+
+
 class Progress:
     """Per-process progress lines on stderr (files and bytes seen per stage), at most every few seconds.
 
@@ -92,13 +101,11 @@ class _ApplyCoreFn(beam.DoFn):
         except Exception as exc:  # keep the bundle alive; the record is accounted as failed
             verdict = Fail("error", f"{type(exc).__name__}: {exc}")
         self._micros.inc(int((time.perf_counter() - started) * 1e6))
-        Progress.add(self._stage, record.length_bytes or 0)
         if isinstance(verdict, (Drop, Fail)):
             Metrics.counter(self._stage, f"{type(verdict).__name__.lower()}_{verdict.reason}").inc()
-            yield pvalue.TaggedOutput(DROPPED, dropped_row(record, self._stage, verdict))
         else:
             self._kept.inc()
-            yield verdict
+        yield from routed(self._stage, record, verdict)
 
 
 class ApplyCore(beam.PTransform):

@@ -13,7 +13,7 @@ import apache_beam as beam
 
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.records import FileRecord
-from stack_v2.stages.base import Drop, Progress, dropped_row
+from stack_v2.stages.base import Drop, routed
 
 STAGE = "exact_dedup"
 _BIG = 1 << 62
@@ -37,12 +37,7 @@ def dedup_verdict(record: FileRecord, keeper: tuple) -> FileRecord | Drop:
 
 def _split(joined):
     _blob, keepers, record = joined
-    Progress.add(STAGE, record.length_bytes or 0)
-    verdict = dedup_verdict(record, keepers[0])
-    if isinstance(verdict, Drop):
-        yield beam.pvalue.TaggedOutput("dropped", dropped_row(record, STAGE, verdict))
-    else:
-        yield verdict
+    yield from routed(STAGE, record, dedup_verdict(record, keepers[0]))
 
 
 class ExactDedup(beam.PTransform):

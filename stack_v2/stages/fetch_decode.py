@@ -12,10 +12,10 @@ import dataclasses
 import apache_beam as beam
 import cchardet
 
-from stack_v2.archive.content import FetchContents, MAX_BLOB_LENGTH, TOO_LARGE
+from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE, FetchContents
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.records import FileRecord
-from stack_v2.stages.base import Drop, Fail, Progress, dropped_row
+from stack_v2.stages.base import Drop, Fail, dropped_row, routed
 
 STAGE = "fetch_decode"
 
@@ -49,12 +49,7 @@ def decode_verdict(record: FileRecord, data: bytes) -> FileRecord | Drop:
 
 def _decode(element):
     record, data = element
-    Progress.add(STAGE, len(data))
-    verdict = decode_verdict(record, data)
-    if isinstance(verdict, Drop):
-        yield beam.pvalue.TaggedOutput("dropped", dropped_row(record, STAGE, verdict))
-    else:
-        yield verdict
+    yield from routed(STAGE, record, decode_verdict(record, data))
 
 
 def _fetch_failure(element):

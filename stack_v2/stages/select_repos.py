@@ -19,10 +19,15 @@ from stack_v2.errors import StackV2Error
 from stack_v2.io.schema import REPO_METADATA_COLUMNS
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.records import (
-    DroppedRow, FileOccurrence, FileRecord, TraversalProblem, extension_of, micros_from_datetime,
+    DroppedRow,
+    FileOccurrence,
+    FileRecord,
+    TraversalProblem,
+    extension_of,
+    micros_from_datetime,
     repo_name_from_origin,
 )  # fmt: skip
-from stack_v2.stages.base import Drop, Progress, dropped_row
+from stack_v2.stages.base import Drop, routed
 
 STAGE = "select"
 _BIG = 1 << 62
@@ -96,12 +101,7 @@ def _with_metadata(joined):
 
 def _split(joined):
     _root, keepers, record = joined
-    Progress.add(STAGE, record.length_bytes or 0)
-    verdict = duplicate_verdict(record, keepers[0])
-    if isinstance(verdict, Drop):
-        yield beam.pvalue.TaggedOutput("dropped", dropped_row(record, STAGE, verdict))
-    else:
-        yield verdict
+    yield from routed(STAGE, record, duplicate_verdict(record, keepers[0]))
 
 
 class SelectRepositories(beam.PTransform):
