@@ -149,6 +149,7 @@ def test_progress_lines_when_enabled(capsys, monkeypatch):
 
     Progress.reset()
     monkeypatch.setattr(Progress, "interval", 0.0)
+    monkeypatch.setattr(Progress, "enabled", False)
     Progress.add("fetch_decode", 2_000_000)  # disabled: silent
     assert capsys.readouterr().err == ""
     monkeypatch.setattr(Progress, "enabled", True)
