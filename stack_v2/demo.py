@@ -16,7 +16,7 @@ import sysconfig
 import time
 from collections.abc import Sequence
 
-DEMO_PACKAGES = ("json", "email", "http", "xmlrpc", "urllib")
+DEMO_PACKAGES = ("json", "email", "http", "xmlrpc", "urllib", "asyncio", "unittest", "xml", "idlelib")
 _DATES = ("2021-03-04T05:06:07+0100", "2022-07-08T09:10:11-0400")
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "stack-v2 demo",

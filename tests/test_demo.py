@@ -7,6 +7,7 @@ import json
 import pyarrow.parquet as pq
 
 from stack_v2.cli import main
+from stack_v2.demo import DEMO_PACKAGES
 
 
 def test_demo_builds_a_dataset_from_real_code(tmp_path, capsys):
@@ -16,9 +17,11 @@ def test_demo_builds_a_dataset_from_real_code(tmp_path, capsys):
     dataset = workdir / "dataset"
     assert out.strip().startswith(f"dataset: {dataset}")
     report = json.loads((dataset / "report.json").read_text())
-    assert report["accounting"] == "ok" and report["languages"]["Python"]["files"] > 40
+    assert report["accounting"] == "ok" and report["languages"]["Python"]["files"] > 200
     manifest = pq.read_table(str(dataset / "manifest")).to_pylist()
-    assert {r["repo_name"] for r in manifest} == {f"local/py-{n}" for n in ("json", "email", "http", "xmlrpc", "urllib")}
+    assert {r["repo_name"] for r in manifest} == {f"local/py-{n}" for n in DEMO_PACKAGES}
+    dropped = pq.read_table(str(dataset / "dropped")).to_pylist()
+    assert any(r["reason"] == "binary" and r["path"].startswith("Icons/") for r in dropped)  # idlelib's images
     assert any(r["path"] == "mime/text.py" and r["repo_name"] == "local/py-email" for r in manifest)
     # A second run adds nothing to the archive and gives a byte-identical manifest.
     before = {p.name: p.read_bytes() for p in (dataset / "manifest").iterdir()}
