@@ -31,11 +31,14 @@ from stack_v2.io.card import write_card
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
 from stack_v2.io.rows import data_row, dropped_dict, dropped_key, file_key, language_dir, manifest_row
 from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA
+from stack_v2.licenses.classify import load_permissive
+from stack_v2.licenses.detect import default_cache_path
 from stack_v2.recipe import Recipe
 from stack_v2.stages.base import ApplyCore
 from stack_v2.stages.exact_dedup import ExactDedup
 from stack_v2.stages.fetch_decode import FetchDecode, FetchDecodeConfig
 from stack_v2.stages.language import make_classifier
+from stack_v2.stages.license import ClassifyLicenses, LicenseConfig
 from stack_v2.stages.select_repos import SelectRepositories
 
 OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md")
@@ -51,8 +54,14 @@ class BuildRequest:
 
 
 def _stage_transform(spec, location: ArchiveLocation):
+    if spec.name == "license":
+        params = spec.params
+        cache = default_cache_path() if params["cache_path"] == "default" else params["cache_path"]
+        return ClassifyLicenses(location, LicenseConfig(float(params["deadline"]), int(params["max_bytes"]), cache,
+                                                        params["permissive"], params["non_license"],
+                                                        int(params["concurrency"])))  # fmt: skip
     if spec.name == "exact_dedup":
-        return ExactDedup(spec.params["permissive_licenses"])
+        return ExactDedup(load_permissive(spec.params["permissive"]))
     if spec.name == "fetch_decode":
         return FetchDecode(location, FetchDecodeConfig(spec.params["max_length"], spec.params["concurrency"]))
     if spec.name == "language":
@@ -87,6 +96,8 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
         records = out["kept"]
         dropped.append(out["dropped"])
         counts.append(rep.count_records(records, label, rep.KEPT))
+        if "stats" in out:
+            counts.append(out["stats"])
     all_dropped = tuple(dropped) | "AllDropped" >> beam.Flatten()
     counts.append(rep.count_dropped(all_dropped, "Dropped"))
     counts.append(rep.count_languages(records))

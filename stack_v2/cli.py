@@ -150,6 +150,16 @@ def cmd_cat(args, beam_args: list[str]) -> int:
     return status
 
 
+def cmd_licenses_regenerate(args, beam_args: list[str]) -> int:
+    from stack_v2.licenses.lists import regenerate
+
+    if not os.path.isfile(args.blueoak):
+        raise StackV2Error(f"--blueoak {args.blueoak}: no such file (npm pack @blueoak/list gives package/index.json)")
+    path, count = regenerate(args.output, args.blueoak)
+    print(f"stack-v2: wrote {count} permissive license keys to {path}", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args, beam_args: list[str]) -> int:
     from stack_v2.demo import run_demo
 
@@ -200,6 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("blob_ids", nargs="+", metavar="SHA1", help="blob ids (sha1 of the content)")
     cat.add_argument("--max-length", type=int, default=10 * 1024 * 1024, help="skip larger blobs (bytes)")
     cat.set_defaults(func=cmd_cat)
+
+    licenses = sub.add_parser("licenses", help="license lists")
+    lsub = licenses.add_subparsers(dest="licenses_command", required=True)
+    regen = lsub.add_parser("regenerate", help="rebuild filters/licenses/permissive.tsv from ScanCode and Blue Oak")
+    from stack_v2.licenses.classify import FILTERS_DIR
+
+    regen.add_argument("--blueoak", default=str(FILTERS_DIR / "blueoak-list-15.0.0.json"),
+                       help="the Blue Oak Council list's JSON (default: the copy in filters/licenses)")
+    regen.add_argument("--output", default=str(FILTERS_DIR), help="directory to write permissive.tsv into")
+    regen.set_defaults(func=cmd_licenses_regenerate)
 
     demo = sub.add_parser("demo", help="build a dataset from real code shipped with this machine's Python")
     demo.add_argument("--workdir", default="demo-output", help="where the demo's repositories and archive go")

@@ -16,6 +16,7 @@ import sysconfig
 import time
 from collections.abc import Sequence
 
+LICENSED_PACKAGE = "xmlrpc"
 DEMO_PACKAGES = ("json", "email", "http", "xmlrpc", "urllib", "asyncio", "unittest", "xml", "idlelib")
 _DATES = ("2021-03-04T05:06:07+0100", "2022-07-08T09:10:11-0400")
 _GIT_ENV = {
@@ -57,6 +58,10 @@ def make_demo_repos(repos_dir: str, packages: Sequence[str] = DEMO_PACKAGES) -> 
                                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
         with open(os.path.join(repo, "README.md"), "w", encoding="utf-8") as f:
             f.write(f"# {name}\n\nThe `{name}` package of CPython {sys.version.split()[0]}'s standard library.\n")
+        if name == LICENSED_PACKAGE and os.path.isfile(os.path.join(os.path.dirname(src), "LICENSE.txt")):
+            # CPython's own license text: ScanCode finds Python-2.0, 0BSD, BSD-3-Clause and a GPL
+            # reference in it, so the paper's rule classes this repository non_permissive.
+            shutil.copy(os.path.join(os.path.dirname(src), "LICENSE.txt"), os.path.join(repo, "LICENSE.txt"))
         _git(repo, "add", "-A")
         _git(repo, "commit", "-qm", "subpackages and README", date=_DATES[1])
         paths.append(repo)

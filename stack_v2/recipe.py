@@ -32,12 +32,17 @@ DEFAULT_RECIPE = "the-stack-v2"
 # stage name -> allowed parameters (with defaults)
 STAGE_PARAMETERS: dict[str, dict] = {
     "select_repositories": {"repo_metadata": None},
-    "exact_dedup": {"permissive_licenses": []},
+    "license": {"deadline": 100.0, "max_bytes": 1024 * 1024, "cache_path": "default", "permissive": None,
+                "non_license": None, "concurrency": 16},
+    "exact_dedup": {"permissive": None},
     "fetch_decode": {"max_length": 10 * 1024 * 1024, "concurrency": 16},
     "language": {},
 }
-# Stages that must come before another (the ones that exist so far).
-MUST_PRECEDE = [("select_repositories", "exact_dedup"), ("exact_dedup", "fetch_decode"), ("fetch_decode", "language")]
+# (stage, stage it needs before it): language reads the content that fetch_decode fills.
+REQUIRES = [("language", "fetch_decode")]
+# (earlier, later) when both are in a recipe: licenses are decided on every occurrence before exact
+# dedup chooses keepers, and only the keepers are fetched.
+ORDER = [("license", "exact_dedup"), ("exact_dedup", "fetch_decode"), ("license", "fetch_decode")]
 OUTPUT_PARAMETERS = {"target_shard_bytes": 256 * 1024 * 1024, "manifest_rows_per_shard": 1_000_000,
                      "dropped_rows_per_shard": 1_000_000}  # fmt: skip
 
@@ -114,9 +119,12 @@ def load_recipe(name_or_path: str | None = None) -> Recipe:
         raise RecipeError(path, f"a stage appears twice: {names}")
     if not names or names[0] != "select_repositories":
         raise RecipeError(path, "the first stage must be select_repositories")
-    for before, after in MUST_PRECEDE:
-        if after in names and (before not in names or names.index(before) > names.index(after)):
-            raise RecipeError(path, f"stage {after} needs {before} before it")
+    for stage, needed in REQUIRES:
+        if stage in names and (needed not in names or names.index(needed) > names.index(stage)):
+            raise RecipeError(path, f"stage {stage} needs {needed} before it")
+    for earlier, later in ORDER:
+        if earlier in names and later in names and names.index(earlier) > names.index(later):
+            raise RecipeError(path, f"stage {earlier} must come before {later}")
     output = raw.get("output") or {}
     if unknown := set(output) - set(OUTPUT_PARAMETERS):
         raise RecipeError(path, f"output: unknown parameter(s) {sorted(unknown)}")

@@ -19,6 +19,15 @@ _AWS_ENV = {
 _AWS_UNSET = ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_ENDPOINT_URL_S3"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory):
+    """Caches (the license cache's SQLite file) go to a temporary directory, not the user's ~/.cache."""
+    saved = env_snapshot(["XDG_CACHE_HOME"])
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield os.environ["XDG_CACHE_HOME"]
+    env_restore(saved)
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """URL of a moto S3 server on 127.0.0.1; AWS_ENDPOINT_URL and test credentials point at it meanwhile."""

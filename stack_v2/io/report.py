@@ -47,9 +47,14 @@ def build_report(entries: list, stages: list[str]) -> dict:
     """Entries ((stage, outcome, reason), (files, bytes)) -> the report dict (not yet checked)."""
     totals: dict = {}
     languages = {}
+    extras: dict = {}  # other "@name" sections, e.g. @license_detection: {outcome: {reason: files}}
     for (stage, outcome, reason), (files, nbytes) in entries:
         if stage == LANGUAGES:
             languages[outcome] = {"files": files, "bytes": nbytes}
+            continue
+        if stage.startswith("@"):
+            section = extras.setdefault(stage[1:], {}).setdefault(outcome, {})
+            section[reason or "all"] = section.get(reason or "all", 0) + files
             continue
         st = totals.setdefault(stage, {k: {"files": 0, "bytes": 0} for k in (INPUT, KEPT, DROPPED, FAILED)})
         st[outcome]["files"] += files
@@ -74,6 +79,7 @@ def build_report(entries: list, stages: list[str]) -> dict:
             FAILED: _add(s[FAILED] for s in report_stages),
         },
         "languages": dict(sorted(languages.items(), key=lambda kv: (-kv[1]["bytes"], kv[0]))),
+        **{name: {k: dict(sorted(v.items())) for k, v in sorted(section.items())} for name, section in extras.items()},
     }
 
 

@@ -46,9 +46,9 @@ class ExactDedup(beam.PTransform):
     Records without a blob_id (content not archived) pass through; the fetch stage accounts for them.
     """
 
-    def __init__(self, permissive_licenses: frozenset[str] | list[str] = frozenset()):
+    def __init__(self, permissive: frozenset[str]):
         super().__init__()
-        self._permissive = frozenset(permissive_licenses)
+        self._permissive = permissive
 
     def expand(self, records):
         permissive = self._permissive

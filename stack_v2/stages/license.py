@@ -1,0 +1,142 @@
+"""The license stage: detect, propagate, classify (reference/stackv2_spec.md §3).
+
+1. License candidates: occurrences whose file name matches the paper's regex.
+2. Each distinct candidate blob is fetched and scanned once (``ScanCodeDetector``: index loaded in
+   ``setup``, results cached by blob_id in memory and on disk).
+3. Each candidate occurrence contributes its licenses to its directory (base path) in its root tree.
+4. Every occurrence gets the union of the licenses of the directories that contain it, and the
+   paper's ``license_type``; ``non_permissive`` occurrences are dropped with their licenses as the
+   detail, the rest go on with ``detected_licenses`` and ``license_type`` filled.
+
+A candidate whose detection fails (binary, not decodable, too large, ScanCode error or timeout)
+contributes no license; the failure is counted in report.json (``license_detection``) and the run
+goes on. The stage runs before exact dedup, so a blob found in both a copyleft and a permissive
+repository survives through the permissive one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from stack_v2.archive.content import FetchContents
+from stack_v2.archive.location import ArchiveLocation
+from stack_v2.joins import JoinSmallToLarge
+from stack_v2.licenses.candidates import base_path, is_license_candidate
+from stack_v2.licenses.classify import NON_PERMISSIVE, license_type, load_non_license, load_permissive, propagate
+from stack_v2.licenses.detect import DEADLINE_SECONDS, MAX_LICENSE_FILE_BYTES, Detection, ScanCodeDetector
+from stack_v2.records import FileRecord
+from stack_v2.stages.base import Drop, routed
+
+STAGE = "license"
+DETECTION_STATS = "@license_detection"
+
+
+@dataclass(frozen=True)
+class LicenseConfig:
+    deadline: float = DEADLINE_SECONDS
+    max_bytes: int = MAX_LICENSE_FILE_BYTES
+    cache_path: str | None = None  # None: no cache on disk (memory only)
+    permissive: str | None = None  # path of a permissive.tsv; None: filters/licenses/permissive.tsv
+    non_license: str | None = None
+    concurrency: int = 16
+
+
+def classify_record(record: FileRecord, license_dirs, permissive: frozenset[str],
+                    non_license: frozenset[str]) -> FileRecord | Drop:  # fmt: skip
+    """The record with detected_licenses and license_type, or a Drop naming its licenses."""
+    detected = propagate(record.path, license_dirs)
+    kind = license_type(record.gha_license_id, detected, permissive, non_license)
+    if kind == NON_PERMISSIVE:
+        named = ",".join(detected) if detected else "none detected"
+        return Drop(NON_PERMISSIVE, f"licenses={named}; gha_license_id={record.gha_license_id}")
+    return record._replace(detected_licenses=detected, license_type=kind)
+
+
+class _DetectFn(beam.DoFn):
+    def __init__(self, config: LicenseConfig):
+        self._config = config
+
+    def setup(self):
+        self._detector = ScanCodeDetector(self._config.deadline, self._config.max_bytes, self._config.cache_path)
+        self._detector.load()  # seconds: once per worker, not per bundle
+
+    def process(self, element):
+        record, data = element
+        detection = self._detector.detect(record.blob_id, data)
+        outcome = "cache_hit" if detection.cached else ("failed" if detection.failure else "scanned")
+        Metrics.counter(STAGE, f"detection_{outcome}").inc()
+        yield record.blob_id, detection
+
+    def teardown(self):
+        detector = getattr(self, "_detector", None)
+        if detector is not None:
+            detector.cache.close()
+
+
+def _fetch_item(record: FileRecord):
+    return record.blob_id, record.content_id, record.length_bytes
+
+
+def _fetch_failed(element):
+    record, reason, detail = element
+    return record.blob_id, Detection((), reason, detail)
+
+
+def _detection_stat(kv):
+    _blob, detection = kv
+    if detection.failure:
+        return (DETECTION_STATS, "failed", detection.failure), (1, 0)
+    return (DETECTION_STATS, "cache_hit" if detection.cached else "scanned", ""), (1, 0)
+
+
+def _license_dirs(joined):
+    """(blob, [detection], candidate) -> (root, (base path, licenses)) when the blob has licenses."""
+    _blob, detections, record = joined
+    if detections and detections[0].licenses:
+        yield record.directory_id, (base_path(record.path), detections[0].licenses)
+
+
+def _first_by_path(records):
+    return min(records, key=lambda r: (r.origin or "", r.path))
+
+
+class ClassifyLicenses(beam.PTransform):
+    """FileRecord -> {'kept', 'dropped', 'stats'}: licenses detected, propagated and decided."""
+
+    def __init__(self, location: ArchiveLocation, config: LicenseConfig = LicenseConfig()):
+        super().__init__()
+        self._location, self._config = location, config
+        # Load (and so check) the lists when the pipeline is built, not on the workers.
+        self._permissive = load_permissive(config.permissive)
+        self._non_license = load_non_license(config.non_license)
+
+    def expand(self, records):
+        candidates = records | "Candidates" >> beam.Filter(lambda r: r.blob_id is not None
+                                                           and is_license_candidate(r.path))  # fmt: skip
+        by_blob = candidates | "CandidateByBlob" >> beam.Map(lambda r: (r.blob_id, r))
+        unique = by_blob | "OnePerBlob" >> beam.CombinePerKey(_first_by_path) | "Blobs" >> beam.Values()
+        # Fetch at most max_bytes (+1 so a file of exactly max_bytes is scanned); larger ones fail too_large.
+        fetched = unique | "FetchLicenseFiles" >> FetchContents(
+            self._location, self._config.concurrency, self._config.max_bytes + 1, fetch_item=_fetch_item)  # fmt: skip
+        detections = (
+            fetched.fetched | "Detect" >> beam.ParDo(_DetectFn(self._config)),
+            fetched.failed | "FetchFailed" >> beam.Map(_fetch_failed),
+        ) | "Detections" >> beam.Flatten()
+        license_dirs = (
+            (detections, by_blob)
+            | "JoinDetections" >> JoinSmallToLarge()
+            | "LicenseDirs" >> beam.FlatMap(_license_dirs)
+        )
+        permissive, non_license = self._permissive, self._non_license
+        classified = (
+            (license_dirs, records | "ByRoot" >> beam.Map(lambda r: (r.directory_id, r)))
+            | "JoinLicenseDirs" >> JoinSmallToLarge()
+            | "Classify" >> beam.FlatMapTuple(lambda _root, dirs, record: routed(
+                STAGE, record, classify_record(record, dirs, permissive, non_license)))
+            .with_outputs("dropped", main="kept")
+        )  # fmt: skip
+        stats = detections | "DetectionStats" >> beam.Map(_detection_stat)
+        return {"kept": classified.kept, "dropped": classified.dropped, "stats": stats}
