@@ -16,9 +16,20 @@ DEVIATIONS = [
     "Language is detected on the kept occurrence's path (the paper used the first file name of the blob's name "
     "set); files go-enry cannot classify are dropped with reason `no_language` (the paper kept their metadata "
     "without content).",
-    "`license_type` and `detected_licenses` are empty: the license stage is not part of this recipe yet.",
     "Dates outside 1677-2262 cannot be stored as timestamp[ns] and are written as null.",
 ]
+LICENSE_NOTES = [
+    "The permissive list (filters/licenses/permissive.tsv) is rebuilt from ScanCode's license categories "
+    "(Permissive, Public Domain) and every license the Blue Oak Council rates; the paper's own list file could "
+    "not be retrieved.",
+    "ScanCode's `deadline` is an absolute time; the paper's `deadline=100` is read as a 100-second budget per file "
+    "(a literal 100 would stop matching at once).",
+    "License candidates larger than the recipe's `max_bytes`, binary or undecodable, and ScanCode errors and "
+    "timeouts contribute no license; they are counted under `license_detection` in report.json.",
+    "As in the paper, detected licenses are a set of symbols: a dual `Apache-2.0 OR GPL-2.0-or-later` notice "
+    "counts as non_permissive.",
+]
+NO_LICENSE_STAGE = "`license_type` and `detected_licenses` are empty: the license stage is not part of this recipe."
 
 
 def _mb(nbytes: int) -> str:
@@ -78,7 +89,15 @@ def write_card(path: str, report: dict, recipe) -> None:
     lines += ["", "## Languages", "", "| language | files | MB |", "|---|---:|---:|"]
     for lang, c in languages.items():
         lines.append(f"| {lang} | {c['files']:,} | {_mb(c['bytes'])} |")
-    lines += ["", "## Differences from the paper", ""] + [f"- {d}" for d in DEVIATIONS]
+    detection = report.get("license_detection")
+    if detection:
+        lines += ["", "## License detection", "", "| outcome | reason | license files (distinct blobs) |",
+                  "|---|---|---:|"]  # fmt: skip
+        for outcome, reasons in detection.items():
+            for reason, files in reasons.items():
+                lines.append(f"| {outcome} | {reason} | {files:,} |")
+    notes = DEVIATIONS + (LICENSE_NOTES if "license" in recipe.stage_names else [NO_LICENSE_STAGE])
+    lines += ["", "## Differences from the paper", ""] + [f"- {d}" for d in notes]
     lines += ["", "## Configuration", "", f"Recipe `{os.path.basename(recipe.path)}`:", "", "```yaml",
               recipe.text.rstrip(), "```", ""]  # fmt: skip
     tmp = path + ".tmp"

@@ -19,6 +19,7 @@ import time
 from importlib.metadata import version
 from typing import NamedTuple
 
+from stack_v2.stages.base import Drop
 from stack_v2.stages.fetch_decode import decode_content
 
 # The paper's code calls detect_licenses(deadline=100). ScanCode's ``deadline`` is an absolute
@@ -135,7 +136,7 @@ class ScanCodeDetector:
         if len(data) > self.max_bytes:
             return Detection((), "too_large", f"length={len(data)} > {self.max_bytes}")
         decoded = decode_content(data)
-        if not isinstance(decoded, tuple):
+        if isinstance(decoded, Drop):  # binary or undecodable
             return Detection((), decoded.reason, decoded.detail)
         self.calls += 1
         started = time.perf_counter()
