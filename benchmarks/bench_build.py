@@ -69,6 +69,7 @@ def main() -> int:
 
     from stack_v2.licenses.detect import LicenseCache, default_cache_path
 
+    os.environ["XDG_CACHE_HOME"] = str(workdir / "cache")  # the benchmark's own license cache, not the user's
     Path(default_cache_path()).unlink(missing_ok=True)
     LicenseCache.clear_memory()
     report, wall, cpu = run(archive, workdir / "dataset", recipe, args.beam_args)
