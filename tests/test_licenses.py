@@ -251,6 +251,9 @@ def test_failed_detections_are_reported(licensed_build):
     assert report["accounting"] == "ok"
     detection = report["license_detection"]
     assert detection["failed"] == {"binary": 1, "too_large": 1}
+    # Every repository has a README.md: many candidate occurrences, fewer distinct blobs scanned.
+    scanned = detection["scanned"]["all"] + sum(detection["failed"].values())
+    assert detection["candidates"]["occurrences"] > scanned
     manifest = pq.read_table(str(licensed_build / "manifest")).to_pylist()
     odd = {r["path"]: r["license_type"] for r in manifest if r["repo_name"] == "local/oddlicenses"}
     assert odd["json/decoder.py"] == "no_license"  # failed detections contribute no license

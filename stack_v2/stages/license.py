@@ -138,5 +138,8 @@ class ClassifyLicenses(beam.PTransform):
                 STAGE, record, classify_record(record, dirs, permissive, non_license)))
             .with_outputs("dropped", main="kept")
         )  # fmt: skip
-        stats = detections | "DetectionStats" >> beam.Map(_detection_stat)
+        stats = (
+            detections | "DetectionStats" >> beam.Map(_detection_stat),
+            candidates | "CandidateStats" >> beam.Map(lambda r: ((DETECTION_STATS, "candidates", "occurrences"), (1, 0))),
+        ) | "Stats" >> beam.Flatten()  # fmt: skip
         return {"kept": classified.kept, "dropped": classified.dropped, "stats": stats}
