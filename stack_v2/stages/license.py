@@ -60,8 +60,9 @@ class _DetectFn(beam.DoFn):
         self._config = config
 
     def setup(self):
+        # One detector per worker; ScanCode's index (seconds to load) loads at the first cache miss, once
+        # per worker process, so a run whose license files are all cached never pays for it.
         self._detector = ScanCodeDetector(self._config.deadline, self._config.max_bytes, self._config.cache_path)
-        self._detector.load()  # seconds: once per worker, not per bundle
 
     def process(self, element):
         record, data = element
