@@ -38,7 +38,9 @@ from stack_v2.stages.base import ApplyCore
 from stack_v2.stages.exact_dedup import ExactDedup
 from stack_v2.stages.fetch_decode import FetchDecode, FetchDecodeConfig
 from stack_v2.stages.language import make_classifier
+from stack_v2.neardedup.minhash import MinHashConfig
 from stack_v2.stages.license import ClassifyLicenses, LicenseConfig
+from stack_v2.stages.near_dedup import NearDedup
 from stack_v2.stages.select_repos import SelectRepositories
 
 OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md")
@@ -66,6 +68,10 @@ def _stage_transform(spec, location: ArchiveLocation):
         return FetchDecode(location, FetchDecodeConfig(spec.params["max_length"], spec.params["concurrency"]))
     if spec.name == "language":
         return ApplyCore("language", make_classifier)
+    if spec.name == "near_dedup":
+        params = dict(spec.params)
+        batch_size = int(params.pop("batch_size"))
+        return NearDedup(MinHashConfig(**params), batch_size)
     raise ValueError(f"no transform for stage {spec.name}")  # the recipe loader rejects unknown stages
 
 

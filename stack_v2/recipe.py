@@ -37,12 +37,15 @@ STAGE_PARAMETERS: dict[str, dict] = {
     "exact_dedup": {"permissive": None},
     "fetch_decode": {"max_length": 10 * 1024 * 1024, "concurrency": 16},
     "language": {},
+    "near_dedup": {"ngram": 5, "num_perm": 250, "bands": 25, "rows": 10, "threshold": 0.7, "seed": 42,
+                   "scope": "language", "verify": True, "max_rounds": 12, "batch_size": 256},
 }
 # (stage, stage it needs before it): language reads the content that fetch_decode fills.
-REQUIRES = [("language", "fetch_decode")]
+REQUIRES = [("language", "fetch_decode"), ("near_dedup", "fetch_decode")]
 # (earlier, later) when both are in a recipe: licenses are decided on every occurrence before exact
 # dedup chooses keepers, and only the keepers are fetched.
-ORDER = [("license", "exact_dedup"), ("exact_dedup", "fetch_decode"), ("license", "fetch_decode")]
+ORDER = [("license", "exact_dedup"), ("exact_dedup", "fetch_decode"), ("license", "fetch_decode"),
+         ("language", "near_dedup")]
 OUTPUT_PARAMETERS = {"target_shard_bytes": 256 * 1024 * 1024, "manifest_rows_per_shard": 1_000_000,
                      "dropped_rows_per_shard": 1_000_000}  # fmt: skip
 

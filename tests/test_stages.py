@@ -137,7 +137,8 @@ def test_recipe_errors_name_the_file(tmp_path, text, message):
 def test_shipped_recipes_load():
     default = load_recipe(None)
     assert default.name == "the-stack-v2"
-    assert default.stage_names == ["select_repositories", "license", "exact_dedup", "fetch_decode", "language"]
+    assert default.stage_names == ["select_repositories", "license", "exact_dedup", "fetch_decode", "language",
+                                   "near_dedup"]
     assert default.stage("fetch_decode").params["max_length"] == 10 * 1024 * 1024
     assert load_recipe("demo").name == "demo"
     with pytest.raises(StackV2Error, match="recipe 'nope' not found"):

@@ -1,0 +1,181 @@
+"""Near-dedup stage: MinHash LSH, connected components in Beam, one survivor per cluster.
+
+1. Signatures in batches (``minhash.signatures``); each document emits one key per LSH band, scoped
+   by language (or globally).
+2. Candidate edges per bucket as a star to the bucket's smallest blob_id (a Combine, then a join:
+   no bucket is gathered, however large), deduplicated; optionally verified by estimated Jaccard
+   (both signatures joined to the edge) so LSH false positives do not merge clusters.
+3. Connected components by min-label propagation, unrolled ``max_rounds`` times: each round is a
+   join of labels with adjacency and a ``CombinePerKey(min)``. One more round checks convergence and
+   fails the run, naming the parameter to raise, if any label still changes (never a silent partial
+   clustering).
+4. The survivor of each cluster by the paper's ranking: license type (permissive, then no_license),
+   stars, forks, latest revision, latest visit, then blob_id; the others go to dropped/ as
+   ``near_duplicate`` with the survivor's blob_id.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from stack_v2.joins import JoinSmallToLarge
+from stack_v2.neardedup.minhash import MinHashConfig, band_keys, estimated_jaccard, signatures
+from stack_v2.records import FileRecord
+from stack_v2.stages.base import Drop, routed
+
+STAGE = "near_dedup"
+_BIG = 1 << 62
+_LICENSE_ORDER = {"permissive": 0, "no_license": 1}
+
+
+def survivor_rank(r: FileRecord) -> tuple:
+    """Smaller is better: the paper's near-dedup keeper ranking, then blob_id for a total order."""
+    return (
+        _LICENSE_ORDER.get(r.license_type, 2), -r.star_events_count, -r.fork_events_count,
+        -(r.revision_date if r.revision_date is not None else -_BIG), -(r.visit_date if r.visit_date is not None else -_BIG),
+        r.blob_id or "",
+    )  # fmt: skip
+
+
+def near_verdict(record: FileRecord, survivor: str | None) -> FileRecord | Drop:
+    if survivor is None or survivor == record.blob_id:
+        return record
+    return Drop("near_duplicate", f"survivor={survivor}")
+
+
+class _Signatures(beam.DoFn):
+    """Batches of records -> per document its signature and band keys ('sigs', 'bands' outputs)."""
+
+    def __init__(self, config: MinHashConfig):
+        self._config = config
+
+    def setup(self):
+        self._docs = Metrics.counter(STAGE, "signed")
+        self._no_tokens = Metrics.counter(STAGE, "no_tokens")
+
+    def process(self, batch: list[FileRecord]):
+        config = self._config
+        sigs, has_tokens = signatures([r.content or "" for r in batch], config)
+        for record, sig, ok in zip(batch, sigs, has_tokens):
+            if not ok:
+                self._no_tokens.inc()
+                continue
+            self._docs.inc()
+            scope = record.language or "" if config.scope == "language" else ""
+            yield beam.pvalue.TaggedOutput("sigs", (record.blob_id, sig.tobytes()))
+            for key in band_keys(sig, config):
+                yield scope.encode() + b"\0" + key, record.blob_id
+
+
+def _star_edges(joined):
+    _bucket, mins, member = joined
+    if mins[0] != member:
+        yield member, mins[0]
+
+
+def _verify(joined, threshold: float):
+    """((v, [sig_v], (u, sig_u))) -> (u, v) if the estimated Jaccard reaches the threshold."""
+    v, sigs, (u, sig_u) = joined
+    if sigs and estimated_jaccard(sigs[0], sig_u) >= threshold:
+        yield u, v
+    else:
+        Metrics.counter(STAGE, "edges_rejected").inc()
+
+
+def _propagate(joined):
+    node, labels, neighbour = joined
+    label = labels[0]
+    yield node, label
+    if neighbour is not None:
+        yield neighbour, label
+
+
+def _changed(joined):
+    _node, old, new = joined
+    if old and old[0] != new:
+        yield 1
+
+
+def _fail_if_changed(count, rounds: int):
+    if count:
+        raise RuntimeError(f"near_dedup: connected components did not converge in max_rounds={rounds} "
+                           f"({count} labels still changing); raise near_dedup.max_rounds in the recipe")  # fmt: skip
+    return count
+
+
+class NearDedup(beam.PTransform):
+    """FileRecord (with content) -> {'kept', 'dropped'}: one survivor per near-duplicate cluster."""
+
+    def __init__(self, config: MinHashConfig = MinHashConfig(), batch_size: int = 256):
+        super().__init__()
+        self._config, self._batch_size = config, batch_size
+
+    def expand(self, records):
+        config = self._config
+        signed = (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=self._batch_size, max_batch_size=self._batch_size)
+            | "Sign" >> beam.ParDo(_Signatures(config)).with_outputs("sigs", main="bands")
+        )
+        bands = signed.bands
+        bucket_min = bands | "BucketMin" >> beam.CombinePerKey(min)
+        edges = (
+            (bucket_min, bands)
+            | "JoinBucket" >> JoinSmallToLarge()
+            | "Star" >> beam.FlatMap(_star_edges)
+            | "DistinctEdges" >> beam.Distinct()
+        )
+        if config.verify:
+            sigs = signed.sigs
+            with_u = (
+                (sigs, edges)
+                | "JoinSigU" >> JoinSmallToLarge()
+                | "KeyByV" >> beam.FlatMapTuple(lambda u, s, v: [(v, (u, s[0]))] if s else [])
+            )
+            edges = (sigs, with_u) | "JoinSigV" >> JoinSmallToLarge() | "Verify" >> beam.FlatMap(_verify, config.threshold)
+        adjacency = edges | "BothWays" >> beam.FlatMapTuple(lambda u, v: [(u, v), (v, u)])
+        labels = (
+            adjacency
+            | "Init" >> beam.MapTuple(lambda u, v: (u, min(u, v)))
+            | "InitMin" >> beam.CombinePerKey(min)
+        )
+        previous = labels
+        for i in range(config.max_rounds + 1):  # the last round only checks convergence
+            previous, labels = labels, (
+                (labels, adjacency)
+                | f"Round{i}" >> JoinSmallToLarge()
+                | f"Propagate{i}" >> beam.FlatMap(_propagate)
+                | f"Min{i}" >> beam.CombinePerKey(min)
+            )
+        _ = (
+            (previous, labels)
+            | "CompareLast" >> JoinSmallToLarge()
+            | "Changed" >> beam.FlatMap(_changed)
+            | "CountChanged" >> beam.combiners.Count.Globally()
+            | "Converged" >> beam.Map(_fail_if_changed, config.max_rounds)
+        )
+        keyed = records | "ByBlob" >> beam.Map(lambda r: (r.blob_id, r))
+        with_cluster = (
+            (labels, keyed)
+            | "JoinCluster" >> JoinSmallToLarge()
+            | "Cluster" >> beam.FlatMapTuple(lambda blob, cluster, r: [(cluster[0] if cluster else None, r)])
+        )
+        # Records in no cluster (most of them) skip the survivor join: no hot key for "no cluster".
+        clustered, singles = with_cluster | "InCluster" >> beam.Partition(lambda kv, n: 0 if kv[0] else 1, 2)
+        survivors = (
+            clustered
+            | "Rank" >> beam.MapTuple(lambda cluster, r: (cluster, (survivor_rank(r), r.blob_id)))
+            | "Survivor" >> beam.CombinePerKey(min)
+            | "SurvivorBlob" >> beam.MapTuple(lambda cluster, best: (cluster, best[1]))
+        )
+        out = (
+            (survivors, clustered)
+            | "JoinSurvivor" >> JoinSmallToLarge()
+            | "Decide" >> beam.FlatMapTuple(lambda _c, surv, r: routed(
+                STAGE, r, near_verdict(r, surv[0] if surv else None)))
+            .with_outputs("dropped", main="kept")
+        )  # fmt: skip
+        alone = singles | "Singles" >> beam.FlatMapTuple(lambda _none, r: routed(STAGE, r, r))
+        kept = (out.kept, alone) | "AllKept" >> beam.Flatten()
+        return {"kept": kept, "dropped": out.dropped}

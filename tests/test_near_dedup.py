@@ -1,0 +1,119 @@
+"""Near-dedup on real near-duplicates: pip's vendored copy of pygments beside the installed pygments
+(two versions of the same package's source), checked against exact Jaccard by brute force."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import pip
+import pygments
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from stack_v2.neardedup.minhash import MinHashConfig, estimated_jaccard, exact_jaccard, signatures
+from stack_v2.records import FileOccurrence
+from stack_v2.stages.near_dedup import NearDedup, survivor_rank
+from stack_v2.stages.select_repos import record_from_occurrence
+
+VENDORED = Path(pip.__file__).parent / "_vendor" / "pygments"
+INSTALLED = Path(pygments.__file__).parent
+
+
+def record(repo: str, path: str, text: str, stars: int = 0, license_type: str = "no_license"):
+    data = text.encode()
+    occ = FileOccurrence(origin=f"https://github.com/{repo}", repo_name=repo, snapshot_id="1" * 40,
+                         branch_name="refs/heads/main", revision_id="2" * 40, revision_date=0, committer_date=0,
+                         visit_date=0, directory_id="3" * 40, path=path, blob_id=hashlib.sha1(data).hexdigest(),
+                         content_id="4" * 40, length=len(data), perms=0o100644, content_status="visible")  # fmt: skip
+    return record_from_occurrence(occ, {"star_events_count": stars})._replace(
+        content=text, language="Python", license_type=license_type)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    """(records, pairs): every vendored pygments module with an installed counterpart, and its exact Jaccard."""
+    records, pairs = [], []
+    for vendored in sorted(VENDORED.rglob("*.py")):
+        installed = INSTALLED / vendored.relative_to(VENDORED)
+        if not installed.is_file():
+            continue
+        a, b = vendored.read_text(), installed.read_text()
+        if a == b or len(a) < 300:
+            continue
+        rel = str(vendored.relative_to(VENDORED))
+        ra = record("pypa/pip", f"src/pip/_vendor/pygments/{rel}", a)
+        rb = record("pygments/pygments", f"pygments/{rel}", b, stars=10)  # more stars: the survivor
+        records += [ra, rb]
+        pairs.append((exact_jaccard(a, b), ra.blob_id, rb.blob_id))
+    return records, pairs
+
+
+def collect(records, config=MinHashConfig(), options=()):
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with beam.Pipeline(options=PipelineOptions(list(options))) as p:
+            result = p | beam.Create(records) | NearDedup(config, batch_size=64)
+            kept = result["kept"] | "K" >> beam.Map(lambda r: json.dumps([r.blob_id, None]))
+            dropped = result["dropped"] | "D" >> beam.Map(
+                lambda d: json.dumps([d.blob_id, d.detail.removeprefix("survivor=")]))
+            (kept, dropped) | beam.Flatten() | beam.io.WriteToText(f"{tmp}/out")
+        lines = [line for f in sorted(Path(tmp).glob("out*")) for line in f.read_text().splitlines()]
+    return dict(json.loads(line) for line in lines)
+
+
+def test_corpus_has_both_kinds_of_pairs(corpus):
+    _, pairs = corpus
+    assert sum(j >= 0.85 for j, _, _ in pairs) >= 5 and sum(j < 0.5 for j, _, _ in pairs) >= 3
+
+
+def test_close_pairs_merge_distant_pairs_do_not_and_survivor_follows_priority(corpus):
+    records, pairs = corpus
+    outcome = collect(records)
+    assert set(outcome) == {r.blob_id for r in records}  # every record accounted for
+    for j, vendored, installed in pairs:
+        if j >= 0.85:
+            # merged: the vendored copy (fewer stars) goes, pointing at a survivor of its cluster
+            assert outcome[vendored] is not None, f"pair with Jaccard {j:.2f} not merged"
+            assert outcome[installed] is None or outcome[installed] == outcome[vendored]
+        elif j < 0.5:
+            assert outcome[vendored] != installed and outcome[installed] != vendored, f"Jaccard {j:.2f} merged"
+    close = [(v, i) for j, v, i in pairs if j >= 0.85]
+    assert sum(outcome[v] == i for v, i in close) >= len(close) - 1  # the starred copy survives
+
+
+def test_results_identical_across_reruns_and_runner_modes(corpus):
+    records, _ = corpus
+    sample = records[:120]
+    first = collect(sample)
+    assert collect(list(reversed(sample))) == first
+    assert collect(sample, options=["--direct_running_mode=multi_processing", "--direct_num_workers=2"]) == first
+
+
+def test_signatures_track_exact_jaccard_and_short_texts_stay_apart(corpus):
+    records, pairs = corpus
+    by_blob = {r.blob_id: r.content for r in records}
+    errors = []
+    for j, a, b in pairs[:40]:
+        sig, _ = signatures([by_blob[a], by_blob[b]], MinHashConfig())
+        errors.append(abs(estimated_jaccard(sig[0], sig[1]) - j))
+    assert np.mean(errors) < 0.04
+    short = ["x = 1\n", "y = 2\n", "return None\n", "", "   \n"]
+    sig, has_tokens = signatures(short, MinHashConfig())
+    assert has_tokens.tolist() == [True, True, True, False, False]
+    assert max(estimated_jaccard(sig[i], sig[k]) for i in range(3) for k in range(3) if i != k) < 0.1
+    again, _ = signatures(short, MinHashConfig())
+    assert (again == sig).all()  # deterministic
+
+
+def test_survivor_rank_prefers_license_then_stars():
+    base = record("a/a", "x.py", "print(1)\n")
+    assert sorted([base._replace(license_type="no_license", star_events_count=100),
+                   base._replace(license_type="permissive", blob_id="f" * 40)], key=survivor_rank)[0].license_type \
+        == "permissive"  # fmt: skip
+    assert sorted([base._replace(star_events_count=1), base._replace(star_events_count=9, blob_id="0" * 40)],
+                  key=survivor_rank)[0].star_events_count == 9  # fmt: skip
