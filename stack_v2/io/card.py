@@ -29,6 +29,16 @@ LICENSE_NOTES = [
     "As in the paper, detected licenses are a set of symbols: a dual `Apache-2.0 OR GPL-2.0-or-later` notice "
     "counts as non_permissive.",
 ]
+NEAR_DEDUP_NOTES = [
+    "Near-dedup verifies each LSH candidate pair by estimated Jaccard (>= the recipe's threshold) before joining "
+    "clusters, so LSH false positives are not removed (the paper's code does not verify; `verify: false` "
+    "reproduces it).",
+    "Near-dedup gives a file with fewer than `ngram` tokens one shingle made of all its tokens, so only identical "
+    "short files collide (the paper's code gave them all one signature, one giant cluster per language); files "
+    "with no word token are never near-duplicates.",
+    "Near-dedup tokens are the `\\w+` runs of the lower-cased text (the paper's `re.split(r'\\W')` also "
+    "shingles the empty strings between adjacent separators); MinHash slots come from rensa's R-MinHash.",
+]
 NO_LICENSE_STAGE = "`license_type` and `detected_licenses` are empty: the license stage is not part of this recipe."
 
 
@@ -97,6 +107,8 @@ def write_card(path: str, report: dict, recipe) -> None:
             for reason, files in reasons.items():
                 lines.append(f"| {outcome} | {reason} | {files:,} |")
     notes = DEVIATIONS + (LICENSE_NOTES if "license" in recipe.stage_names else [NO_LICENSE_STAGE])
+    if "near_dedup" in recipe.stage_names:
+        notes += NEAR_DEDUP_NOTES
     lines += ["", "## Differences from the paper", ""] + [f"- {d}" for d in notes]
     lines += ["", "## Configuration", "", f"Recipe `{os.path.basename(recipe.path)}`:", "", "```yaml",
               recipe.text.rstrip(), "```", ""]  # fmt: skip
