@@ -104,7 +104,7 @@ def bench_signatures(texts, num_perm: int = 250) -> dict:
     def run_datatrove():
         for t in texts:
             words = simplify_text(t, dt.config.norm_config).split()
-            shingles = np.fromiter((xxh64_intdigest(" ".join(words[i : i + 5]))
+            shingles = np.fromiter((xxh64_intdigest(" ".join(words[i : i + 5]).encode())
                                     for i in range(max(len(words) - 4, 1))), dtype=np.uint64).reshape(-1, 1)  # fmt: skip
             dt.get_signature(shingles)
 
