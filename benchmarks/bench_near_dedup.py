@@ -2,6 +2,8 @@
 core, same corpus of real code), the whole stage's files/s and peak memory at two input sizes, and
 precision/recall of merged pairs against exact Jaccard by brute force.
 
+Needs the peers: pip install -e '.[bench]'.
+
 Corpus: a seeded sample of the installed site-packages' .py files (>= 20 MB). Peers get the same
 documents; each uses its own customary path (datasketch and rensa from Python shingle sets of the
 same \\w+ 5-grams; datatrove's simplify_text + whitespace tokens + xxh64 + get_signature, since its
