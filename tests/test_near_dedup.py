@@ -13,7 +13,8 @@ import pygments
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from stack_v2.neardedup.minhash import MinHashConfig, estimated_jaccard, exact_jaccard, signatures
+from stack_v2.neardedup.minhash import (MinHashConfig, estimated_jaccard, exact_jaccard, shingle_hashes,
+                                         signatures)
 from stack_v2.records import FileOccurrence
 from stack_v2.stages.near_dedup import NearDedup, survivor_rank
 from stack_v2.stages.select_repos import record_from_occurrence
@@ -122,3 +123,27 @@ def test_survivor_rank_prefers_license_then_stars():
         == "permissive"  # fmt: skip
     assert sorted([base._replace(star_events_count=1), base._replace(star_events_count=9, blob_id="0" * 40)],
                   key=survivor_rank)[0].star_events_count == 9  # fmt: skip
+
+
+def test_compiled_tokeniser_splits_words_exactly_as_python_re():
+    """The numba pass must see the same words as ``re.findall(r"\\w+")`` (the brute-force reference),
+    non-ASCII text included: same shingle count per file, and one hash per distinct shingle."""
+    import re
+    import sysconfig
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts = [p.read_text(encoding="utf-8") for p in sorted(stdlib.glob("*.py"))]
+    non_ascii = [t for t in texts if not t.isascii()][:25]
+    assert len(non_ascii) >= 5
+    texts = non_ascii + ["Größe = ÄÖÜ_ß + naïve·café ١٢٣ 𝒳y\u200bz", "a b", "", "— … —"]
+    counts, hashes = shingle_hashes(texts, 5)
+    cursor, distinct = 0, {}
+    for text, count in zip(texts, counts):
+        words = re.findall(r"\w+", text.lower())
+        assert count == (len(words) - 4 if len(words) >= 5 else int(bool(words))), text[:60]
+        shingles = [tuple(words[i : i + 5]) for i in range(len(words) - 4)] or ([tuple(words)] if words else [])
+        for shingle, h in zip(shingles, hashes[cursor : cursor + count].tolist()):
+            distinct.setdefault(shingle, set()).add(h)
+        cursor += count
+    assert all(len(h) == 1 for h in distinct.values())  # same shingle, same hash, across files
+    assert len({next(iter(h)) for h in distinct.values()}) == len(distinct)  # no collisions

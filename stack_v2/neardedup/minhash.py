@@ -1,13 +1,13 @@
-"""MinHash signatures and LSH band keys, vectorised over a batch of documents (the hot loop).
+"""MinHash signatures and LSH band keys, computed in bulk over a batch of documents (the hot loop).
 
 The paper's recipe (reference/stackv2_spec.md §4.3): lower-case the text, split on non-word
 characters, take word 5-grams, MinHash them with 250 permutations, and band the signature into 25
-bands of 10 rows (LSH tuned for Jaccard 0.7). Here every step runs in bulk, with no per-token Python
-work:
+bands of 10 rows (LSH tuned for Jaccard 0.7). Here:
 
-1. polars lower-cases, extracts ``\\w+`` tokens and hashes them (Rust, one call per batch);
-2. numpy mixes each window of ``ngram`` token hashes into one 64-bit shingle hash (wrapping
-   multiply-add over the flat token array, windows that cross documents left out);
+1. Python lower-cases and UTF-8-encodes each text (C speed) and the batch is joined into one buffer;
+2. one compiled pass (numba) walks the buffer, splits it into words exactly as Python's ``re`` ``\\w+``
+   does (code points classified by ``str.isalnum()`` or ``_``), hashes each word (FNV-1a, then a
+   64-bit finaliser) and mixes each window of ``ngram`` word hashes into one shingle hash;
 3. rensa's R-MinHash (Rust) turns each document's shingle hashes into ``num_perm`` slots.
 
 Two choices differ from the paper's code, both cheap: empty tokens are not shingled (the paper's
@@ -19,15 +19,99 @@ with no token at all get no signature and are never near-duplicates.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-import polars as pl
 import rensa
 
+SIGNATURE_FORMAT = f"fnv1a-words+mix-ngram+rensa-rminhash-v{rensa.RMinHash.ALGORITHM_VERSION}"
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier (golden ratio), wraps mod 2^64
-SIGNATURE_FORMAT = f"polars-hash0+mix5+rensa-rminhash-v{rensa.RMinHash.ALGORITHM_VERSION}"
+
+
+@functools.cache
+def word_code_points() -> np.ndarray:
+    """Bool per Unicode code point: is it a word character of Python's ``re`` (``\\w``)?"""
+    return np.fromiter((chr(c).isalnum() or c == 95 for c in range(0x110000)), dtype=np.bool_, count=0x110000)
+
+
+@numba.njit(cache=True, nogil=True)
+def _finalize(h):  # splitmix64's finaliser: FNV alone leaves the high bits weak
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+@numba.njit(cache=True, nogil=True)
+def _shingles(data, offsets, is_word, ngram):
+    """(shingles per document, flat shingle hashes) of UTF-8 ``data`` cut into documents at ``offsets``."""
+    ndocs = len(offsets) - 1
+    counts = np.zeros(ndocs, np.int64)
+    out = np.empty(len(data) // 2 + ndocs + 1, np.uint64)  # a word and its separator take >= 2 bytes
+    ring = np.zeros(ngram, np.uint64)  # the last ngram word hashes
+    n_out = 0
+    for d in range(ndocs):
+        i, end = offsets[d], offsets[d + 1]
+        words, in_word, h = 0, False, _FNV_OFFSET
+        while i <= end:
+            step, is_w = 1, False
+            if i < end:
+                b = np.int64(data[i])
+                if b < 0x80:
+                    cp = b
+                elif b >= 0xF0:
+                    cp = ((b & 0x07) << 18) | ((np.int64(data[i + 1]) & 0x3F) << 12)
+                    cp |= ((np.int64(data[i + 2]) & 0x3F) << 6) | (np.int64(data[i + 3]) & 0x3F)
+                    step = 4
+                elif b >= 0xE0:
+                    cp = ((b & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
+                    step = 3
+                else:
+                    cp = ((b & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
+                    step = 2
+                is_w = is_word[cp]
+            if is_w:
+                if not in_word:
+                    in_word, h = True, _FNV_OFFSET
+                for k in range(step):
+                    h = (h ^ np.uint64(data[i + k])) * _FNV_PRIME
+            elif in_word:  # a word just ended (or the document did)
+                in_word = False
+                ring[words % ngram] = _finalize(h)
+                words += 1
+                if words >= ngram:
+                    s = np.uint64(0)
+                    for k in range(words - ngram, words):
+                        s = s * _MIX + ring[k % ngram]
+                    out[n_out] = s
+                    n_out += 1
+            i += step
+        if words >= ngram:
+            counts[d] = words - ngram + 1
+        elif words > 0:  # one shingle of all the words, so only identical short texts collide
+            s = np.uint64(0)
+            for k in range(words):
+                s = s * _MIX + ring[k]
+            out[n_out] = s
+            n_out += 1
+            counts[d] = 1
+    return counts, out[:n_out].copy()
+
+
+def shingle_hashes(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """(shingles per document as int64, flat uint64 shingle hashes) of the texts' lower-cased word n-grams."""
+    encoded = [text.lower().encode("utf-8", "surrogatepass") for text in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    return _shingles(data, offsets, word_code_points(), ngram)
 
 
 @dataclass(frozen=True)
@@ -49,50 +133,9 @@ class MinHashConfig:
             raise ValueError(f"invalid near-dedup config {self}")
 
 
-def token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(tokens per document as int64, flat uint64 token hashes): \\w+ tokens of the lower-cased texts."""
-    tokens = pl.Series(texts, dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")
-    lengths = tokens.list.len().fill_null(0).to_numpy().astype(np.int64)
-    flat = tokens.explode().drop_nulls().hash(seed=0).to_numpy().astype(np.uint64, copy=False)
-    return lengths, flat
-
-
-def shingle_hashes(lengths: np.ndarray, flat: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """(shingles per document, flat uint64 shingle hashes) for word n-grams within each document."""
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-    window = max(len(flat) - ngram + 1, 0)
-    mixed = flat[:window].copy()
-    with np.errstate(over="ignore"):
-        for k in range(1, ngram):
-            mixed = mixed * _MIX + flat[k : k + window]
-    counts = np.maximum(lengths - ngram + 1, 0)
-    first = np.repeat(starts, counts)
-    offset = np.arange(counts.sum(), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    shingles = mixed[first + offset] if len(first) else np.empty(0, dtype=np.uint64)
-    short = np.flatnonzero((lengths > 0) & (lengths < ngram))
-    if len(short):  # one shingle of all the tokens, so only identical short texts collide
-        counts = counts.copy()
-        parts, cursor = [], 0
-        ends = np.cumsum(counts)
-        for doc in short:
-            with np.errstate(over="ignore"):
-                h = np.uint64(0)
-                for token in flat[starts[doc] : starts[doc] + lengths[doc]]:
-                    h = h * _MIX + token
-            insert_at = ends[doc]  # after the doc's (zero) shingles, in document order
-            parts.append(shingles[cursor:insert_at])
-            parts.append(np.array([h], dtype=np.uint64))
-            cursor = insert_at
-            counts[doc] = 1
-        parts.append(shingles[cursor:])
-        shingles = np.concatenate(parts)
-    return counts, shingles
-
-
 def signatures(texts: list[str], config: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
     """(uint32 signatures of shape (len(texts), num_perm), bool mask of documents that have any token)."""
-    lengths, flat = token_hashes(texts)
-    counts, shingles = shingle_hashes(lengths, flat, config.ngram)
+    counts, shingles = shingle_hashes(texts, config.ngram)
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.uint64)
     matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(shingles, offsets, config.num_perm, config.seed)
     return np.asarray(matrix.to_rows(), dtype=np.uint32).reshape(len(texts), config.num_perm), counts > 0
