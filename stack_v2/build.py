@@ -34,6 +34,7 @@ from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA
 from stack_v2.licenses.classify import load_permissive
 from stack_v2.licenses.detect import default_cache_path
 from stack_v2.recipe import Recipe
+from stack_v2.quality.rules import FILTERS
 from stack_v2.stages.base import ApplyCore
 from stack_v2.stages.exact_dedup import ExactDedup
 from stack_v2.stages.fetch_decode import FetchDecode, FetchDecodeConfig
@@ -41,6 +42,7 @@ from stack_v2.stages.language import make_classifier
 from stack_v2.neardedup.minhash import MinHashConfig
 from stack_v2.stages.license import ClassifyLicenses, LicenseConfig
 from stack_v2.stages.near_dedup import NearDedup
+from stack_v2.stages.quality import QualityFilter, SelectLanguages
 from stack_v2.stages.select_repos import SelectRepositories
 
 OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md")
@@ -72,6 +74,10 @@ def _stage_transform(spec, location: ArchiveLocation):
         params = dict(spec.params)
         batch_size = int(params.pop("batch_size"))
         return NearDedup(MinHashConfig(**params), batch_size)
+    if spec.name == "select_languages":
+        return SelectLanguages(spec.params)
+    if spec.name in FILTERS:
+        return QualityFilter(spec.name, spec.params)
     raise ValueError(f"no transform for stage {spec.name}")  # the recipe loader rejects unknown stages
 
 

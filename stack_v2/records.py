@@ -123,6 +123,13 @@ class FileRecord(NamedTuple):
     is_generated: Optional[bool]
     length_bytes: Optional[int]
     extension: str
+    # statistics of the train sets (spec §8.4), set when the content is decoded
+    alphanum_fraction: Optional[float]
+    alpha_fraction: Optional[float]
+    num_lines: Optional[int]
+    avg_line_length: Optional[float]
+    max_line_length: Optional[int]
+    nl_language: Optional[str]  # natural language of documentation files (fastText), else None
     # working fields
     origin: Optional[str]
     perms: int

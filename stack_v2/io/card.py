@@ -96,6 +96,20 @@ def write_card(path: str, report: dict, recipe) -> None:
         for outcome, reasons in st["reasons"].items():
             for reason, c in reasons.items():
                 lines.append(f"| {st['stage']} | {outcome} | {reason} | {c['files']:,} | {_mb(c['bytes'])} |")
+    filters = report.get("filters")
+    if filters:
+        base = filters["input"]
+        lines += ["", "## Filters", "",
+                  f"What the training-set filters removed from the {base['files']:,} files ({_mb(base['bytes'])} MB) "
+                  "that reached the first of them, as the paper's filter table.", "",
+                  "| filter | rule | files removed | % files | MB removed | % volume |", "|---|---|---:|---:|---:|---:|"]
+        for row in filters["rules"]:
+            rule = row["reason"] if row["outcome"] == "dropped" else f"{row['reason']} (failed)"
+            lines.append(f"| {row['filter']} | {rule} | {row['files']:,} | {row['files_pct']:.2f} | "
+                         f"{_mb(row['bytes'])} | {row['bytes_pct']:.2f} |")
+        total = filters["removed"]
+        lines.append(f"| **all filters** | | {total['files']:,} | {total['files_pct']:.2f} | {_mb(total['bytes'])} | "
+                     f"{total['bytes_pct']:.2f} |")
     lines += ["", "## Languages", "", "| language | files | MB |", "|---|---:|---:|"]
     for lang, c in languages.items():
         lines.append(f"| {lang} | {c['files']:,} | {_mb(c['bytes'])} |")

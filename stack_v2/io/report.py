@@ -13,10 +13,13 @@ import os
 import apache_beam as beam
 
 from stack_v2.io.parquet import sum_pairs
+from stack_v2.quality.rules import FILTERS
 from stack_v2.records import DroppedRow, FileRecord
 
 INPUT, KEPT, DROPPED, FAILED = "input", "kept", "dropped", "failed"
 LANGUAGES = "@languages"
+# stages whose removals make the train sets out of the deduplicated set (the card's filter table)
+FILTER_STAGES = ("select_languages", *FILTERS, "decontaminate", "doc_language")
 
 
 class AccountingError(RuntimeError):
@@ -70,6 +73,7 @@ def build_report(entries: list, stages: list[str]) -> dict:
             "reasons": {o: dict(sorted(reasons.get(o, {}).items())) for o in (DROPPED, FAILED)},
         })  # fmt: skip
     first, last = (report_stages[0], report_stages[-1]) if report_stages else (None, None)
+    filters = filter_table(report_stages)
     return {
         "stages": report_stages,
         "totals": {
@@ -79,8 +83,34 @@ def build_report(entries: list, stages: list[str]) -> dict:
             FAILED: _add(s[FAILED] for s in report_stages),
         },
         "languages": dict(sorted(languages.items(), key=lambda kv: (-kv[1]["bytes"], kv[0]))),
+        **({"filters": filters} if filters else {}),
         **{name: {k: dict(sorted(v.items())) for k, v in sorted(section.items())} for name, section in extras.items()},
     }
+
+
+def filter_table(report_stages: list[dict]) -> dict:
+    """The training-set filters' removals, shaped like the paper's table: per filter and rule, files and
+    bytes removed, and their share of what entered the first filter (select_languages, quality, decontamination)."""
+    stages = [st for st in report_stages if st["stage"] in FILTER_STAGES]
+    if not stages:
+        return {}
+    base = stages[0][INPUT]
+    rows = []
+    for st in stages:
+        for outcome in (DROPPED, FAILED):
+            for reason, c in st["reasons"].get(outcome, {}).items():
+                rows.append({"filter": st["stage"], "outcome": outcome, "reason": reason, **c,
+                             "files_pct": _pct(c["files"], base["files"]), "bytes_pct": _pct(c["bytes"], base["bytes"])})
+    removed = _add(st[DROPPED] for st in stages)
+    removed_failed = _add(st[FAILED] for st in stages)
+    removed = {"files": removed["files"] + removed_failed["files"], "bytes": removed["bytes"] + removed_failed["bytes"]}
+    return {"input": base, "rules": rows,
+            "removed": {**removed, "files_pct": _pct(removed["files"], base["files"]),
+                        "bytes_pct": _pct(removed["bytes"], base["bytes"])}}  # fmt: skip
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
 
 
 def _add(counts) -> dict:

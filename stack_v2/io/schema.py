@@ -1,6 +1,7 @@
 """Arrow schemas of the outputs: data shards, manifest and dropped table.
 
-Column names and types follow the-stack-v2's file-level schema (reference/stackv2_spec.md §8.3):
+Column names and types follow the-stack-v2's file-level schema (reference/stackv2_spec.md §8.3), then the
+train sets' per-file statistics (§8.4) and ``nl_language``:
 ids and names are strings, dates ``timestamp[ns]``, counts ``int64``, flags ``bool``,
 ``detected_licenses`` a list of strings.
 """
@@ -20,6 +21,9 @@ FILE_SCHEMA = pa.schema([
     ("gha_license_id", pa.string()), ("gha_event_created_at", TIMESTAMP), ("gha_created_at", TIMESTAMP),
     ("gha_language", pa.string()), ("src_encoding", pa.string()), ("language", pa.string()),
     ("is_vendor", pa.bool_()), ("is_generated", pa.bool_()), ("length_bytes", pa.int64()), ("extension", pa.string()),
+    # the train sets' per-file statistics (§8.4) and the documentation's natural language
+    ("alphanum_fraction", pa.float64()), ("alpha_fraction", pa.float64()), ("num_lines", pa.int64()),
+    ("avg_line_length", pa.float64()), ("max_line_length", pa.int64()), ("nl_language", pa.string()),
 ])  # fmt: skip
 
 DATA_SCHEMA = FILE_SCHEMA.append(pa.field("content", pa.string()))

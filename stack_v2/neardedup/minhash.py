@@ -19,7 +19,6 @@ with no token at all get no signature and are never near-duplicates.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -27,17 +26,13 @@ import numba
 import numpy as np
 import rensa
 
+from stack_v2.unicode_classes import is_word
+
 SIGNATURE_FORMAT = f"fnv1a-words+mix-ngram+rensa-rminhash-v{rensa.RMinHash.ALGORITHM_VERSION}"
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier (golden ratio), wraps mod 2^64
-
-
-@functools.cache
-def word_code_points() -> np.ndarray:
-    """Bool per Unicode code point: is it a word character of Python's ``re`` (``\\w``)?"""
-    return np.fromiter((chr(c).isalnum() or c == 95 for c in range(0x110000)), dtype=np.bool_, count=0x110000)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -50,7 +45,7 @@ def _finalize(h):  # splitmix64's finaliser: FNV alone leaves the high bits weak
 
 
 @numba.njit(cache=True, nogil=True)
-def _shingles(data, offsets, is_word, ngram):
+def _shingles(data, offsets, word_table, ngram):
     """(shingles per document, flat shingle hashes) of UTF-8 ``data`` cut into documents at ``offsets``."""
     ndocs = len(offsets) - 1
     counts = np.zeros(ndocs, np.int64)
@@ -76,7 +71,7 @@ def _shingles(data, offsets, is_word, ngram):
                 else:
                     cp = ((b & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
                     step = 2
-                is_w = is_word[cp]
+                is_w = word_table[cp]
             if is_w:
                 if not in_word:
                     in_word, h = True, _FNV_OFFSET
@@ -111,7 +106,7 @@ def shingle_hashes(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    return _shingles(data, offsets, word_code_points(), ngram)
+    return _shingles(data, offsets, is_word(), ngram)
 
 
 @dataclass(frozen=True)

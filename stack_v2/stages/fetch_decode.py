@@ -3,6 +3,7 @@
 Blobs of 10 MiB or more (by SWH length) are skipped before any request; bytes with a NUL are binary;
 text is UTF-8, else the charset cChardet detects (recorded as ``src_encoding``); what cannot be decoded
 is dropped. Missing, corrupt or mismatched objects are failures with the fetcher's reason.
+Decoded text gets the train sets' per-file statistics (``quality.stats``), which the filters read.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import cchardet
 
 from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE, FetchContents
 from stack_v2.archive.location import ArchiveLocation
+from stack_v2.quality.stats import text_stats
 from stack_v2.records import FileRecord
 from stack_v2.stages.base import Drop, Fail, dropped_row, routed
 
@@ -44,7 +46,7 @@ def decode_verdict(record: FileRecord, data: bytes) -> FileRecord | Drop:
     if isinstance(decoded, Drop):
         return decoded
     text, encoding = decoded
-    return record._replace(content=text, src_encoding=encoding)
+    return record._replace(content=text, src_encoding=encoding, **text_stats(text)._asdict())
 
 
 def _decode(element):

@@ -1,0 +1,58 @@
+"""Decontamination (reference/stackv2_spec.md §7.4): drop files that contain a benchmark's text.
+
+The benchmarks are the user's JSONL files (``stack_v2.decontam.matcher``); the core reads them and builds
+its automaton once per worker (``ApplyCore`` calls ``make_core()`` in ``DoFn.setup``). A dropped file's
+detail names the benchmark row it contains, e.g. ``benchmark=humaneval; task=HumanEval/12``. Records
+without content (nothing fetched) go on untouched: there is nothing to match.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable
+
+from stack_v2.decontam.matcher import (
+    MIN_PATTERN_CHARS,
+    TRIVIAL_HUMANEVAL_SOLUTIONS,
+    BenchmarkSpec,
+    DecontaminationConfig,
+    Decontaminator,
+    load_patterns,
+)
+from stack_v2.records import FileRecord
+from stack_v2.stages.base import Drop
+
+STAGE = "decontaminate"
+REASON = "benchmark_contamination"
+
+_log = logging.getLogger(__name__)
+
+
+class DecontaminateCore:
+    """FileRecord -> the record, or a Drop naming the benchmark row found in its content."""
+
+    def __init__(self, decontaminator: Decontaminator):
+        self._decontaminator = decontaminator
+
+    def __call__(self, record: FileRecord) -> FileRecord | Drop:
+        if record.content is None:
+            return record
+        match = self._decontaminator.find(record.content)
+        if match is None:
+            return record
+        return Drop(REASON, f"benchmark={match.benchmark}; task={match.task_id}")
+
+
+def make_decontaminator(specs: Iterable[BenchmarkSpec], exempt: Iterable[str] = TRIVIAL_HUMANEVAL_SOLUTIONS,
+                        min_chars: int = MIN_PATTERN_CHARS) -> DecontaminateCore:  # fmt: skip
+    """The stage's core: reads the benchmark files and builds the automaton (call it once per worker)."""
+    loaded = load_patterns(specs, exempt=exempt, min_chars=min_chars)
+    decontaminator = Decontaminator(loaded.patterns)
+    _log.info("%s: %d distinct patterns; %s", STAGE, decontaminator.distinct, loaded.summary())
+    return DecontaminateCore(decontaminator)
+
+
+def core_factory(config: DecontaminationConfig) -> Callable[[], DecontaminateCore]:
+    """A picklable ``make_core`` for ``ApplyCore(STAGE, ...)``: only the config travels to workers."""
+    return functools.partial(make_decontaminator, config.benchmarks, exempt=config.exempt, min_chars=config.min_chars)
