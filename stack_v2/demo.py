@@ -1,7 +1,8 @@
 """The embedded demo: real code from this machine's Python, made into git repositories and archived.
 
 It takes a few pure-Python packages of the standard library (each becomes a repository with two
-commits), imports them into a local SWH-layout archive and builds the dataset from it with the demo
+commits), plus one repository of installed packages' web assets and generated code (ScanCode's HTML
+templates and minified JavaScript, Beam's generated protobuf modules) for the quality filters, imports them into a local SWH-layout archive and builds the dataset from it with the demo
 recipe: Parquet shards per language, the SWHID manifest, the dropped table, report and card. Dates
 are fixed, so two runs give the same archive ids and byte-identical manifests.
 """
@@ -68,6 +69,30 @@ def make_demo_repos(repos_dir: str, packages: Sequence[str] = DEMO_PACKAGES) -> 
     return paths
 
 
+# A repository of files the quality filters exist for, from packages the project installs:
+# (package, directory inside it, directory in the repository).
+ASSETS_REPO = "web-assets"
+_ASSET_SOURCES = (("formattedcode", "templates", "templates"), ("licensedcode", "static", "static"),
+                  ("apache_beam", "portability/api", "generated/api"))  # fmt: skip
+
+
+def make_assets_repo(repos_dir: str) -> str:
+    import importlib.util
+
+    repo = os.path.join(repos_dir, ASSETS_REPO)
+    if os.path.isdir(os.path.join(repo, ".git")):
+        return repo
+    os.makedirs(repo, exist_ok=True)
+    _git(repo, "init", "-q", "-b", "main")
+    for package, inside, target in _ASSET_SOURCES:
+        spec = importlib.util.find_spec(package)
+        src = os.path.join(os.path.dirname(spec.origin), inside)
+        shutil.copytree(src, os.path.join(repo, target), ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "web assets and generated code", date=_DATES[1])
+    return repo
+
+
 def run_demo(workdir: str, beam_args: Sequence[str] = ()) -> int:
     """Make the repositories, import them, build the dataset with the demo recipe; print where it is."""
     import datetime as dt
@@ -83,8 +108,8 @@ def run_demo(workdir: str, beam_args: Sequence[str] = ()) -> int:
 
     workdir = os.path.abspath(workdir)
     archive = os.path.join(workdir, "archive")
-    say(f"making git repositories from the standard library in {workdir}/repos")
-    repos = make_demo_repos(os.path.join(workdir, "repos"))
+    say(f"making git repositories from the standard library and installed packages in {workdir}/repos")
+    repos = make_demo_repos(os.path.join(workdir, "repos")) + [make_assets_repo(os.path.join(workdir, "repos"))]
     say(f"importing {len(repos)} repositories into {archive}")
     summary = import_git(repos, archive, visit_date=dt.datetime(2023, 9, 6, tzinfo=dt.timezone.utc))
     say("added: " + (", ".join(f"{n} {t}" for t, n in summary.new_rows.items() if n) or "nothing new (already imported)"))

@@ -163,6 +163,20 @@ def test_encoded_data_drops_base64_and_hex_blobs_and_counts_overlaps_once():
     assert merged_length([(0, 10), (5, 15), (20, 25), (21, 22)]) == 20
 
 
+def test_encoded_data_patterns_find_the_same_spans_on_re2_as_on_python_re():
+    import re
+
+    patterns = RULES["encoded_data"]["patterns"]
+    payload = base64.encodebytes(MINIFIED.read_bytes()[:3000]).decode()
+    texts = [real(p) for p in sorted((STDLIB / "encodings").glob("*.py"))[:40]]  # tables of \x escapes
+    texts += [real(MINIFIED), real(PROTOBUF), payload, " ".join(f"{b:02x}" for b in payload.encode()[:400])]
+    rule = make_filter("encoded_data", RULES["encoded_data"])
+    for name, pattern in patterns.items():
+        for text in texts:
+            expected = [m.span() for m in re.finditer(pattern, text)]
+            assert [m.span() for m in rule._compiled[name].finditer(text)] == expected, name
+
+
 def test_language_specific_json_lines_text_names_and_html_visible_text():
     metadata = [{"name": d.metadata["Name"], "version": d.version} for d in importlib.metadata.distributions()] * 10
     assert len(metadata) > 600
