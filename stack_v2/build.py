@@ -13,6 +13,7 @@ outputs, so a crashed run never leaves a dataset that looks complete.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -44,9 +45,13 @@ from stack_v2.stages.license import ClassifyLicenses, LicenseConfig
 from stack_v2.stages.near_dedup import NearDedup
 from stack_v2.stages.decontaminate import Decontaminate
 from stack_v2.stages.quality import QualityFilter, SelectLanguages
+from stack_v2.regenerate import AUDIT_LOG, GROUPED
+from stack_v2.stages.optout import STAGE as OPTOUT_STAGE
+from stack_v2.stages.optout import OptOut
 from stack_v2.stages.select_repos import SelectRepositories
 
-OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md")
+# what a build writes (and a rebuild replaces, opt-out log and grouped manifest of earlier runs included)
+OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md", "recipe.yaml", AUDIT_LOG, GROUPED)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class BuildRequest:
     recipe: Recipe
     origins: Sequence[str] = ()
     swhids: Sequence = ()
+    optouts: Sequence = ()  # OptOutRequests honoured right after repository selection
 
 
 def _stage_transform(spec, location: ArchiveLocation):
@@ -104,10 +110,13 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
     ]
     dropped = [select["dropped"]]
     records = select["kept"]
-    for spec in recipe.stages[1:]:
-        label = stage_label(spec.name)
+    stages = [(s.name, functools.partial(_stage_transform, s, req.location)) for s in recipe.stages[1:]]
+    if req.optouts:
+        stages.insert(0, (OPTOUT_STAGE, functools.partial(OptOut, list(req.optouts))))
+    for name, make_transform in stages:
+        label = stage_label(name)
         counts.append(rep.count_records(records, label, rep.INPUT))
-        out = records | label >> _stage_transform(spec, req.location)
+        out = records | label >> make_transform()
         records = out["kept"]
         dropped.append(out["dropped"])
         counts.append(rep.count_records(records, label, rep.KEPT))
@@ -116,7 +125,7 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
     all_dropped = tuple(dropped) | "AllDropped" >> beam.Flatten()
     counts.append(rep.count_dropped(all_dropped, "Dropped"))
     counts.append(rep.count_languages(records))
-    stages = [stage_label(s.name) for s in recipe.stages]
+    stages = ["select"] + [stage_label(name) for name, _ in stages]
     tuple(counts) | "Counts" >> beam.Flatten() | "Report" >> rep.WriteReport(os.path.join(run_dir, "report.json"), stages)
 
     out = recipe.output
@@ -159,12 +168,46 @@ def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:
         report = json.load(f)
     report["run"] = {"seconds": round(seconds, 3), "archive": req.location.describe(), "recipe": req.recipe.name,
                      "origins": list(req.origins), "swhids": [s.core for s in req.swhids]}  # fmt: skip
+    if req.optouts:
+        audit = write_build_audit(run_dir, req.optouts)
+        report["optouts"] = {
+            "files_removed": sum(a["files_removed"] for a in audit),
+            "bytes_removed": sum(a["bytes_removed"] for a in audit),
+            "repositories_removed": len({r for a in audit for r in a["repositories_removed"]}),
+            "applications": [{"applied_at": audit[0]["applied_at"], "requests": len(audit),
+                              "files_removed": sum(a["files_removed"] for a in audit),
+                              "repositories_removed": len({r for a in audit for r in a["repositories_removed"]})}],
+        }  # fmt: skip
     with open(os.path.join(run_dir, "report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
         f.write("\n")
     write_card(os.path.join(run_dir, "README.md"), report, req.recipe)
+    with open(os.path.join(run_dir, "recipe.yaml"), "w", encoding="utf-8") as f:
+        f.write(req.recipe.text)  # the recipe as run: manifest regenerate re-renders the card with it
     _replace_outputs(run_dir, req.output_dir)
     return report
+
+
+def write_build_audit(run_dir: str, requests) -> list[dict]:
+    """optout-audit.jsonl for a build: per request, the files and repositories its drops removed."""
+    import datetime as dt
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    dropped = pq.read_table(os.path.join(run_dir, "dropped"), columns=["stage", "repo_name", "detail", "length_bytes"])
+    dropped = dropped.filter(pc.equal(dropped.column("stage"), OPTOUT_STAGE)).to_pylist()
+    applied_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    lines = []
+    for request in requests:
+        rows = [r for r in dropped if r["detail"] == f"request={request.describe()}"]
+        lines.append({"request": request.to_audit_dict(), "source": request.source, "line": request.line,
+                      "files_removed": len(rows), "bytes_removed": sum(r["length_bytes"] or 0 for r in rows),
+                      "repositories_removed": sorted({r["repo_name"] for r in rows}), "applied_at": applied_at,
+                      "dataset": "build"})  # fmt: skip
+    with open(os.path.join(run_dir, AUDIT_LOG), "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(line) + "\n" for line in lines)
+    return lines
 
 
 def _complete_empty_tables(run_dir: str) -> None:

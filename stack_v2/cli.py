@@ -122,7 +122,9 @@ def cmd_build(args, beam_args: list[str]) -> int:
                        if s.name == "select_repositories" else s for s in recipe.stages)  # fmt: skip
         recipe = replace(recipe, stages=stages)
     swhids = [parse_swhid_input(s) for s in args.swhid or ()]
-    request = BuildRequest(_archive_location(args), args.output, recipe, origins=args.origin or (), swhids=swhids)
+    optouts = _load_optouts(args.optouts)
+    request = BuildRequest(_archive_location(args), args.output, recipe, origins=args.origin or (), swhids=swhids,
+                           optouts=optouts)  # fmt: skip
     print(f"stack-v2: building {args.output} from {request.location.describe()} with recipe {recipe.name}",
           file=sys.stderr)  # fmt: skip
     Progress.enabled = not args.quiet
@@ -132,6 +134,49 @@ def cmd_build(args, beam_args: list[str]) -> int:
     print(f"stack-v2: dataset written to {os.path.abspath(args.output)} ({kept['files']:,} files, "
           f"{kept['bytes'] / 1e6:,.2f} MB; {report['run']['seconds']:.1f} s)", file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _load_optouts(paths) -> list:
+    """Every request of every file, all validated before anything is applied."""
+    from stack_v2.optout.requests import load_requests
+
+    return [request for path in paths or () for request in load_requests(path)]
+
+
+def _print_optout_summary(summary: dict, where: str) -> None:
+    print(f"stack-v2: {where}: {summary['files_removed']:,} files ({summary['bytes_removed'] / 1e6:,.2f} MB) of "
+          f"{summary['repositories_removed']:,} repositories removed by {summary['requests']:,} requests",
+          file=sys.stderr)  # fmt: skip
+
+
+def cmd_manifest_regenerate(args, beam_args: list[str]) -> int:
+    from stack_v2.regenerate import regenerate
+
+    if os.path.abspath(args.output) == os.path.abspath(args.dataset):
+        raise StackV2Error("--output must differ from --dataset (use `stack-v2 optout apply` to change it in place)")
+    summary = regenerate(args.dataset, args.output, _load_optouts(args.optouts), group_by_repo=args.group_by_repo,
+                         beam_args=beam_args)  # fmt: skip
+    _print_optout_summary(summary, f"regenerated {os.path.abspath(args.output)}")
+    return 0
+
+
+def cmd_optout_apply(args, beam_args: list[str]) -> int:
+    from stack_v2.regenerate import regenerate
+
+    summary = regenerate(args.dataset, args.dataset, _load_optouts(args.requests), group_by_repo=args.group_by_repo,
+                         beam_args=beam_args, only_if_changed=True)  # fmt: skip
+    if not summary["changed"]:
+        print(f"stack-v2: {os.path.abspath(args.dataset)}: nothing to do (no file of these requests remains, and "
+              "every request is already in optout-audit.jsonl)", file=sys.stderr)  # fmt: skip
+        return 0
+    _print_optout_summary(summary, f"applied to {os.path.abspath(args.dataset)}")
+    return 0
+
+
+def cmd_manifest_check(args, beam_args: list[str]) -> int:
+    from stack_v2.manifest_check import run
+
+    return run(args)
 
 
 def cmd_cat(args, beam_args: list[str]) -> int:
@@ -202,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--swhid", action="append", metavar="SWHID", help="build from this snp|rev|dir SWHID (repeatable)")
     build.add_argument("--repo-metadata", default=None, metavar="PARQUET",
                        help="GHArchive-style repository metadata keyed by repo_name (overrides the recipe's)")
+    build.add_argument("--optouts", action="append", metavar="FILE",
+                       help="opt-out requests to honour (JSON lines, manifests/OPTOUT_FORMAT.md; repeatable)")
     build.add_argument("--quiet", action="store_true", help="no progress lines while the pipeline runs")
     build.set_defaults(func=cmd_build)
 
@@ -220,6 +267,29 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the Blue Oak Council list's JSON (default: the copy in filters/licenses)")
     regen.add_argument("--output", default=str(FILTERS_DIR), help="directory to write permissive.tsv into")
     regen.set_defaults(func=cmd_licenses_regenerate)
+
+    manifest = sub.add_parser("manifest", help="regenerate or verify a dataset's manifest without rebuilding")
+    msub = manifest.add_subparsers(dest="manifest_command", required=True)
+    regen_m = msub.add_parser("regenerate", help="a new manifest (and shards) from a build, applying opt-outs")
+    regen_m.add_argument("--dataset", required=True, metavar="DIR", help="a dataset written by stack-v2 build")
+    regen_m.add_argument("--output", required=True, metavar="DIR2", help="where the regenerated dataset goes")
+    regen_m.add_argument("--optouts", action="append", metavar="FILE", help="opt-out requests (repeatable)")
+    regen_m.add_argument("--group-by-repo", action="store_true",
+                         help="also write manifest-by-repo/, the repository-grouped train-*-ids form")
+    regen_m.set_defaults(func=cmd_manifest_regenerate)
+    from stack_v2.manifest_check import add_arguments as add_check_arguments
+
+    check = add_check_arguments(msub.add_parser("check", help="verify a dataset: SWHIDs, duplicates, data vs "
+                                                              "manifest, opt-outs; exit 1 listing violations"))
+    check.set_defaults(func=cmd_manifest_check)
+
+    optout = sub.add_parser("optout", help="opt-out requests")
+    osub = optout.add_subparsers(dest="optout_command", required=True)
+    apply = osub.add_parser("apply", help="remove the requested repositories from a dataset, in place")
+    apply.add_argument("--requests", action="append", required=True, metavar="FILE", help="requests (repeatable)")
+    apply.add_argument("--dataset", required=True, metavar="DIR", help="the dataset to change")
+    apply.add_argument("--group-by-repo", action="store_true", help="also rewrite manifest-by-repo/")
+    apply.set_defaults(func=cmd_optout_apply)
 
     demo = sub.add_parser("demo", help="build a dataset from real code shipped with this machine's Python")
     demo.add_argument("--workdir", default="demo-output", help="where the demo's repositories and archive go")

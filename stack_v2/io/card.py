@@ -110,6 +110,17 @@ def write_card(path: str, report: dict, recipe) -> None:
         total = filters["removed"]
         lines.append(f"| **all filters** | | {total['files']:,} | {total['files_pct']:.2f} | {_mb(total['bytes'])} | "
                      f"{total['bytes_pct']:.2f} |")
+    optouts = report.get("optouts")
+    if optouts:
+        lines += ["", "## Opt-outs", "",
+                  f"{optouts['files_removed']:,} files ({_mb(optouts['bytes_removed'])} MB) of "
+                  f"{optouts['repositories_removed']:,} repositories were removed at their owners' request "
+                  "(the paper's \"Am I in The Stack\" process); `optout-audit.jsonl` lists each request, what it "
+                  "removed and when.", "", "| applied at | requests | files removed | repositories removed |",
+                  "|---|---:|---:|---:|"]  # fmt: skip
+        for a in optouts["applications"]:
+            lines.append(f"| {a['applied_at']} | {a['requests']:,} | {a['files_removed']:,} | "
+                         f"{a['repositories_removed']:,} |")
     lines += ["", "## Languages", "", "| language | files | MB |", "|---|---:|---:|"]
     for lang, c in languages.items():
         lines.append(f"| {lang} | {c['files']:,} | {_mb(c['bytes'])} |")

@@ -7,7 +7,7 @@ import re
 from swh.model.swhids import CoreSWHID, ObjectType, QualifiedSWHID
 
 from stack_v2.io.parquet import micros_to_ns
-from stack_v2.io.schema import FILE_SCHEMA
+from stack_v2.io.schema import FILE_SCHEMA, REPO_FILE_FIELDS
 from stack_v2.records import DroppedRow, FileRecord
 
 _DATES = ("visit_date", "revision_date", "committer_date", "gha_event_created_at", "gha_created_at")
@@ -63,3 +63,23 @@ def file_key(row: dict) -> str:
 def language_dir(language: str) -> str:
     """A directory name for a language (Linguist names may hold '/' or spaces; '/' is replaced)."""
     return language.replace("/", "_")
+
+
+_REPO_FIELDS = ("repo_name", "snapshot_id", "revision_id", "directory_id", "branch_name", "visit_date", "revision_date",
+                "committer_date", "github_id", "star_events_count", "fork_events_count", "gha_license_id",
+                "gha_created_at", "gha_language")  # fmt: skip
+
+
+def repo_row(manifest_rows: list[dict]) -> dict:
+    """One repository's manifest rows as a row of the repository-grouped manifest (files sorted by path).
+
+    ``repo_url`` is the origin of the files' SWHIDs; ``gha_updated_at`` and ``gha_pushed_at`` are not in
+    the file-level metadata and stay null.
+    """
+    rows = sorted(manifest_rows, key=lambda r: r["path"])
+    first = rows[0]
+    swhid = first.get("swhid") or ""
+    origin = swhid.split(";origin=", 1)[1].split(";", 1)[0] if ";origin=" in swhid else None
+    return {**{name: first.get(name) for name in _REPO_FIELDS}, "repo_url": origin, "gha_updated_at": None,
+            "gha_pushed_at": None, "num_files": len(rows),
+            "files": [{name: r.get(name) for name in REPO_FILE_FIELDS} for r in rows]}  # fmt: skip

@@ -26,6 +26,21 @@ FILE_SCHEMA = pa.schema([
     ("avg_line_length", pa.float64()), ("max_line_length", pa.int64()), ("nl_language", pa.string()),
 ])  # fmt: skip
 
+# The repository-grouped manifest of the train sets (spec §8.4): repository fields, then its files.
+REPO_FILE_FIELDS = ("blob_id", "path", "content_id", "language", "length_bytes", "detected_licenses", "license_type",
+                    "src_encoding", "is_vendor", "is_generated", "alphanum_fraction", "alpha_fraction", "num_lines",
+                    "avg_line_length", "max_line_length", "swhid")  # fmt: skip
+REPO_MANIFEST_SCHEMA = pa.schema([
+    ("repo_name", pa.string()), ("repo_url", pa.string()), ("snapshot_id", pa.string()), ("revision_id", pa.string()),
+    ("directory_id", pa.string()), ("branch_name", pa.string()), ("visit_date", TIMESTAMP),
+    ("revision_date", TIMESTAMP), ("committer_date", TIMESTAMP), ("github_id", pa.int64()),
+    ("star_events_count", pa.int64()), ("fork_events_count", pa.int64()), ("gha_license_id", pa.string()),
+    ("gha_created_at", TIMESTAMP), ("gha_updated_at", TIMESTAMP), ("gha_pushed_at", TIMESTAMP),
+    ("gha_language", pa.string()), ("num_files", pa.int64()),
+    ("files", pa.list_(pa.struct([(name, FILE_SCHEMA.field(name).type if name in FILE_SCHEMA.names else pa.string())
+                                  for name in REPO_FILE_FIELDS]))),
+])  # fmt: skip
+
 DATA_SCHEMA = FILE_SCHEMA.append(pa.field("content", pa.string()))
 MANIFEST_SCHEMA = FILE_SCHEMA.append(pa.field("swhid", pa.string()))
 DROPPED_SCHEMA = pa.schema([

@@ -1,0 +1,330 @@
+"""Regenerate a dataset's manifest and shards from an existing build, applying opt-out requests.
+
+No stage of the build runs again. A Beam pipeline (so it scales with the dataset, one shard per work
+item) does it in two passes over the Parquet shards:
+
+1. the manifest shards' distinct (repo_name, origin) pairs are matched against the requests (origins
+   come from the SWHID's ``origin=`` qualifier); the opted-out repository names, few even for a large
+   release, become a side input;
+2. every manifest and data shard is read once: a shard without an opted-out repository is linked (or
+   copied) unchanged, the others are rewritten without those rows, under the same name and schema.
+
+Removed files go to ``dropped/`` (stage ``optout``, reason ``opted_out``, the request in the detail);
+``report.json`` gains (or extends) an ``optout`` stage so the accounting still holds; the card says how
+many requests and files; ``optout-audit.jsonl`` gets one line per request (the request as written,
+files and repositories removed, when). ``--group-by-repo`` also writes ``manifest-by-repo/``, the
+repository-grouped form of the train sets (reference/stackv2_spec.md §8.4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
+import apache_beam as beam
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from stack_v2.errors import StackV2Error
+from stack_v2.io.card import write_card
+from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
+from stack_v2.io.report import accounting_violations
+from stack_v2.io.rows import dropped_key, repo_row
+from stack_v2.io.schema import DROPPED_SCHEMA, REPO_MANIFEST_SCHEMA
+from stack_v2.optout.match import OptOutMatcher
+from stack_v2.optout.requests import OptOutRequest
+
+STAGE, REASON = "optout", "opted_out"
+AUDIT_LOG = "optout-audit.jsonl"
+GROUPED = "manifest-by-repo"
+_ORIGIN = r";origin=([^;]*)"
+_REWRITTEN_TABLES = ("manifest", "data")
+_HANDLED = {"manifest", "data", "dropped", "report.json", "README.md", AUDIT_LOG, GROUPED}
+
+
+def _shards(dataset: str, table: str) -> list[str]:
+    root = os.path.join(dataset, table)
+    found = []
+    for directory, _dirs, files in os.walk(root):
+        found += [os.path.relpath(os.path.join(directory, f), dataset) for f in files if f.endswith(".parquet")]
+    return sorted(found)
+
+
+def _origin_of(swhid: str | None) -> str | None:
+    """The origin qualifier of a SWHID (percent-escapes of ';' are not used by SWH for origins)."""
+    if not swhid or ";origin=" not in swhid:
+        return None
+    return swhid.split(";origin=", 1)[1].split(";", 1)[0]
+
+
+class _FindOptedOut(beam.DoFn):
+    """A manifest shard -> (repo_name, request index) for each opted-out repository in it."""
+
+    def __init__(self, dataset: str, requests: list[OptOutRequest]):
+        self._dataset, self._requests = dataset, requests
+
+    def setup(self):
+        self._matcher = OptOutMatcher(self._requests)
+        self._index = {id(r): i for i, r in enumerate(self._matcher.requests)}
+
+    def process(self, rel: str):
+        table = pl.from_arrow(pq.read_table(os.path.join(self._dataset, rel), columns=["repo_name", "swhid"]))
+        pairs = table.select(pl.col("repo_name"), pl.col("swhid").str.extract(_ORIGIN, 1).alias("origin")).unique()
+        for repo_name, origin in pairs.iter_rows():
+            request = self._matcher.matches(repo_name, origin)
+            if request is not None:
+                yield repo_name, self._index[id(request)]
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    try:
+        os.link(src, dst)  # unchanged shards are not rewritten, not even copied when the disk allows
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+class _RewriteShard(beam.DoFn):
+    """A shard -> the same shard under ``run_dir`` without opted-out rows; removed rows (manifest only)
+    as dropped rows and counts; kept manifest rows for the repository-grouped form when asked."""
+
+    KEPT_ROWS = "kept_rows"
+    REMOVED = "removed"
+
+    def __init__(self, dataset: str, run_dir: str, requests: list[OptOutRequest], group_by_repo: bool):
+        self._dataset, self._run_dir, self._requests, self._group = dataset, run_dir, requests, group_by_repo
+
+    def process(self, rel: str, opted_out: dict):
+        src, dst = os.path.join(self._dataset, rel), os.path.join(self._run_dir, rel)
+        is_manifest = rel.startswith("manifest" + os.sep)
+        names = pq.read_schema(src).names
+        removed_mask = None
+        if opted_out:
+            repos = pq.read_table(src, columns=["repo_name"]).column("repo_name")
+            removed_mask = pa.compute.is_in(repos, value_set=pa.array(sorted(opted_out), pa.string()))
+            removed_mask = removed_mask.fill_null(False)
+        any_removed = removed_mask is not None and pa.compute.any(removed_mask).as_py()
+        if not any_removed:
+            _link_or_copy(src, dst)
+            table = pq.read_table(src) if (is_manifest and self._group) else None
+        else:
+            full = pq.read_table(src)
+            table = full.filter(pa.compute.invert(removed_mask))
+            write_parquet_atomic(dst, table.to_pylist(), full.schema)
+            if is_manifest:
+                gone = full.filter(removed_mask).select(
+                    [c for c in ("blob_id", "repo_name", "path", "length_bytes", "language") if c in names])
+                for row in gone.to_pylist():
+                    request = self._requests[opted_out[row["repo_name"]]]
+                    yield beam.pvalue.TaggedOutput(self.REMOVED, (opted_out[row["repo_name"]], row, request.describe()))
+        if is_manifest and self._group and table is not None:
+            for row in table.to_pylist():
+                yield beam.pvalue.TaggedOutput(self.KEPT_ROWS, (row["repo_name"], row))
+
+
+def _dropped_row(element) -> tuple:
+    _index, row, described = element
+    return "", {"blob_id": row["blob_id"], "repo_name": row["repo_name"], "path": row["path"], "stage": STAGE,
+                "outcome": "dropped", "reason": REASON, "detail": f"request={described}",
+                "length_bytes": row.get("length_bytes")}, 1  # fmt: skip
+
+
+class _WriteStats(beam.DoFn):
+    def __init__(self, path: str):
+        self._path = path
+
+    def process(self, entries):
+        stats: dict = {"requests": defaultdict(lambda: [0, 0, set()]), "languages": defaultdict(lambda: [0, 0])}
+        for index, row, _described in entries:
+            per = stats["requests"][index]
+            per[0] += 1
+            per[1] += row.get("length_bytes") or 0
+            per[2].add(row["repo_name"])
+            lang = stats["languages"][row.get("language") or "unknown"]
+            lang[0] += 1
+            lang[1] += row.get("length_bytes") or 0
+        out = {"requests": {str(i): {"files": f, "bytes": b, "repositories": sorted(r)}
+                            for i, (f, b, r) in stats["requests"].items()},
+               "languages": {k: {"files": f, "bytes": b} for k, (f, b) in stats["languages"].items()}}  # fmt: skip
+        with open(self._path, "w", encoding="utf-8") as f:
+            json.dump(out, f)
+
+
+def _construct(p, dataset: str, run_dir: str, requests: list[OptOutRequest], group_by_repo: bool, stamp: str):
+    manifest_shards = _shards(dataset, "manifest")
+    all_shards = [rel for table in _REWRITTEN_TABLES for rel in _shards(dataset, table)]
+    opted_out = (
+        p
+        | "ManifestShards" >> beam.Create(manifest_shards)
+        | "FindOptedOut" >> beam.ParDo(_FindOptedOut(dataset, requests))
+        | "OneRequestPerRepo" >> beam.CombinePerKey(min)  # the first request in file order names it
+    )
+    rewritten = (
+        p
+        | "AllShards" >> beam.Create(all_shards)
+        | "Rewrite" >> beam.ParDo(_RewriteShard(dataset, run_dir, requests, group_by_repo),
+                                  beam.pvalue.AsDict(opted_out)).with_outputs(
+            _RewriteShard.REMOVED, _RewriteShard.KEPT_ROWS)  # fmt: skip
+    )
+    removed = rewritten[_RewriteShard.REMOVED]
+    (
+        removed
+        | "DroppedRows" >> beam.Map(_dropped_row)
+        | "WriteDropped" >> WriteShardedParquet(os.path.join(run_dir, "dropped"), f"optout-{stamp}", DROPPED_SCHEMA,
+                                                dropped_key, target_rows=1_000_000)  # fmt: skip
+    )
+    (
+        removed
+        | "AllRemoved" >> beam.combiners.ToList()
+        | "WriteStats" >> beam.ParDo(_WriteStats(os.path.join(run_dir, ".optout-stats.json")))
+    )
+    if group_by_repo:
+        (
+            rewritten[_RewriteShard.KEPT_ROWS]
+            | "ByRepo" >> beam.GroupByKey()
+            | "RepoRows" >> beam.MapTuple(lambda repo, rows: ("", repo_row(list(rows)), 1))
+            | "WriteGrouped" >> WriteShardedParquet(os.path.join(run_dir, GROUPED), "part", REPO_MANIFEST_SCHEMA,
+                                                    lambda row: row["repo_name"] or "", target_rows=100_000)  # fmt: skip
+        )
+
+
+def _audit_lines(dataset: str) -> list[dict]:
+    path = os.path.join(dataset, AUDIT_LOG)
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _updated_report(report: dict, stats: dict, requests: list[OptOutRequest], applied_at: str) -> dict:
+    files = sum(s["files"] for s in stats["requests"].values())
+    nbytes = sum(s["bytes"] for s in stats["requests"].values())
+    stages = report["stages"]
+    last = stages[-1] if stages else None
+    if last is not None and last["stage"] == STAGE:  # a later application extends the same stage
+        stage = last
+    else:
+        kept = dict(last["kept"]) if last else {"files": 0, "bytes": 0}
+        stage = {"stage": STAGE, "input": kept, "kept": dict(kept), "dropped": {"files": 0, "bytes": 0},
+                 "failed": {"files": 0, "bytes": 0}, "reasons": {"dropped": {}, "failed": {}}}  # fmt: skip
+        stages.append(stage)
+    stage["kept"] = {"files": stage["kept"]["files"] - files, "bytes": stage["kept"]["bytes"] - nbytes}
+    stage["dropped"] = {"files": stage["dropped"]["files"] + files, "bytes": stage["dropped"]["bytes"] + nbytes}
+    reason = stage["reasons"]["dropped"].setdefault(REASON, {"files": 0, "bytes": 0})
+    reason["files"] += files
+    reason["bytes"] += nbytes
+    totals = report["totals"]
+    totals["kept"] = dict(stage["kept"])
+    totals["dropped"] = {"files": totals["dropped"]["files"] + files, "bytes": totals["dropped"]["bytes"] + nbytes}
+    for language, c in stats["languages"].items():
+        entry = report.get("languages", {}).get(language)
+        if entry:
+            entry["files"] -= c["files"]
+            entry["bytes"] -= c["bytes"]
+            if entry["files"] <= 0:
+                del report["languages"][language]
+    section = report.setdefault("optouts", {"files_removed": 0, "bytes_removed": 0, "repositories_removed": 0,
+                                            "applications": []})  # fmt: skip
+    repos = {r for s in stats["requests"].values() for r in s["repositories"]}
+    section["files_removed"] += files
+    section["bytes_removed"] += nbytes
+    section["repositories_removed"] += len(repos)
+    section["applications"].append({"applied_at": applied_at, "requests": len(requests), "files_removed": files,
+                                    "repositories_removed": len(repos)})  # fmt: skip
+    violations = accounting_violations(report)
+    report["accounting"] = "ok" if not violations else violations
+    return report
+
+
+def _recipe_of(dataset: str, report: dict):
+    from stack_v2.recipe import load_recipe
+
+    saved = os.path.join(dataset, "recipe.yaml")
+    return load_recipe(saved if os.path.isfile(saved) else report.get("run", {}).get("recipe"))
+
+
+def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, group_by_repo: bool = False,
+               beam_args: Sequence[str] = (), only_if_changed: bool = False) -> dict:  # fmt: skip
+    """Write ``output`` from ``dataset`` without the opted-out repositories; returns a summary.
+
+    ``output`` may be ``dataset`` itself (in place: the new outputs replace the old ones only at the end).
+    With ``only_if_changed``, nothing is written when no file is removed and every request is already in
+    the audit log (applying the same requests twice changes nothing).
+    """
+    dataset, output = os.path.abspath(dataset), os.path.abspath(output)
+    report_path = os.path.join(dataset, "report.json")
+    if not os.path.isdir(os.path.join(dataset, "manifest")) or not os.path.isfile(report_path):
+        raise StackV2Error(f"dataset {dataset}: no manifest/ or report.json (not a stack-v2 build output)")
+    with open(report_path, encoding="utf-8") as f:
+        report = json.load(f)
+    os.makedirs(output, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = os.path.join(output, f".run-{uuid.uuid4().hex[:12]}")
+    try:
+        with beam.Pipeline(options=PipelineOptions(list(beam_args))) as p:
+            _construct(p, dataset, run_dir, requests, group_by_repo, stamp)
+        with open(os.path.join(run_dir, ".optout-stats.json"), encoding="utf-8") as f:
+            stats = json.load(f)
+        os.remove(os.path.join(run_dir, ".optout-stats.json"))
+        removed = sum(s["files"] for s in stats["requests"].values())
+        audit = _audit_lines(dataset)
+        seen = {json.dumps(line.get("request"), sort_keys=True) for line in audit}
+        new_requests = [r for r in requests if json.dumps(r.to_audit_dict(), sort_keys=True) not in seen]
+        summary = {"files_removed": removed, "bytes_removed": sum(s["bytes"] for s in stats["requests"].values()),
+                   "repositories_removed": len({r for s in stats["requests"].values() for r in s["repositories"]}),
+                   "requests": len(requests), "new_requests": len(new_requests), "changed": True}  # fmt: skip
+        if only_if_changed and removed == 0 and not new_requests and output == dataset and not group_by_repo:
+            summary["changed"] = False
+            return summary
+        applied_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        for entry in os.listdir(dataset):  # everything else (dropped/, recipe, other outputs) as it was
+            if entry.startswith(".run-") or (entry in _HANDLED and entry != "dropped"):
+                continue
+            src = os.path.join(dataset, entry)
+            if os.path.isdir(src):
+                for directory, _dirs, files in os.walk(src):
+                    for name in files:
+                        path = os.path.join(directory, name)
+                        _link_or_copy(path, os.path.join(run_dir, os.path.relpath(path, dataset)))
+            else:
+                _link_or_copy(src, os.path.join(run_dir, entry))
+        report = _updated_report(report, stats, requests, applied_at)
+        with open(os.path.join(run_dir, "report.json"), "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+        write_card(os.path.join(run_dir, "README.md"), report, _recipe_of(dataset, report))
+        with open(os.path.join(run_dir, AUDIT_LOG), "w", encoding="utf-8") as f:
+            for line in audit:
+                f.write(json.dumps(line) + "\n")
+            for index, request in enumerate(requests):
+                s = stats["requests"].get(str(index), {"files": 0, "bytes": 0, "repositories": []})
+                f.write(json.dumps({"request": request.to_audit_dict(), "source": request.source, "line": request.line,
+                                    "files_removed": s["files"], "bytes_removed": s["bytes"],
+                                    "repositories_removed": s["repositories"], "applied_at": applied_at,
+                                    "dataset": os.path.basename(output)}) + "\n")  # fmt: skip
+        _replace(run_dir, output)
+        return summary
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _replace(run_dir: str, output: str) -> None:
+    """Move the run's outputs into place, removing what they replace (the build's rule); a grouped
+    manifest that was not regenerated would be stale, so it goes."""
+    stale = os.path.join(output, GROUPED)
+    if not os.path.exists(os.path.join(run_dir, GROUPED)) and os.path.isdir(stale):
+        shutil.rmtree(stale)
+    for entry in os.listdir(run_dir):
+        target = os.path.join(output, entry)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.remove(target)
+        os.replace(os.path.join(run_dir, entry), target)

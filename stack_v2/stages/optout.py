@@ -1,0 +1,29 @@
+"""Opt-outs during a build (reference/stackv2_spec.md §6.3): files of repositories whose owners asked
+to be left out are dropped right after repository selection, naming the request.
+
+The same requests applied to a finished dataset go through ``stack_v2.regenerate`` instead.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from stack_v2.optout.match import OptOutMatcher
+from stack_v2.optout.requests import OptOutRequest
+from stack_v2.records import FileRecord
+from stack_v2.stages.base import ApplyCore, Drop
+
+STAGE, REASON = "optout", "opted_out"
+
+
+class OptOutCore:
+    def __init__(self, requests: list[OptOutRequest]):
+        self._matcher = OptOutMatcher(requests)
+
+    def __call__(self, record: FileRecord) -> FileRecord | Drop:
+        request = self._matcher.matches(record.repo_name, record.origin)
+        return record if request is None else Drop(REASON, f"request={request.describe()}")
+
+
+def OptOut(requests: list[OptOutRequest]) -> ApplyCore:
+    return ApplyCore(STAGE, functools.partial(OptOutCore, list(requests)))
