@@ -31,7 +31,7 @@ from stack_v2.io import report as rep
 from stack_v2.io.card import write_card
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
 from stack_v2.io.rows import data_row, dropped_dict, dropped_key, file_key, language_dir, manifest_row
-from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA
+from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA, STRUCTURED_NOTEBOOK_SCHEMA
 from stack_v2.licenses.classify import load_permissive
 from stack_v2.licenses.detect import default_cache_path
 from stack_v2.recipe import Recipe
@@ -46,12 +46,15 @@ from stack_v2.stages.near_dedup import NearDedup
 from stack_v2.stages.decontaminate import Decontaminate
 from stack_v2.stages.quality import QualityFilter, SelectLanguages
 from stack_v2.regenerate import AUDIT_LOG, GROUPED
+from stack_v2.stages.notebooks import SCRIPTS, STRUCTURED, ConvertNotebooks, NotebooksConfig
 from stack_v2.stages.optout import STAGE as OPTOUT_STAGE
 from stack_v2.stages.optout import OptOut
 from stack_v2.stages.select_repos import SelectRepositories
 
 # what a build writes (and a rebuild replaces, opt-out log and grouped manifest of earlier runs included)
-OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md", "recipe.yaml", AUDIT_LOG, GROUPED)
+OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md", "recipe.yaml", AUDIT_LOG, GROUPED,
+           "jupyter-scripts", "jupyter-structured")
+NOTEBOOKS = "notebooks"
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,9 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
     if req.optouts:
         stages.insert(0, (OPTOUT_STAGE, functools.partial(OptOut, list(req.optouts))))
     for name, make_transform in stages:
+        if name == NOTEBOOKS:  # a branch with its own outputs, not a filter: records go on unchanged
+            counts.append(_write_notebooks(records, recipe.stage(NOTEBOOKS).params, run_dir, recipe.output))
+            continue
         label = stage_label(name)
         counts.append(rep.count_records(records, label, rep.INPUT))
         out = records | label >> make_transform()
@@ -125,7 +131,7 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
     all_dropped = tuple(dropped) | "AllDropped" >> beam.Flatten()
     counts.append(rep.count_dropped(all_dropped, "Dropped"))
     counts.append(rep.count_languages(records))
-    stages = ["select"] + [stage_label(name) for name, _ in stages]
+    stages = ["select"] + [stage_label(name) for name, _ in stages if name != NOTEBOOKS]
     tuple(counts) | "Counts" >> beam.Flatten() | "Report" >> rep.WriteReport(os.path.join(run_dir, "report.json"), stages)
 
     out = recipe.output
@@ -149,6 +155,38 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
         | "WriteDropped" >> WriteShardedParquet(os.path.join(run_dir, "dropped"), "part", DROPPED_SCHEMA, dropped_key,
                                                 target_rows=out["dropped_rows_per_shard"])  # fmt: skip
     )
+
+
+def _write_notebooks(records, params: dict, run_dir: str, out: dict):
+    """Notebooks' scripts to jupyter-scripts/<language>/, Python notebooks' triplets to jupyter-structured/,
+    notebooks with no script form to jupyter-scripts/dropped/; returns their counts for report.json."""
+    config = NotebooksConfig(guesslang_model=params["guesslang_model"], structured=bool(params["structured"]))
+    converted = records | "Notebooks" >> ConvertNotebooks(config)
+    scripts_dir = os.path.join(run_dir, "jupyter-scripts")
+    (
+        converted[SCRIPTS]
+        | "ScriptRows" >> beam.Map(lambda r: (language_dir(r.language or "unknown"), data_row(r), len(r.content or "")))
+        | "WriteScripts" >> WriteShardedParquet(scripts_dir, "train", DATA_SCHEMA, file_key,
+                                                target_bytes=out["target_shard_bytes"])  # fmt: skip
+    )
+    (
+        converted[STRUCTURED]
+        | "StructuredRows" >> beam.Map(lambda r: ("", r._asdict(), len(r.content)))
+        | "WriteStructured" >> WriteShardedParquet(os.path.join(run_dir, "jupyter-structured"), "train",
+                                                   STRUCTURED_NOTEBOOK_SCHEMA, file_key,
+                                                   target_bytes=out["target_shard_bytes"])  # fmt: skip
+    )
+    (
+        converted["dropped"]
+        | "NotebookDroppedRows" >> beam.Map(lambda r: ("", dropped_dict(r), 1))
+        | "WriteNotebookDropped" >> WriteShardedParquet(os.path.join(scripts_dir, "dropped"), "part", DROPPED_SCHEMA,
+                                                        dropped_key, target_rows=out["dropped_rows_per_shard"])  # fmt: skip
+    )
+    return (
+        converted[SCRIPTS] | "CountScripts" >> beam.Map(lambda r: (("@notebooks", "scripts", r.language), (1, 0))),
+        converted[STRUCTURED] | "CountStructured" >> beam.Map(lambda r: (("@notebooks", "structured", ""), (1, 0))),
+        converted["dropped"] | "CountNoScript" >> beam.Map(lambda d: (("@notebooks", d.outcome, d.reason), (1, 0))),
+    ) | "NotebookCounts" >> beam.Flatten()
 
 
 def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:

@@ -88,9 +88,35 @@ def make_assets_repo(repos_dir: str) -> str:
         spec = importlib.util.find_spec(package)
         src = os.path.join(os.path.dirname(spec.origin), inside)
         shutil.copytree(src, os.path.join(repo, target), ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    _write_demo_notebook(os.path.join(repo, "notebooks", "json_tour.ipynb"))
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "web assets and generated code", date=_DATES[1])
     return repo
+
+
+def _write_demo_notebook(path: str) -> None:
+    """A Python notebook made of the json module's own docstring examples: its prose as markdown cells,
+    each ``>>>`` example as a code cell whose output is the example's expected output."""
+    import doctest
+    import json
+
+    import nbformat
+
+    cells = []
+    for example_block in doctest.DocTestParser().parse(json.__doc__):
+        if isinstance(example_block, str):
+            if example_block.strip():
+                cells.append(nbformat.v4.new_markdown_cell(example_block.strip()))
+            continue
+        code = nbformat.v4.new_code_cell(example_block.source.rstrip())
+        if example_block.want:
+            code.outputs = [nbformat.v4.new_output("stream", name="stdout", text=example_block.want)]
+        cells.append(code)
+    notebook = nbformat.v4.new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python", "file_extension": ".py"}})  # fmt: skip
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    nbformat.write(notebook, path)
 
 
 def run_demo(workdir: str, beam_args: Sequence[str] = ()) -> int:

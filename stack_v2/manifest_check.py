@@ -66,7 +66,8 @@ _HEX40_RE = re.compile(r"[0-9a-f]{40}")
 _PLAIN_ORIGIN = re.compile(r"[A-Za-z0-9:/._~+@-]+")
 _ORIGIN_QUALIFIER = re.compile(r";origin=([^;]*)")
 
-Optouts = Union[None, str, os.PathLike, OptOutMatcher, Iterable[OptOutRequest]]
+# a JSON-lines file, several, the requests themselves, or a matcher
+Optouts = Union[None, str, os.PathLike, OptOutMatcher, Iterable[OptOutRequest], Iterable[str | os.PathLike]]
 
 
 class Violation(NamedTuple):
@@ -122,7 +123,10 @@ def _matcher(optouts: Optouts) -> OptOutMatcher | None:
         return optouts
     if isinstance(optouts, (str, os.PathLike)):
         return OptOutMatcher(load_requests(optouts))
-    return OptOutMatcher(optouts)
+    items = list(optouts)
+    if all(isinstance(item, (str, os.PathLike)) for item in items):  # several files (every one validated first)
+        return OptOutMatcher([request for path in items for request in load_requests(path)])
+    return OptOutMatcher(items)
 
 
 def _fmt(value) -> str:
@@ -390,9 +394,10 @@ def check(
 ) -> CheckResult:
     """Verify a dataset directory; the result lists violations (``.lines()``) and counts them per kind.
 
-    ``optouts``: a JSON-lines file of opt-out requests, the requests, or a matcher. ``exhaustive``: parse every
-    SWHID with swh.model (by default rows already in canonical form skip the parser). Raises StackV2Error when
-    the directory does not exist or the opt-out file is malformed (before reading the dataset).
+    ``optouts``: a JSON-lines file of opt-out requests (or a list of files), the requests, or a matcher.
+    ``exhaustive``: parse every SWHID with swh.model (by default rows already in canonical form skip the parser).
+    Raises StackV2Error when the directory does not exist or the opt-out file is malformed (before reading the
+    dataset).
     """
     dataset_dir = os.fspath(dataset_dir)
     matcher = _matcher(optouts)
@@ -445,11 +450,15 @@ def check_dataset(
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="a dataset directory written by stack-v2 build")
-    parser.add_argument("--optouts", help="opt-out requests (JSON lines, manifests/OPTOUT_FORMAT.md): "
-                                          "report any row of a repository they cover")  # fmt: skip
+    parser.add_argument("--optouts", action="append",
+                        help="opt-out requests (JSON lines, manifests/OPTOUT_FORMAT.md): report any row of a "
+                             "repository they cover (repeatable)")  # fmt: skip
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="violations listed per kind (default 50)")
-    parser.add_argument("--exhaustive", action="store_true",
-                        help="parse every SWHID with swh.model (slower; canonical ones skip it by default)")  # fmt: skip
+    parser.add_argument(
+        "--exhaustive",
+        action="store_true",
+        help="parse every SWHID with swh.model (slower; by default canonical ones skip it)",
+    )
     return parser
 
 

@@ -36,6 +36,12 @@ def test_demo_builds_a_dataset_from_real_code(tmp_path, capsys):
     assert report["filters"]["removed"]["files"] == sum(r["files"] for r in report["filters"]["rules"])
     assert "## Filters" in (dataset / "README.md").read_text()
     assert all(r["num_lines"] is not None and 0 <= r["alpha_fraction"] <= 1 for r in manifest)
+    # The assets' notebook (the json module's docstring examples) in both of the paper's forms.
+    assert report["notebooks"] == {"scripts": {"Python": 1}, "structured": {"all": 1}}
+    script = pq.read_table(str(dataset / "jupyter-scripts" / "Python")).to_pylist()[0]
+    assert script["path"] == "notebooks/json_tour.ipynb" and "json.dumps(" in script["content"]
+    cells = json.loads(pq.read_table(str(dataset / "jupyter-structured")).to_pylist()[0]["cells"])
+    assert any(c["code"] and "json.dumps" in c["code"] and c["output"] for c in cells)
     assert any(r["path"] == "mime/text.py" and r["repo_name"] == "local/py-email" for r in manifest)
     # A second run adds nothing to the archive and gives a byte-identical manifest.
     before = {p.name: p.read_bytes() for p in (dataset / "manifest").iterdir()}

@@ -110,6 +110,20 @@ def write_card(path: str, report: dict, recipe) -> None:
         total = filters["removed"]
         lines.append(f"| **all filters** | | {total['files']:,} | {total['files_pct']:.2f} | {_mb(total['bytes'])} | "
                      f"{total['bytes_pct']:.2f} |")
+    notebooks = report.get("notebooks")
+    if notebooks:
+        scripts = notebooks.get("scripts", {})
+        lines += ["", "## Jupyter notebooks", "",
+                  f"{sum(scripts.values()):,} notebooks converted to scripts (`jupyter-scripts/<language>/`, "
+                  "Jupytext, kernel language or a Guesslang guess >= 0.5) and "
+                  f"{notebooks.get('structured', {}).get('all', 0):,} Python notebooks to (markdown, code, output) "
+                  "triplets (`jupyter-structured/`); notebooks stay in `data/` as files too.", "",
+                  "| form | language or reason | notebooks |", "|---|---|---:|"]  # fmt: skip
+        for language, n in scripts.items():
+            lines.append(f"| script | {language} | {n:,} |")
+        for outcome in ("dropped", "failed"):
+            for reason, n in notebooks.get(outcome, {}).items():
+                lines.append(f"| no script ({outcome}) | {reason} | {n:,} |")
     optouts = report.get("optouts")
     if optouts:
         lines += ["", "## Opt-outs", "",

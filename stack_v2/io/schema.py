@@ -41,6 +41,12 @@ REPO_MANIFEST_SCHEMA = pa.schema([
                                   for name in REPO_FILE_FIELDS]))),
 ])  # fmt: skip
 
+# The structured form of Python notebooks (spec §7.1): (markdown, code, output) triplets as JSON.
+STRUCTURED_NOTEBOOK_SCHEMA = pa.schema([
+    ("blob_id", pa.string()), ("repo_name", pa.string()), ("path", pa.string()), ("language", pa.string()),
+    ("cells", pa.string()), ("content", pa.string()),
+])  # fmt: skip
+
 DATA_SCHEMA = FILE_SCHEMA.append(pa.field("content", pa.string()))
 MANIFEST_SCHEMA = FILE_SCHEMA.append(pa.field("swhid", pa.string()))
 DROPPED_SCHEMA = pa.schema([

@@ -1,0 +1,135 @@
+"""Jupyter notebooks' script and structured forms (reference/stackv2_spec.md §7.1) as a stage.
+
+``ConvertNotebooks``: FileRecord -> {"kept", "scripts", "structured", "dropped"}.
+
+- ``kept``: every input record, unchanged, notebooks included. The Stack v2 keeps notebooks as files
+  (go-enry language ``Jupyter Notebook``); the scripts and structured notebooks are extra datasets.
+- ``scripts``: for each record with language ``Jupyter Notebook`` that has a script form, a copy whose
+  ``content`` is the script, ``language`` its go-enry language (``Python``, ``R``, ...) and ``extension``
+  the script's (``py``, ``r``, ...; no dot, like the column), while ``path`` stays the notebook's
+  (``nb.ipynb``): blob_id, content_id and path still name the notebook blob the script was made from.
+  ``length_bytes`` and the text statistics (``quality.stats``) are the script's, for the filters.
+- ``structured``: a ``StructuredNotebook`` row for each of those whose metadata names Python (not a
+  guess), with its triplets as JSON and its training text (``notebooks.structured``).
+- ``dropped``: a ``DroppedRow`` (stage ``notebooks``) for each notebook with neither form, with the
+  reason of ``notebooks.script``: outcome ``dropped`` for ``no_code`` (a decision), ``failed`` for the
+  rest (``notebook_parse_error``, ``no_notebook_language``, ...). Such a notebook still continues on
+  ``kept``: a row here means "no script", so a stage funnel would count it as kept and as dropped.
+
+The language guesser (for notebooks whose metadata names no language) is ``config.guesslang_model``'s
+``GuesslangGuesser``, or any object with ``guess(code) -> (name, probability) | None`` given directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from typing import NamedTuple
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+from stack_v2.notebooks.guess import Guesser, GuesslangGuesser
+from stack_v2.notebooks.parse import NotebookError, one_line, read_notebook
+from stack_v2.notebooks.script import FROM_METADATA, NO_CODE, ScriptConfig, to_script
+from stack_v2.notebooks.structured import render, triplets
+from stack_v2.quality.stats import text_stats
+from stack_v2.records import FileRecord
+from stack_v2.stages.base import DROPPED, Drop, Fail, Progress, dropped_row
+
+STAGE = "notebooks"
+NOTEBOOK_LANGUAGE = "Jupyter Notebook"  # go-enry's name
+SCRIPTS, STRUCTURED = "scripts", "structured"
+STRUCTURED_LANGUAGE = "Python"  # spec §7.1: the structured form is for Python notebooks only
+
+
+class StructuredNotebook(NamedTuple):
+    """One Python notebook as (markdown, code, output) triplets: the structured dataset's row."""
+
+    blob_id: str | None
+    repo_name: str | None
+    path: str
+    language: str
+    cells: str  # JSON list of {"markdown", "code", "output"}; absent parts are null
+    content: str  # the training text (structured.render)
+
+
+beam.coders.registry.register_coder(StructuredNotebook, beam.coders.RowCoder)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NotebooksConfig:
+    script: ScriptConfig = dataclasses.field(default_factory=ScriptConfig)
+    guesslang_model: str | None = None  # folder of Guesslang's SavedModel; None: no guessing
+    structured: bool = True  # also emit structured rows for Python notebooks
+
+
+def convert(record: FileRecord, guesser: Guesser | None, config: NotebooksConfig = NotebooksConfig()):
+    """The notebook record's (script record, StructuredNotebook | None), or Drop/Fail with the reason."""
+    try:
+        notebook = read_notebook(record.content)
+        script = to_script(notebook, guesser, config.script)
+    except NotebookError as exc:
+        return (Drop if exc.reason == NO_CODE else Fail)(exc.reason, exc.detail)
+    script_record = record._replace(
+        content=script.text, language=script.language, extension=script.extension[1:],
+        length_bytes=len(script.text.encode("utf-8")), **text_stats(script.text)._asdict(),
+    )  # fmt: skip
+    structured = None
+    if config.structured and script.language == STRUCTURED_LANGUAGE and script.language_source == FROM_METADATA:
+        items = triplets(notebook)
+        structured = StructuredNotebook(
+            blob_id=record.blob_id, repo_name=record.repo_name, path=record.path, language=script.language,
+            cells=json.dumps(items, ensure_ascii=False), content=render(items),
+        )  # fmt: skip
+    return script_record, structured
+
+
+class _ConvertFn(beam.DoFn):
+    def __init__(self, config: NotebooksConfig, guesser: Guesser | None):
+        self._config, self._guesser = config, guesser
+
+    def setup(self):
+        self._micros = Metrics.counter("stage_time_us", STAGE)
+
+    def process(self, record: FileRecord):
+        yield record
+        if record.language != NOTEBOOK_LANGUAGE:
+            return
+        Progress.add(STAGE, record.length_bytes or 0)
+        started = time.perf_counter()
+        try:
+            result = convert(record, self._guesser, self._config)
+        except Exception as exc:  # noqa: BLE001 - keep the bundle alive; the notebook is accounted as failed
+            result = Fail("error", one_line(exc))
+        self._micros.inc(int((time.perf_counter() - started) * 1e6))
+        if isinstance(result, (Drop, Fail)):
+            Metrics.counter(STAGE, f"{type(result).__name__.lower()}_{result.reason}").inc()
+            yield pvalue.TaggedOutput(DROPPED, dropped_row(record, STAGE, result))
+            return
+        script_record, structured = result
+        Metrics.counter(STAGE, f"script_{script_record.language}").inc()
+        yield pvalue.TaggedOutput(SCRIPTS, script_record)
+        if structured is not None:
+            Metrics.counter(STAGE, "structured").inc()
+            yield pvalue.TaggedOutput(STRUCTURED, structured)
+
+
+class ConvertNotebooks(beam.PTransform):
+    """FileRecord -> {'kept': all records, 'scripts': FileRecord, 'structured': StructuredNotebook, 'dropped': DroppedRow}."""
+
+    def __init__(self, config: NotebooksConfig = NotebooksConfig(), guesser: Guesser | None = None):
+        super().__init__()
+        if guesser is None and config.guesslang_model:
+            guesser = GuesslangGuesser(config.guesslang_model)
+        check = getattr(guesser, "check", None)
+        if check is not None:
+            check()  # a missing model or TensorFlow fails here, before any record
+        self._config, self._guesser = config, guesser
+
+    def expand(self, records):
+        out = records | "Convert" >> beam.ParDo(_ConvertFn(self._config, self._guesser)).with_outputs(
+            SCRIPTS, STRUCTURED, DROPPED, main="kept")  # fmt: skip
+        return {"kept": out.kept, SCRIPTS: out[SCRIPTS], STRUCTURED: out[STRUCTURED], DROPPED: out[DROPPED]}
