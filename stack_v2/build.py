@@ -27,6 +27,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.archive.traverse import PROBLEMS, ListDefaultBranchFiles
+from stack_v2.errors import StackV2Error
 from stack_v2.io import report as rep
 from stack_v2.io.card import write_card
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
@@ -44,6 +45,7 @@ from stack_v2.neardedup.minhash import MinHashConfig
 from stack_v2.stages.license import ClassifyLicenses, LicenseConfig
 from stack_v2.stages.near_dedup import NearDedup
 from stack_v2.stages.decontaminate import Decontaminate
+from stack_v2.stages.doc_language import DocLanguage
 from stack_v2.stages.quality import QualityFilter, SelectLanguages
 from stack_v2.regenerate import AUDIT_LOG, GROUPED
 from stack_v2.stages.notebooks import SCRIPTS, STRUCTURED, ConvertNotebooks, NotebooksConfig
@@ -90,6 +92,11 @@ def _stage_transform(spec, location: ArchiveLocation):
         return QualityFilter(spec.name, spec.params)
     if spec.name == "decontaminate":
         return Decontaminate(spec.params)
+    if spec.name == "doc_language":
+        p = spec.params
+        if not p["model_path"]:
+            raise StackV2Error("stage doc_language: model_path is required (fastText's lid.176.bin or .ftz, by path)")
+        return DocLanguage(p["model_path"], p["keep_languages"], float(p["min_probability"]))
     raise ValueError(f"no transform for stage {spec.name}")  # the recipe loader rejects unknown stages
 
 

