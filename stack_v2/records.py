@@ -130,6 +130,7 @@ class FileRecord(NamedTuple):
     avg_line_length: Optional[float]
     max_line_length: Optional[int]
     nl_language: Optional[str]  # natural language of documentation files (fastText), else None
+    pii_redactions: Optional[str]  # JSON counts per type of what the pii stage redacted, None when nothing
     # working fields
     origin: Optional[str]
     perms: int

@@ -124,6 +124,22 @@ def write_card(path: str, report: dict, recipe) -> None:
         for outcome in ("dropped", "failed"):
             for reason, n in notebooks.get(outcome, {}).items():
                 lines.append(f"| no script ({outcome}) | {reason} | {n:,} |")
+    pii = report.get("pii")
+    if pii:
+        from importlib.metadata import version
+
+        from stack_v2.pii import REDACTOR_VERSION
+
+        spans = pii.get("spans", {})
+        lines += ["", "## PII redaction", "",
+                  f"{pii.get('files_redacted', {}).get('all', 0):,} files had personal data or secrets replaced "
+                  "(`<EMAIL>`, `<KEY>`, `<PASSWORD>`, `<NAME>`, public IPs by one of five private addresses), "
+                  f"with stack-v2's redactor version {REDACTOR_VERSION} and detect-secrets "
+                  f"{version('detect-secrets')}; the manifest's `pii_redactions` gives the counts per file, and "
+                  "`stack_v2.loader` re-applies the same redaction to blobs fetched from the archive.", "",
+                  "| type | spans |", "|---|---:|"]  # fmt: skip
+        for kind, n in spans.items():
+            lines.append(f"| {kind} | {n:,} |")
     optouts = report.get("optouts")
     if optouts:
         lines += ["", "## Opt-outs", "",

@@ -24,6 +24,8 @@ FILE_SCHEMA = pa.schema([
     # the train sets' per-file statistics (§8.4) and the documentation's natural language
     ("alphanum_fraction", pa.float64()), ("alpha_fraction", pa.float64()), ("num_lines", pa.int64()),
     ("avg_line_length", pa.float64()), ("max_line_length", pa.int64()), ("nl_language", pa.string()),
+    # what the pii stage redacted, as JSON counts per type ({"email": 2}); null when nothing
+    ("pii_redactions", pa.string()),
 ])  # fmt: skip
 
 # The repository-grouped manifest of the train sets (spec §8.4): repository fields, then its files.

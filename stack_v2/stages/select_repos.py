@@ -46,7 +46,7 @@ def record_from_occurrence(occ: FileOccurrence, meta: dict | None) -> FileRecord
         gha_created_at=meta.get("gha_created_at"), gha_language=meta.get("gha_language"), src_encoding=None,
         language=None, is_vendor=None, is_generated=None, length_bytes=occ.length, extension=extension_of(occ.path),
         alphanum_fraction=None, alpha_fraction=None, num_lines=None, avg_line_length=None, max_line_length=None,
-        nl_language=None,
+        nl_language=None, pii_redactions=None,
         origin=occ.origin, perms=occ.perms, content_status=occ.content_status, content=None,
     )  # fmt: skip
 

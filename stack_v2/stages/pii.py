@@ -1,0 +1,62 @@
+"""PII redaction (reference/stackv2_spec.md §6.1): the shards hold redacted content, the manifest the counts.
+
+The core replaces emails, public IP addresses, keys and passwords (and names, when an NER model is given)
+with ``stack_v2.pii.redact`` and records what it did in ``pii_redactions``: a compact JSON of counts per
+type, e.g. ``{"email":2,"ip_address":1}``, or None when nothing was redacted. Nothing is dropped.
+
+A trainer who downloads the raw blob named by a manifest row gets the shard's content back with
+``redact(raw_text, seed_key=row.blob_id, path=row.path)`` (``seed_key_of`` below; same ``REDACTOR_VERSION``
+and detect-secrets version). ``length_bytes`` and the content statistics still describe the original blob,
+which is what ``blob_id`` names.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stack_v2.pii import counts_json, redact
+from stack_v2.records import FileRecord
+
+STAGE = "pii"
+
+
+@dataclass(frozen=True, slots=True)
+class PiiConfig:
+    ner_model: str | None = None  # a Hugging Face token-classification model directory; None: no names
+    ner_device: str = "cpu"
+    ner_min_score: float = 0.5
+
+
+def seed_key_of(record) -> str:
+    """What IP replacements are keyed on: the blob id (sha1), or the sha1_git when the blob id is unknown."""
+    return record.blob_id or record.content_id
+
+
+class PiiRedactor:
+    """FileRecord -> the record with redacted ``content`` and ``pii_redactions`` set."""
+
+    def __init__(self, config: PiiConfig):
+        self._names = None
+        if config.ner_model:
+            from stack_v2.pii.ner import NameDetector
+
+            self._names = NameDetector(config.ner_model, min_score=config.ner_min_score, device=config.ner_device)
+
+    def __call__(self, record: FileRecord) -> FileRecord:
+        if record.content is None:
+            return record._replace(pii_redactions=None)
+        text, counts = redact(record.content, seed_key=seed_key_of(record), path=record.path,
+                              name_detector=self._names)  # fmt: skip
+        return record._replace(content=text, pii_redactions=counts_json(counts))
+
+
+def make_redactor(config: PiiConfig = PiiConfig()) -> PiiRedactor:
+    """The stage's core (call it once per worker: ``ApplyCore`` does, in ``DoFn.setup``)."""
+    return PiiRedactor(config)
+
+
+def core_factory(config: PiiConfig = PiiConfig()) -> Callable[[], PiiRedactor]:
+    """A picklable ``make_core`` for ``ApplyCore(STAGE, ...)``."""
+    return functools.partial(make_redactor, config)
