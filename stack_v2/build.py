@@ -31,6 +31,7 @@ from stack_v2.archive.traverse import PROBLEMS, ListDefaultBranchFiles
 from stack_v2.errors import StackV2Error
 from stack_v2.io import report as rep
 from stack_v2.io.card import write_card
+from stack_v2.io.metrics_report import metrics_check
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
 from stack_v2.io.rows import data_row, dropped_dict, dropped_key, file_key, language_dir, manifest_row
 from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA, STRUCTURED_NOTEBOOK_SCHEMA
@@ -238,6 +239,7 @@ def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:
     _complete_empty_tables(run_dir)
     with open(os.path.join(run_dir, "report.json"), encoding="utf-8") as f:
         report = json.load(f)
+    report.update(metrics_check(p.result, report))  # the runner's Beam counters against the report's counts
     report["run"] = {"seconds": round(seconds, 3), "archive": req.location.describe(), "recipe": req.recipe.name,
                      "origins": list(req.origins), "swhids": [s.core for s in req.swhids]}  # fmt: skip
     if req.optouts:

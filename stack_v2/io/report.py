@@ -1,8 +1,10 @@
 """report.json: files and bytes into and out of each stage, per reason, and the accounting check.
 
 Counts come from the PCollections themselves (not runner metrics), so every runner reports the same
-numbers. The invariant, checked inside the pipeline: for every stage, input = kept + dropped + failed,
-and each stage's input is the previous stage's kept output. A violated invariant fails the run.
+numbers; the stages' Beam counters (``stages.base``) count the same files and are checked against them
+after the run where the runner reports metrics (``io.metrics_report``). The invariant, checked inside
+the pipeline: for every stage, input = kept + dropped + failed, and each stage's input is the previous
+stage's kept output. A violated invariant fails the run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import apache_beam as beam
 from stack_v2.io.parquet import sum_pairs
 from stack_v2.quality.rules import FILTERS
 from stack_v2.records import DroppedRow, FileRecord
+from stack_v2.stages.base import count_outcome
 
 INPUT, KEPT, DROPPED, FAILED = "input", "kept", "dropped", "failed"
 LANGUAGES = "@languages"
@@ -27,6 +30,8 @@ class AccountingError(RuntimeError):
 
 
 def _record_entry(record: FileRecord, stage: str, outcome: str):
+    if outcome == INPUT:  # the stage's input as a Beam counter too (its outputs are counted where routed)
+        count_outcome(stage, INPUT, "", record.length_bytes)
     return (stage, outcome, ""), (1, record.length_bytes or 0)
 
 

@@ -3,10 +3,18 @@
 A stage core is a plain callable ``core(record) -> FileRecord | Drop | Fail``; ``ApplyCore`` runs it
 in a DoFn, sends kept records on and turns the rest into ``DroppedRow``s. An exception in a core
 fails that record (reason ``error``) and the run goes on: nothing disappears.
+
+Beam counters (what Dataflow's and Spark's UIs show, and what ``io.metrics_report`` turns into the
+report.json funnel): namespace = the stage's name in report.json, names ``input``, ``kept``,
+``dropped_<reason>``, ``failed_<reason>`` counting files and the same with a ``bytes_`` prefix counting
+``length_bytes``. Every record a stage decides on passes through ``routed`` (or ``count_dropped_row``
+for rows made without a record verdict), which increments them; ``input`` is counted where report.json
+counts a stage's input.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -38,17 +46,54 @@ class Fail(NamedTuple):
 def dropped_row(record: FileRecord, stage: str, verdict: Drop | Fail) -> DroppedRow:
     return DroppedRow(
         blob_id=record.blob_id, repo_name=record.repo_name, path=record.path, stage=stage,
-        outcome="failed" if isinstance(verdict, Fail) else "dropped", reason=verdict.reason, detail=verdict.detail,
+        outcome=outcome_of(verdict), reason=verdict.reason, detail=verdict.detail,
         length_bytes=record.length_bytes,
     )  # fmt: skip
 
 
+INPUT, KEPT = "input", "kept"
+BYTES = "bytes_"
+
+
+def outcome_of(verdict: Drop | Fail) -> str:
+    """The outcome word of dropped/ and report.json: ``dropped`` or ``failed``."""
+    return "failed" if isinstance(verdict, Fail) else "dropped"
+
+
+def counter_name(outcome: str, reason: str = "") -> str:
+    """``input``, ``kept``, ``dropped_<reason>`` or ``failed_<reason>``: a stage's counter for files."""
+    return f"{outcome}_{reason}" if outcome not in (INPUT, KEPT) else outcome
+
+
+@functools.lru_cache(maxsize=4096)
+def _counters(stage: str, name: str):
+    # Beam counters find the running bundle's container when incremented, so they can be shared.
+    return Metrics.counter(stage, name), Metrics.counter(stage, BYTES + name)
+
+
+def count_outcome(stage: str, outcome: str, reason: str = "", nbytes: int | None = 0) -> None:
+    """One file (and its bytes) into the stage's ``outcome`` counters (outcome ``input``, ``kept``,
+    ``dropped`` or ``failed``; a reason for the last two)."""
+    files, size = _counters(stage, counter_name(outcome, reason))
+    files.inc()
+    if nbytes:
+        size.inc(nbytes)
+
+
+def count_dropped_row(row: DroppedRow) -> DroppedRow:
+    """Count a DroppedRow made without ``routed`` (fetch failures, traversal problems); returns it."""
+    count_outcome(row.stage, row.outcome, row.reason, row.length_bytes)
+    return row
+
+
 def routed(stage: str, record: FileRecord, verdict):
-    """The kept record on the main output, or its DroppedRow on ``dropped``; counted for progress."""
+    """The kept record on the main output, or its DroppedRow on ``dropped``; counted (Beam counters, progress)."""
     Progress.add(stage, record.length_bytes or 0)
     if isinstance(verdict, (Drop, Fail)):
+        count_outcome(stage, outcome_of(verdict), verdict.reason, record.length_bytes)
         yield pvalue.TaggedOutput(DROPPED, dropped_row(record, stage, verdict))
     else:
+        count_outcome(stage, KEPT, "", record.length_bytes)
         yield verdict
 
 
@@ -91,7 +136,6 @@ class _ApplyCoreFn(beam.DoFn):
 
     def setup(self):
         self._core = self._make_core()  # heavy resources load once per worker
-        self._kept = Metrics.counter(self._stage, "kept")
         self._micros = Metrics.counter("stage_time_us", self._stage)
 
     def process(self, record: FileRecord):
@@ -101,11 +145,7 @@ class _ApplyCoreFn(beam.DoFn):
         except Exception as exc:  # keep the bundle alive; the record is accounted as failed
             verdict = Fail("error", f"{type(exc).__name__}: {exc}")
         self._micros.inc(int((time.perf_counter() - started) * 1e6))
-        if isinstance(verdict, (Drop, Fail)):
-            Metrics.counter(self._stage, f"{type(verdict).__name__.lower()}_{verdict.reason}").inc()
-        else:
-            self._kept.inc()
-        yield from routed(self._stage, record, verdict)
+        yield from routed(self._stage, record, verdict)  # counts kept / dropped_<reason> / failed_<reason>
 
 
 class ApplyCore(beam.PTransform):

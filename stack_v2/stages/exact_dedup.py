@@ -65,5 +65,6 @@ class ExactDedup(beam.PTransform):
             | "JoinKeeper" >> JoinSmallToLarge()
             | "Split" >> beam.FlatMap(_split).with_outputs("dropped", main="kept")
         )
-        kept = (split.kept, with_blob[1]) | "WithUnarchived" >> beam.Flatten()
+        unarchived = with_blob[1] | "Unarchived" >> beam.FlatMap(lambda r: routed(STAGE, r, r))  # kept, counted
+        kept = (split.kept, unarchived) | "WithUnarchived" >> beam.Flatten()
         return {"kept": kept, "dropped": split.dropped}

@@ -17,7 +17,7 @@ from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE, FetchContents
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.quality.stats import text_stats
 from stack_v2.records import FileRecord
-from stack_v2.stages.base import Drop, Fail, dropped_row, routed
+from stack_v2.stages.base import Drop, Fail, count_dropped_row, dropped_row, routed
 
 STAGE = "fetch_decode"
 
@@ -57,7 +57,7 @@ def _decode(element):
 def _fetch_failure(element):
     record, reason, detail = element
     verdict = Drop(reason, detail) if reason == TOO_LARGE else Fail(reason, detail)  # too large: a rule, not an error
-    return dropped_row(record, STAGE, verdict)
+    return count_dropped_row(dropped_row(record, STAGE, verdict))
 
 
 def _fetch_item(record: FileRecord):

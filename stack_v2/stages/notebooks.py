@@ -37,7 +37,7 @@ from stack_v2.notebooks.script import FROM_METADATA, NO_CODE, ScriptConfig, to_s
 from stack_v2.notebooks.structured import render, triplets
 from stack_v2.quality.stats import text_stats
 from stack_v2.records import FileRecord
-from stack_v2.stages.base import DROPPED, Drop, Fail, Progress, dropped_row
+from stack_v2.stages.base import DROPPED, Drop, Fail, Progress, count_dropped_row, dropped_row
 
 STAGE = "notebooks"
 NOTEBOOK_LANGUAGE = "Jupyter Notebook"  # go-enry's name
@@ -106,8 +106,7 @@ class _ConvertFn(beam.DoFn):
             result = Fail("error", one_line(exc))
         self._micros.inc(int((time.perf_counter() - started) * 1e6))
         if isinstance(result, (Drop, Fail)):
-            Metrics.counter(STAGE, f"{type(result).__name__.lower()}_{result.reason}").inc()
-            yield pvalue.TaggedOutput(DROPPED, dropped_row(record, STAGE, result))
+            yield pvalue.TaggedOutput(DROPPED, count_dropped_row(dropped_row(record, STAGE, result)))
             return
         script_record, structured = result
         Metrics.counter(STAGE, f"script_{script_record.language}").inc()

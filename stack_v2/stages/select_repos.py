@@ -27,7 +27,7 @@ from stack_v2.records import (
     micros_from_datetime,
     repo_name_from_origin,
 )  # fmt: skip
-from stack_v2.stages.base import Drop, routed
+from stack_v2.stages.base import INPUT, Drop, count_dropped_row, count_outcome, routed
 
 STAGE = "select"
 _BIG = 1 << 62
@@ -73,6 +73,12 @@ def problem_row(problem: TraversalProblem) -> DroppedRow:
     repo = repo_name_from_origin(problem.subject) if "://" in problem.subject else None
     return DroppedRow(blob_id=None, repo_name=repo, path=None, stage=STAGE, outcome="failed", reason=problem.reason,
                       detail=f"{problem.subject}: {problem.detail}", length_bytes=None)  # fmt: skip
+
+
+def _counted_problem_row(problem: TraversalProblem) -> DroppedRow:
+    """problem_row, counted as one input and one failure of the stage (Beam counters)."""
+    count_outcome(STAGE, INPUT)
+    return count_dropped_row(problem_row(problem))
 
 
 def metadata_row(row: dict) -> tuple[str, dict]:
@@ -140,6 +146,6 @@ class SelectRepositories(beam.PTransform):
             | "JoinKeeper" >> JoinSmallToLarge()
             | "Split" >> beam.FlatMap(_split).with_outputs("dropped", main="kept")
         )
-        failed = problems | "Problems" >> beam.Map(problem_row)
+        failed = problems | "Problems" >> beam.Map(_counted_problem_row)
         dropped = (split.dropped, failed) | "AllDropped" >> beam.Flatten()
         return {"kept": split.kept, "dropped": dropped, "input": records, "problems": failed}
