@@ -50,6 +50,7 @@ from stack_v2.stages.decontaminate import Decontaminate
 from stack_v2.stages.doc_language import DocLanguage
 from stack_v2.stages.quality import QualityFilter, SelectLanguages
 from stack_v2.regenerate import AUDIT_LOG, GROUPED
+from stack_v2.report_html import REPORT_DIR, write_report_or_warn
 from stack_v2.stages.pii import PiiConfig
 from stack_v2.stages.pii import core_factory as pii_core_factory
 from stack_v2.stages.malware import MalwareConfig, ScanMalware, malware_disabled_message
@@ -60,7 +61,7 @@ from stack_v2.stages.select_repos import SelectRepositories
 
 # what a build writes (and a rebuild replaces, opt-out log and grouped manifest of earlier runs included)
 OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md", "recipe.yaml", AUDIT_LOG, GROUPED,
-           "jupyter-scripts", "jupyter-structured")
+           "jupyter-scripts", "jupyter-structured", REPORT_DIR)
 NOTEBOOKS = "notebooks"
 
 
@@ -256,6 +257,7 @@ def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:
         json.dump(report, f, indent=2)
         f.write("\n")
     write_card(os.path.join(run_dir, "README.md"), report, req.recipe)
+    write_report_or_warn(run_dir)  # report/index.html and the card's plots; a plotting failure only warns
     with open(os.path.join(run_dir, "recipe.yaml"), "w", encoding="utf-8") as f:
         f.write(req.recipe.text)  # the recipe as run: manifest regenerate re-renders the card with it
     _replace_outputs(run_dir, req.output_dir)

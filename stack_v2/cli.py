@@ -211,6 +211,20 @@ def cmd_demo(args, beam_args: list[str]) -> int:
     return run_demo(args.workdir, beam_args=beam_args)
 
 
+def cmd_report(args, beam_args: list[str]) -> int:
+    from stack_v2.report_html import write_report
+
+    if beam_args:
+        raise StackV2Error(f"report: unknown option(s) {' '.join(beam_args)}")
+    if not os.path.isdir(args.dataset):
+        raise StackV2Error(f"report: {args.dataset}: no such directory")
+    written = write_report(args.dataset, output=args.output, top=args.top)
+    card = "; the card (README.md) shows the plots" if written.card_updated else ""
+    print(f"stack-v2: report written to {written.html} with {len(written.plots)} plots (PNG) beside it{card}",
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stack-v2", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"stack-v2 {__version__}")
@@ -294,6 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="build a dataset from real code shipped with this machine's Python")
     demo.add_argument("--workdir", default="demo-output", help="where the demo's repositories and archive go")
     demo.set_defaults(func=cmd_demo)
+
+    report = sub.add_parser("report", help="a self-contained HTML report of a dataset, with PNG plots for its card")
+    report.add_argument("dataset", metavar="DIR", help="a dataset written by stack-v2 build")
+    report.add_argument("--output", default=None, metavar="FILE",
+                        help="the HTML file; the PNG plots go beside it (default: DIR/report/index.html, and then "
+                             "the dataset card links the plots)")
+    report.add_argument("--top", type=int, default=15, metavar="N",
+                        help="languages, licenses, repositories and largest files shown (default: %(default)s)")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

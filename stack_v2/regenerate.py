@@ -40,6 +40,7 @@ from stack_v2.io.rows import dropped_key, repo_row
 from stack_v2.io.schema import DROPPED_SCHEMA, REPO_MANIFEST_SCHEMA
 from stack_v2.optout.match import OptOutMatcher
 from stack_v2.optout.requests import OptOutRequest
+from stack_v2.report_html import write_report_or_warn
 
 STAGE, REASON = "optout", "opted_out"
 AUDIT_LOG = "optout-audit.jsonl"
@@ -300,6 +301,7 @@ def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, grou
             json.dump(report, f, indent=2)
             f.write("\n")
         write_card(os.path.join(run_dir, "README.md"), report, _recipe_of(dataset, report))
+        write_report_or_warn(run_dir)  # the plots follow the opt-outs (the report/ copied above is the old one)
         with open(os.path.join(run_dir, AUDIT_LOG), "w", encoding="utf-8") as f:
             for line in audit:
                 f.write(json.dumps(line) + "\n")

@@ -42,8 +42,43 @@ NEAR_DEDUP_NOTES = [
 NO_LICENSE_STAGE = "`license_type` and `detected_licenses` are empty: the license stage is not part of this recipe."
 
 
+# The plots section (`stack-v2 report` writes report/<plot>.png and rewrites what lies between the markers).
+PLOTS_BEGIN = "<!-- stack-v2:plots (rewritten by `stack-v2 report`) -->"
+PLOTS_END = "<!-- /stack-v2:plots -->"
+
+
 def _mb(nbytes: int) -> str:
     return f"{nbytes / 1e6:,.2f}"
+
+
+def plots_section(plots, report: str | None = None) -> list[str]:
+    """The card's plots: each (path relative to the card, title) as an image, between the markers."""
+    lines = [PLOTS_BEGIN, "## Plots", ""]
+    for path, title in plots:
+        lines += [f"![{title}]({path})", ""]
+    if report:
+        lines += [f"The numbers behind each plot, and the top repositories and largest files: `{report}` "
+                  "(one self-contained HTML file).", ""]  # fmt: skip
+    return lines + [PLOTS_END]
+
+
+def embed_plots(path: str, plots, report: str | None = None) -> None:
+    """Put the plots section into the card at ``path``: in place of the previous one, else before `## Files`."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    block = "\n".join(plots_section(plots, report))
+    start, end = text.find(PLOTS_BEGIN), text.find(PLOTS_END)
+    if start >= 0 and end > start:
+        text = text[:start] + block + text[end + len(PLOTS_END):]
+    elif "\n## Files\n" in text:
+        at = text.index("\n## Files\n") + 1
+        text = text[:at] + block + "\n\n" + text[at:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def write_card(path: str, report: dict, recipe) -> None:
