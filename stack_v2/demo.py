@@ -149,5 +149,5 @@ def run_demo(workdir: str, beam_args: Sequence[str] = ()) -> int:
     kept = report["totals"]["kept"]
     say(f"{kept['files']:,} files, {kept['bytes'] / 1e6:,.2f} MB in {len(report['languages'])} languages "
         f"({time.perf_counter() - started:.1f} s); accounting {report['accounting']}")  # fmt: skip
-    print(f"dataset: {dataset}  (data/, manifest/, dropped/, report.json, README.md)")
+    print(f"dataset: {dataset}  (data/, manifest/, dropped/, report.json, README.md, report/index.html)")
     return 0 if report["accounting"] == "ok" else 1
