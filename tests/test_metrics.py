@@ -61,8 +61,9 @@ def world(tmp_path_factory, clamav_db):
 @pytest.fixture(scope="module")
 def run(world):
     """The build's pipeline run directly (to keep its PipelineResult): (result, report.json)."""
-    req = BuildRequest(ArchiveLocation(str(world["archive"])), str(world["root"] / "out"), load_recipe(str(world["recipe"])),
-                       origins=[*world["origins"], "https://github.com/local/none"], optouts=load_requests(world["optouts"]))  # fmt: skip
+    req = BuildRequest(ArchiveLocation(str(world["archive"])), str(world["root"] / "out"),
+                       load_recipe(str(world["recipe"])), origins=[*world["origins"], "https://github.com/local/none"],
+                       optouts=load_requests(world["optouts"]))  # fmt: skip
     run_dir = world["root"] / "out" / ".run-test"
     p = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
     construct(p, req, str(run_dir))
@@ -127,7 +128,8 @@ def test_report_from_counters_is_the_report_and_the_check_says_beam_metrics(run)
     license_stage["reasons"]["dropped"]["non_permissive"]["files"] += 1
     check = mr.metrics_check(result, changed)
     assert check["metrics_source"] == "dropped_table" and check["metrics_check"]["result"] == "mismatch"
-    assert any(m.startswith("stage license dropped/non_permissive: report") for m in check["metrics_check"]["mismatches"])
+    mismatches = check["metrics_check"]["mismatches"]
+    assert any(m.startswith("stage license dropped/non_permissive: report") for m in mismatches)
 
 
 def test_build_records_the_metrics_source(world, tmp_path):
@@ -141,7 +143,8 @@ def test_build_records_the_metrics_source(world, tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["metrics_source"] == "beam_metrics"
     assert report["metrics_check"] == {"counters": "committed", "result": "ok"}
-    assert report["stages"][2]["reasons"]["failed"] == {"missing": {"files": 1, "bytes": report["stages"][2]["failed"]["bytes"]}}
+    fetch = report["stages"][2]
+    assert fetch["reasons"]["failed"] == {"missing": {"files": 1, "bytes": fetch["failed"]["bytes"]}}
 
 
 def test_runner_without_metrics_falls_back_to_the_dropped_table(run, caplog):
