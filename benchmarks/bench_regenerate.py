@@ -1,8 +1,9 @@
 """Opt-out benchmark: `manifest regenerate` with 1% of repositories opted out, against a full rebuild of
 the same dataset with the same requests (`build --optouts`), on a dataset of at least 100k files.
 
-Real code: the installed site-packages' source and text files, one git repository per sub-package
-(`https://github.com/<package>/<subpackage>`), imported into a local archive. The recipe is the
+Real code: the installed site-packages' files, then /usr/include's and /usr/share's (C headers, docs,
+scripts, data), one git repository per sub-directory (`https://github.com/<package>/<subdir>`), imported
+into a local archive; compiled files are left out (binaries would only be dropped). The recipe is the
 paper's pipeline up to language detection (select, exact dedup, fetch and decode, language): the
 stages every build has; license scanning and near-dedup would only make the rebuild dearer.
 
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import subprocess
@@ -24,7 +26,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_archive import ENV, SUFFIXES  # noqa: E402
+from bench_archive import ENV  # noqa: E402
+
+BINARY = {".so", ".pyc", ".png", ".jpg", ".jpeg", ".gif", ".ico", ".gz", ".bz2", ".xz", ".zip", ".whl", ".mo",
+          ".a", ".o", ".bin", ".dat", ".db", ".npz", ".npy", ".pkl", ".ttf", ".woff", ".woff2", ".pdf"}
 
 RECIPE = """name: bench-regenerate
 description: The paper's pipeline up to language detection.
@@ -41,16 +46,19 @@ output:
 
 def make_repos(workdir: Path, target_files: int) -> dict[str, list[Path]]:
     """{owner (top-level package): [repositories, one per sub-package]} with at least target_files files."""
-    site = Path(sysconfig.get_paths()["purelib"])
+    roots = [Path(sysconfig.get_paths()["purelib"]), Path("/usr/include"), Path("/usr/share")]
     owners: dict[str, list[Path]] = {}
     total = 0
-    for package in sorted(p for p in site.iterdir() if p.is_dir() and not p.name.endswith((".dist-info", "__pycache__"))):
-        for sub in sorted(p for p in package.iterdir() if p.is_dir() and p.name != "__pycache__"):
-            files = [f for f in sub.rglob("*") if f.is_file() and f.suffix in SUFFIXES and "__pycache__" not in f.parts
-                     and f.stat().st_size < 1_000_000]  # fmt: skip
+    packages = [p for root in roots if root.is_dir() for p in sorted(root.iterdir())
+                if p.is_dir() and not p.is_symlink() and not p.name.endswith((".dist-info", "__pycache__"))]  # fmt: skip
+    for package in packages:
+        for sub in sorted(p for p in package.iterdir() if p.is_dir() and not p.is_symlink() and p.name != "__pycache__"):
+            files = [f for f in sub.rglob("*") if f.is_file() and not f.is_symlink() and f.suffix.lower() not in BINARY
+                     and "__pycache__" not in f.parts and f.stat().st_size < 1_000_000]  # fmt: skip
             if len(files) < 5:
                 continue
-            repo = workdir / "repos" / package.name / sub.name
+            owner = re.sub(r"[^A-Za-z0-9-]+", "-", f"{package.parent.name}-{package.name}")[:39].strip("-")
+            repo = workdir / "repos" / owner / re.sub(r"[^A-Za-z0-9_.-]+", "-", sub.name)
             if not (repo / ".git").exists():
                 for f in files:
                     dest = repo / f.relative_to(sub)
@@ -59,7 +67,7 @@ def make_repos(workdir: Path, target_files: int) -> dict[str, list[Path]]:
                 for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "sources"]):
                     subprocess.run(["git", "-C", str(repo), *args], check=True, env={**os.environ, **ENV},
                                    capture_output=True)  # fmt: skip
-            owners.setdefault(package.name, []).append(repo)
+            owners.setdefault(owner, []).append(repo)
             total += len(files)
             if total >= target_files:
                 return owners
