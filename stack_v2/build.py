@@ -21,10 +21,9 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.archive.traverse import PROBLEMS, ListDefaultBranchFiles
@@ -38,6 +37,7 @@ from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA, STR
 from stack_v2.licenses.classify import load_permissive
 from stack_v2.licenses.detect import default_cache_path
 from stack_v2.recipe import Recipe
+from stack_v2.runners import pipeline_options
 from stack_v2.quality.rules import FILTERS
 from stack_v2.stages.base import ApplyCore
 from stack_v2.stages.exact_dedup import ExactDedup
@@ -231,11 +231,12 @@ def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:
     for stale in os.listdir(req.output_dir):  # leftovers of crashed runs
         if stale.startswith(".run-"):
             shutil.rmtree(os.path.join(req.output_dir, stale), ignore_errors=True)
-    run_dir = os.path.join(req.output_dir, f".run-{uuid.uuid4().hex[:12]}")
+    # Local paths absolute: workers may run with another working directory (a worker pool, a cluster).
+    run_dir = os.path.join(os.path.abspath(req.output_dir), f".run-{uuid.uuid4().hex[:12]}")
     started = time.time()
-    options = PipelineOptions(list(beam_args))
+    options = pipeline_options(beam_args)  # --runner DaskRunner and the other runners: stack_v2/runners.py
     with beam.Pipeline(options=options) as p:
-        construct(p, req, run_dir)
+        construct(p, replace(req, location=req.location.absolute()), run_dir)
     seconds = time.time() - started
     _complete_empty_tables(run_dir)
     with open(os.path.join(run_dir, "report.json"), encoding="utf-8") as f:

@@ -30,7 +30,6 @@ import apache_beam as beam
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from stack_v2.errors import StackV2Error
 from stack_v2.io.card import write_card
@@ -40,6 +39,7 @@ from stack_v2.io.rows import dropped_key, repo_row
 from stack_v2.io.schema import DROPPED_SCHEMA, REPO_MANIFEST_SCHEMA
 from stack_v2.optout.match import OptOutMatcher
 from stack_v2.optout.requests import OptOutRequest
+from stack_v2.runners import pipeline_options
 from stack_v2.report_html import write_report_or_warn
 
 STAGE, REASON = "optout", "opted_out"
@@ -269,7 +269,7 @@ def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, grou
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir = os.path.join(output, f".run-{uuid.uuid4().hex[:12]}")
     try:
-        with beam.Pipeline(options=PipelineOptions(list(beam_args))) as p:
+        with beam.Pipeline(options=pipeline_options(beam_args)) as p:  # the runner: stack_v2/runners.py
             _construct(p, dataset, run_dir, requests, group_by_repo, stamp)
         with open(os.path.join(run_dir, ".optout-stats.json"), encoding="utf-8") as f:
             stats = json.load(f)

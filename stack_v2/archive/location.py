@@ -85,6 +85,17 @@ class ArchiveLocation:
     def content_uri(self) -> str:
         return _join(self.uri, "content")
 
+    def absolute(self) -> ArchiveLocation:
+        """The same location with local paths made absolute, for workers whose working directory differs
+        (a worker pool's processes, a cluster's workers)."""
+
+        def resolve(value: str | None) -> str | None:
+            if value is None or urlparse(value).scheme == "s3":
+                return value
+            return os.path.abspath(urlparse(value).path if value.startswith("file://") else value)
+
+        return ArchiveLocation(resolve(self.uri), self.unsigned, resolve(self.graph_uri))
+
     def describe(self) -> str:
         return self.uri if not self.graph_uri else f"{self.uri} (graph {self.graph_uri})"
 
