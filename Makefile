@@ -17,6 +17,9 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/stack-v2 demo --workdir demo-output
 
 test: $(VENV)/.installed
+	@# The tests run the real ClamAV (clamd, clamscan) and open the HTML report in headless Chromium.
+	@{ command -v clamscan && { command -v clamd || test -x /usr/sbin/clamd; } && command -v chromium; } >/dev/null \
+		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends clamav clamav-daemon chromium; }
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(VENV)/.installed
