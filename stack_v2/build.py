@@ -49,7 +49,7 @@ from stack_v2.stages.near_dedup import NearDedup
 from stack_v2.stages.decontaminate import Decontaminate
 from stack_v2.stages.doc_language import DocLanguage
 from stack_v2.stages.quality import QualityFilter, SelectLanguages
-from stack_v2.regenerate import AUDIT_LOG, GROUPED
+from stack_v2.regenerate import AUDIT_LOG, GROUPED, audit_entry
 from stack_v2.report_html import REPORT_DIR, write_report_or_warn
 from stack_v2.stages.pii import PiiConfig
 from stack_v2.stages.pii import core_factory as pii_core_factory
@@ -278,10 +278,8 @@ def write_build_audit(run_dir: str, requests) -> list[dict]:
     lines = []
     for request in requests:
         rows = [r for r in dropped if r["detail"] == f"request={request.describe()}"]
-        lines.append({"request": request.to_audit_dict(), "source": request.source, "line": request.line,
-                      "files_removed": len(rows), "bytes_removed": sum(r["length_bytes"] or 0 for r in rows),
-                      "repositories_removed": sorted({r["repo_name"] for r in rows}), "applied_at": applied_at,
-                      "dataset": "build"})  # fmt: skip
+        lines.append(audit_entry(request, len(rows), sum(r["length_bytes"] or 0 for r in rows),
+                                 sorted({r["repo_name"] for r in rows}), applied_at, "build"))  # fmt: skip
     with open(os.path.join(run_dir, AUDIT_LOG), "w", encoding="utf-8") as f:
         f.writelines(json.dumps(line) + "\n" for line in lines)
     return lines

@@ -58,13 +58,6 @@ def _shards(dataset: str, table: str) -> list[str]:
     return sorted(found)
 
 
-def _origin_of(swhid: str | None) -> str | None:
-    """The origin qualifier of a SWHID (percent-escapes of ';' are not used by SWH for origins)."""
-    if not swhid or ";origin=" not in swhid:
-        return None
-    return swhid.split(";origin=", 1)[1].split(";", 1)[0]
-
-
 class _FindOptedOut(beam.DoFn):
     """A manifest shard -> (repo_name, request index) for each opted-out repository in it."""
 
@@ -196,6 +189,14 @@ def _construct(p, dataset: str, run_dir: str, requests: list[OptOutRequest], gro
         )
 
 
+def audit_entry(request: OptOutRequest, files: int, nbytes: int, repositories: list[str], applied_at: str,
+                dataset: str) -> dict:  # fmt: skip
+    """One line of optout-audit.jsonl: the request as written, what it removed, when, where."""
+    return {"request": request.to_audit_dict(), "source": request.source, "line": request.line,
+            "files_removed": files, "bytes_removed": nbytes, "repositories_removed": repositories,
+            "applied_at": applied_at, "dataset": dataset}  # fmt: skip
+
+
 def _audit_lines(dataset: str) -> list[dict]:
     path = os.path.join(dataset, AUDIT_LOG)
     if not os.path.isfile(path):
@@ -307,10 +308,9 @@ def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, grou
                 f.write(json.dumps(line) + "\n")
             for index, request in enumerate(requests):
                 s = stats["requests"].get(str(index), {"files": 0, "bytes": 0, "repositories": []})
-                f.write(json.dumps({"request": request.to_audit_dict(), "source": request.source, "line": request.line,
-                                    "files_removed": s["files"], "bytes_removed": s["bytes"],
-                                    "repositories_removed": s["repositories"], "applied_at": applied_at,
-                                    "dataset": os.path.basename(output)}) + "\n")  # fmt: skip
+                entry = audit_entry(request, s["files"], s["bytes"], s["repositories"], applied_at,
+                                    os.path.basename(output))  # fmt: skip
+                f.write(json.dumps(entry) + "\n")
         _replace(run_dir, output)
         return summary
     finally:

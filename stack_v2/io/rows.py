@@ -70,6 +70,13 @@ _REPO_FIELDS = ("repo_name", "snapshot_id", "revision_id", "directory_id", "bran
                 "gha_created_at", "gha_language")  # fmt: skip
 
 
+def swhid_origin(swhid: str | None) -> str | None:
+    """The ``origin=`` qualifier of a file SWHID (SWH does not escape ';' in origins)."""
+    if not swhid or ";origin=" not in swhid:
+        return None
+    return swhid.split(";origin=", 1)[1].split(";", 1)[0]
+
+
 def repo_row(manifest_rows: list[dict]) -> dict:
     """One repository's manifest rows as a row of the repository-grouped manifest (files sorted by path).
 
@@ -78,8 +85,7 @@ def repo_row(manifest_rows: list[dict]) -> dict:
     """
     rows = sorted(manifest_rows, key=lambda r: r["path"])
     first = rows[0]
-    swhid = first.get("swhid") or ""
-    origin = swhid.split(";origin=", 1)[1].split(";", 1)[0] if ";origin=" in swhid else None
-    return {**{name: first.get(name) for name in _REPO_FIELDS}, "repo_url": origin, "gha_updated_at": None,
+    return {**{name: first.get(name) for name in _REPO_FIELDS}, "repo_url": swhid_origin(first.get("swhid")),
+            "gha_updated_at": None,
             "gha_pushed_at": None, "num_files": len(rows),
             "files": [{name: r.get(name) for name in REPO_FILE_FIELDS} for r in rows]}  # fmt: skip
