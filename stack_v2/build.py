@@ -7,8 +7,11 @@ Layout of the output directory (fixed):
     report.json                                    files and bytes per stage and reason, checked
     README.md                                      dataset card
 
-The pipeline writes into ``<output>/.run-<id>/``; only a run that finished replaces the previous
-outputs, so a crashed run never leaves a dataset that looks complete.
+The output is a local directory or an object-store prefix (``s3://``, ``gs://``; ``io.storage``). The
+pipeline writes into ``<output>/.run-<id>/``; only a run that finished replaces the previous outputs, so a
+crashed run never leaves a dataset that looks complete. ``run_build`` = ``start_build`` (submit, and by
+default wait) + ``finish_build`` (card, report, replace); a launcher that may not wait (a Dataflow Flex
+Template) leaves ``run.json`` in the run directory and ``stack-v2 finish`` completes the build later.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
+import re
 import sys
 import time
 import uuid
@@ -24,11 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.archive.traverse import PROBLEMS, ListDefaultBranchFiles
 from stack_v2.errors import StackV2Error
 from stack_v2.io import report as rep
+from stack_v2.io import storage
 from stack_v2.io.card import write_card
 from stack_v2.io.metrics_report import metrics_check
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
@@ -36,27 +41,28 @@ from stack_v2.io.rows import data_row, dropped_dict, dropped_key, file_key, lang
 from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA, STRUCTURED_NOTEBOOK_SCHEMA
 from stack_v2.licenses.classify import load_permissive
 from stack_v2.licenses.detect import default_cache_path
-from stack_v2.recipe import Recipe
-from stack_v2.runners import pipeline_options
+from stack_v2.neardedup.minhash import MinHashConfig
+from stack_v2.optout.requests import parse_request
 from stack_v2.quality.rules import FILTERS
+from stack_v2.recipe import Recipe, parse_recipe
+from stack_v2.regenerate import AUDIT_LOG, GROUPED, audit_entry
+from stack_v2.report_html import REPORT_DIR, write_report_or_warn
+from stack_v2.runners import pipeline_options
 from stack_v2.stages.base import ApplyCore
+from stack_v2.stages.decontaminate import Decontaminate
+from stack_v2.stages.doc_language import DocLanguage
 from stack_v2.stages.exact_dedup import ExactDedup
 from stack_v2.stages.fetch_decode import FetchDecode, FetchDecodeConfig
 from stack_v2.stages.language import make_classifier
-from stack_v2.neardedup.minhash import MinHashConfig
 from stack_v2.stages.license import ClassifyLicenses, LicenseConfig
-from stack_v2.stages.near_dedup import NearDedup
-from stack_v2.stages.decontaminate import Decontaminate
-from stack_v2.stages.doc_language import DocLanguage
-from stack_v2.stages.quality import QualityFilter, SelectLanguages
-from stack_v2.regenerate import AUDIT_LOG, GROUPED, audit_entry
-from stack_v2.report_html import REPORT_DIR, write_report_or_warn
-from stack_v2.stages.pii import PiiConfig
-from stack_v2.stages.pii import core_factory as pii_core_factory
 from stack_v2.stages.malware import MalwareConfig, ScanMalware, malware_disabled_message
+from stack_v2.stages.near_dedup import NearDedup
 from stack_v2.stages.notebooks import SCRIPTS, STRUCTURED, ConvertNotebooks, NotebooksConfig
 from stack_v2.stages.optout import STAGE as OPTOUT_STAGE
 from stack_v2.stages.optout import OptOut
+from stack_v2.stages.pii import PiiConfig
+from stack_v2.stages.pii import core_factory as pii_core_factory
+from stack_v2.stages.quality import QualityFilter, SelectLanguages
 from stack_v2.stages.select_repos import SelectRepositories
 
 # what a build writes (and a rebuild replaces, opt-out log and grouped manifest of earlier runs included)
@@ -225,27 +231,101 @@ def _write_notebooks(records, params: dict, run_dir: str, out: dict):
     ) | "NotebookCounts" >> beam.Flatten()
 
 
+RUN_INFO = "run.json"  # in the run directory: what finish_build needs when the launcher did not wait
+_SHARD = re.compile(r"^(?P<name>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
+
+
+class RunNotFinished(StackV2Error):
+    """The run's pipeline has not finished (or failed): its report or some of its shards are missing."""
+
+
+@dataclass(frozen=True)
+class StartedBuild:
+    output_dir: str
+    run_id: str
+    result: object  # the runner's PipelineResult
+    finished: bool  # False: submitted only (``wait=False``); ``stack-v2 finish`` completes it
+
+    @property
+    def run_dir(self) -> str:
+        return storage.join(self.output_dir, f".run-{self.run_id}")
+
+
 def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:
     """Run the build; on success the outputs replace any previous run's in ``req.output_dir``."""
-    os.makedirs(req.output_dir, exist_ok=True)
-    for stale in os.listdir(req.output_dir):  # leftovers of crashed runs
+    started = start_build(req, beam_args, wait=True)
+    return finish_build(req.output_dir, started.run_id, started.result)
+
+
+def start_build(req: BuildRequest, beam_args: Sequence[str] = (), *, wait: bool = True) -> StartedBuild:
+    """Submit the build's pipeline, writing into ``<output>/.run-<id>/``; with ``wait`` (the default) return
+    when it has finished. Without, return once the runner accepted the job (a Dataflow Flex Template's
+    launcher must exit then); ``finish_build`` later turns the run into the dataset."""
+    output_dir = storage.absolute(storage.check_uri(req.output_dir))
+    # Leftovers of crashed runs. One output directory takes one build at a time: a second build started
+    # while a submitted one still runs removes that one's run directory.
+    for stale in storage.list_names(output_dir):
         if stale.startswith(".run-"):
-            shutil.rmtree(os.path.join(req.output_dir, stale), ignore_errors=True)
-    # Local paths absolute: workers may run with another working directory (a worker pool, a cluster).
-    run_dir = os.path.join(os.path.abspath(req.output_dir), f".run-{uuid.uuid4().hex[:12]}")
-    started = time.time()
+            storage.delete(storage.join(output_dir, stale))
+    run_id = uuid.uuid4().hex[:12]
+    run_dir = storage.join(output_dir, f".run-{run_id}")
+    storage.write_text(storage.join(run_dir, RUN_INFO), json.dumps(_run_info(req, run_id), indent=2) + "\n")
     options = pipeline_options(beam_args)  # --runner DaskRunner and the other runners: stack_v2/runners.py
-    with beam.Pipeline(options=options) as p:
-        construct(p, replace(req, location=req.location.absolute()), run_dir)
-    seconds = time.time() - started
+    p = beam.Pipeline(options=options)
+    # Local paths absolute: workers may run with another working directory (a worker pool, a cluster).
+    construct(p, replace(req, location=req.location.absolute(), output_dir=output_dir), run_dir)
+    result = p.run()
+    if wait:
+        state = str(result.wait_until_finish() or getattr(result, "state", ""))
+        if any(bad in state.upper() for bad in ("FAILED", "CANCELLED", "DRAINED")):
+            raise StackV2Error(f"build of {output_dir}: the pipeline ended in state {state}")
+    return StartedBuild(output_dir, run_id, result, finished=wait)
+
+
+def _run_info(req: BuildRequest, run_id: str) -> dict:
+    return {
+        "run_id": run_id, "started_at": time.time(), "archive": req.location.describe(),
+        "recipe": {"name": req.recipe.name, "path": req.recipe.path, "text": req.recipe.text},
+        "origins": list(req.origins), "swhids": [s.core for s in req.swhids],
+        "optouts": [{"request": r.to_audit_dict(), "line": r.line, "source": r.source} for r in req.optouts],
+    }  # fmt: skip
+
+
+def find_run(output_dir: str, run_id: str | None = None) -> str:
+    """The run directory of ``run_id`` in ``output_dir``, or of its only run when ``run_id`` is None."""
+    runs = [n[len(".run-"):] for n in storage.list_names(output_dir) if n.startswith(".run-")]
+    if run_id is None:
+        if len(runs) != 1:
+            raise StackV2Error(f"{output_dir}: {'no run to finish' if not runs else f'{len(runs)} runs'}"
+                               f"{'' if not runs else ' (' + ', '.join(sorted(runs)) + '): name one with --run'}")
+        run_id = runs[0]
+    elif run_id not in runs:
+        raise StackV2Error(f"{output_dir}: no run {run_id!r} (runs there: {', '.join(sorted(runs)) or 'none'})")
+    return run_id
+
+
+def finish_build(output_dir: str, run_id: str | None = None, result=None) -> dict:
+    """Turn a finished pipeline's run directory into the dataset: complete the tables, check the accounting
+    and the runner's counters (``result``; without it, the shards are checked for completeness), write the
+    card, the HTML report, the recipe and the opt-out log, and replace the previous outputs."""
+    output_dir = storage.absolute(output_dir)
+    run_id = find_run(output_dir, run_id)
+    run_dir = storage.join(output_dir, f".run-{run_id}")
+    info = json.loads(storage.read_text(storage.join(run_dir, RUN_INFO)))
+    recipe = parse_recipe(info["recipe"]["text"], info["recipe"]["path"])
+    report_path = storage.join(run_dir, "report.json")
+    if not storage.exists(report_path):
+        raise RunNotFinished(f"{run_dir}: no report.json yet: the pipeline has not finished (or it failed)")
+    report = json.loads(storage.read_text(report_path))
+    if result is None:
+        check_complete(run_dir, report, has_content="fetch_decode" in recipe.stage_names)
     _complete_empty_tables(run_dir)
-    with open(os.path.join(run_dir, "report.json"), encoding="utf-8") as f:
-        report = json.load(f)
-    report.update(metrics_check(p.result, report))  # the runner's Beam counters against the report's counts
-    report["run"] = {"seconds": round(seconds, 3), "archive": req.location.describe(), "recipe": req.recipe.name,
-                     "origins": list(req.origins), "swhids": [s.core for s in req.swhids]}  # fmt: skip
-    if req.optouts:
-        audit = write_build_audit(run_dir, req.optouts)
+    report.update(metrics_check(result, report))  # the runner's Beam counters against the report's counts
+    report["run"] = {"seconds": round(time.time() - info["started_at"], 3), "archive": info["archive"],
+                     "recipe": recipe.name, "origins": info["origins"], "swhids": info["swhids"]}  # fmt: skip
+    optouts = [parse_request(o["request"], line=o["line"], source=o["source"]) for o in info["optouts"]]
+    if optouts:
+        audit = write_build_audit(run_dir, optouts)
         report["optouts"] = {
             "files_removed": sum(a["files_removed"] for a in audit),
             "bytes_removed": sum(a["bytes_removed"] for a in audit),
@@ -254,15 +334,38 @@ def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:
                               "files_removed": sum(a["files_removed"] for a in audit),
                               "repositories_removed": len({r for a in audit for r in a["repositories_removed"]})}],
         }  # fmt: skip
-    with open(os.path.join(run_dir, "report.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
-    write_card(os.path.join(run_dir, "README.md"), report, req.recipe)
+    storage.write_text(report_path, json.dumps(report, indent=2) + "\n")
+    write_card(storage.join(run_dir, "README.md"), report, recipe)
     write_report_or_warn(run_dir)  # report/index.html and the card's plots; a plotting failure only warns
-    with open(os.path.join(run_dir, "recipe.yaml"), "w", encoding="utf-8") as f:
-        f.write(req.recipe.text)  # the recipe as run: manifest regenerate re-renders the card with it
-    _replace_outputs(run_dir, req.output_dir)
+    storage.write_text(storage.join(run_dir, "recipe.yaml"), recipe.text)  # manifest regenerate re-renders the card
+    storage.delete(storage.join(run_dir, RUN_INFO))
+    storage.replace_outputs(run_dir, output_dir, OUTPUTS, last="report.json")
     return report
+
+
+def check_complete(run_dir: str, report: dict, has_content: bool) -> None:
+    """Without the runner's word that the pipeline succeeded: every shard set under the run directory is
+    whole (``-NNNNN-of-MMMMM``: all M present), and the manifest holds as many rows as report.json kept."""
+    fs, root = storage.filesystem(run_dir)
+    sets: dict[tuple[str, str], tuple[int, set[int]]] = {}
+    for path in storage.list_files(run_dir, ".parquet"):
+        match = _SHARD.match(path.rsplit("/", 1)[-1])
+        if match:
+            key = (path.rsplit("/", 1)[0], match["name"])
+            count, seen = sets.setdefault(key, (int(match["count"]), set()))
+            seen.add(int(match["index"]))
+    for (directory, name), (count, seen) in sorted(sets.items()):
+        if len(seen) != count:
+            where = directory[len(root):].lstrip("/") or "."
+            raise RunNotFinished(f"{run_dir}: {where} has {len(seen)} of {count} {name} shards: "
+                               "the pipeline has not finished (or it failed)")  # fmt: skip
+    kept = report["totals"]["kept"]["files"]
+    for table in ("manifest", *(("data",) if has_content else ())):
+        rows = sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows
+                   for p in storage.list_files(storage.join(run_dir, table), ".parquet"))  # fmt: skip
+        if rows != kept and (rows or kept):
+            raise RunNotFinished(f"{run_dir}: {table}/ holds {rows:,} rows but report.json kept {kept:,} files: "
+                               "the pipeline has not finished (or it failed)")  # fmt: skip
 
 
 def write_build_audit(run_dir: str, requests) -> list[dict]:
@@ -270,9 +373,9 @@ def write_build_audit(run_dir: str, requests) -> list[dict]:
     import datetime as dt
 
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    dropped = pq.read_table(os.path.join(run_dir, "dropped"), columns=["stage", "repo_name", "detail", "length_bytes"])
+    fs, path = storage.filesystem(storage.join(run_dir, "dropped"))
+    dropped = pq.read_table(path, filesystem=fs, columns=["stage", "repo_name", "detail", "length_bytes"])
     dropped = dropped.filter(pc.equal(dropped.column("stage"), OPTOUT_STAGE)).to_pylist()
     applied_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     lines = []
@@ -280,31 +383,16 @@ def write_build_audit(run_dir: str, requests) -> list[dict]:
         rows = [r for r in dropped if r["detail"] == f"request={request.describe()}"]
         lines.append(audit_entry(request, len(rows), sum(r["length_bytes"] or 0 for r in rows),
                                  sorted({r["repo_name"] for r in rows}), applied_at, "build"))  # fmt: skip
-    with open(os.path.join(run_dir, AUDIT_LOG), "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(line) + "\n" for line in lines)
+    storage.write_text(storage.join(run_dir, AUDIT_LOG), "".join(json.dumps(line) + "\n" for line in lines))
     return lines
 
 
 def _complete_empty_tables(run_dir: str) -> None:
     """An empty manifest or dropped table still gets one (empty) shard with its schema."""
     for name, schema in (("manifest", MANIFEST_SCHEMA), ("dropped", DROPPED_SCHEMA)):
-        directory = os.path.join(run_dir, name)
-        if not os.path.isdir(directory) or not os.listdir(directory):
-            write_parquet_atomic(os.path.join(directory, "part-00000-of-00001.parquet"), [], schema)
-
-
-def _replace_outputs(run_dir: str, output_dir: str) -> None:
-    for name in OUTPUTS:
-        old = os.path.join(output_dir, name)
-        if os.path.isdir(old):
-            shutil.rmtree(old)
-        elif os.path.exists(old):
-            os.remove(old)
-    for name in OUTPUTS:
-        new = os.path.join(run_dir, name)
-        if os.path.exists(new):
-            os.replace(new, os.path.join(output_dir, name))
-    shutil.rmtree(run_dir, ignore_errors=True)
+        directory = storage.join(run_dir, name)
+        if not storage.list_files(directory, ".parquet"):
+            write_parquet_atomic(storage.join(directory, "part-00000-of-00001.parquet"), [], schema)
 
 
 def summary_table(report: dict) -> str:

@@ -106,33 +106,70 @@ def _files_via_api(args, swhids):
     return files, problems
 
 
-def cmd_build(args, beam_args: list[str]) -> int:
+def build_request(args):
+    """``stack-v2 build``'s parsed arguments -> the BuildRequest (also the Dataflow launcher's)."""
+    from dataclasses import replace
+
     from stack_v2.archive.swhid import parse_swhid_input
-    from stack_v2.build import BuildRequest, run_build, summary_table
-    from stack_v2.recipe import load_recipe
-    from stack_v2.stages.base import Progress
+    from stack_v2.build import BuildRequest
+    from stack_v2.io.storage import absolute, check_uri
+    from stack_v2.recipe import StageSpec, load_recipe
 
     recipe = load_recipe(args.pipeline)
-    if args.repo_metadata:
-        from dataclasses import replace
-
-        from stack_v2.recipe import StageSpec
-
-        stages = tuple(StageSpec(s.name, {**s.params, "repo_metadata": args.repo_metadata})
+    if args.repo_metadata:  # relative to the working directory, like every path on the command line
+        metadata = absolute(check_uri(args.repo_metadata, "--repo-metadata"))
+        stages = tuple(StageSpec(s.name, {**s.params, "repo_metadata": metadata})
                        if s.name == "select_repositories" else s for s in recipe.stages)  # fmt: skip
         recipe = replace(recipe, stages=stages)
     swhids = [parse_swhid_input(s) for s in args.swhid or ()]
-    optouts = _load_optouts(args.optouts)
-    request = BuildRequest(_archive_location(args), args.output, recipe, origins=args.origin or (), swhids=swhids,
-                           optouts=optouts)  # fmt: skip
-    print(f"stack-v2: building {args.output} from {request.location.describe()} with recipe {recipe.name}",
+    return BuildRequest(_archive_location(args), check_uri(args.output, "--output"), recipe,
+                        origins=args.origin or (), swhids=swhids, optouts=_load_optouts(args.optouts))  # fmt: skip
+
+
+def cmd_build(args, beam_args: list[str]) -> int:
+    from stack_v2.build import finish_build, start_build
+    from stack_v2.io.storage import absolute
+    from stack_v2.stages.base import Progress
+
+    request = build_request(args)
+    print(f"stack-v2: building {args.output} from {request.location.describe()} with recipe {request.recipe.name}",
           file=sys.stderr)  # fmt: skip
     Progress.enabled = not args.quiet
-    report = run_build(request, beam_args)
+    started = start_build(request, beam_args, wait=not args.no_wait)
+    if not started.finished:
+        print(f"stack-v2: submitted; when the job has finished, run: stack-v2 finish {started.output_dir} "
+              f"--run {started.run_id}", file=sys.stderr)  # fmt: skip
+        return 0
+    report = finish_build(started.output_dir, started.run_id, started.result)
+    _print_built(report, absolute(args.output))
+    return 0
+
+
+def _print_built(report: dict, output: str) -> None:
+    from stack_v2.build import summary_table
+
     print(summary_table(report), file=sys.stderr)
     kept = report["totals"]["kept"]
-    print(f"stack-v2: dataset written to {os.path.abspath(args.output)} ({kept['files']:,} files, "
+    print(f"stack-v2: dataset written to {output} ({kept['files']:,} files, "
           f"{kept['bytes'] / 1e6:,.2f} MB; {report['run']['seconds']:.1f} s)", file=sys.stderr)  # fmt: skip
+
+
+def cmd_finish(args, beam_args: list[str]) -> int:
+    import time
+
+    from stack_v2.build import RunNotFinished, finish_build
+
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            report = finish_build(args.output, args.run)
+            break
+        except RunNotFinished as exc:
+            if time.monotonic() >= deadline:
+                raise
+            print(f"stack-v2: {exc}; checking again in {args.poll:g} s", file=sys.stderr)
+            time.sleep(args.poll)
+    _print_built(report, args.output)
     return 0
 
 
@@ -149,9 +186,20 @@ def _print_optout_summary(summary: dict, where: str) -> None:
           file=sys.stderr)  # fmt: skip
 
 
+def _local_only(command: str, *paths: str) -> None:
+    """Commands that rewrite a dataset in place work on local directories (for now): say so, naming the URI."""
+    from stack_v2.io.storage import is_remote
+
+    for path in paths:
+        if is_remote(path):
+            raise StackV2Error(f"{command}: {path}: works on a local dataset only; copy it down first "
+                               "(aws s3 sync / gcloud storage rsync) and upload the result")  # fmt: skip
+
+
 def cmd_manifest_regenerate(args, beam_args: list[str]) -> int:
     from stack_v2.regenerate import regenerate
 
+    _local_only("manifest regenerate", args.dataset, args.output)
     if os.path.abspath(args.output) == os.path.abspath(args.dataset):
         raise StackV2Error("--output must differ from --dataset (use `stack-v2 optout apply` to change it in place)")
     summary = regenerate(args.dataset, args.output, _load_optouts(args.optouts), group_by_repo=args.group_by_repo,
@@ -163,6 +211,7 @@ def cmd_manifest_regenerate(args, beam_args: list[str]) -> int:
 def cmd_optout_apply(args, beam_args: list[str]) -> int:
     from stack_v2.regenerate import regenerate
 
+    _local_only("optout apply", args.dataset)
     summary = regenerate(args.dataset, args.dataset, _load_optouts(args.requests), group_by_repo=args.group_by_repo,
                          beam_args=beam_args, only_if_changed=True)  # fmt: skip
     if not summary["changed"]:
@@ -176,6 +225,7 @@ def cmd_optout_apply(args, beam_args: list[str]) -> int:
 def cmd_manifest_check(args, beam_args: list[str]) -> int:
     from stack_v2.manifest_check import run
 
+    _local_only("manifest check", args.dataset)
     return run(args)
 
 
@@ -216,7 +266,9 @@ def cmd_report(args, beam_args: list[str]) -> int:
 
     if beam_args:
         raise StackV2Error(f"report: unknown option(s) {' '.join(beam_args)}")
-    if not os.path.isdir(args.dataset):
+    from stack_v2.io import storage
+
+    if not storage.is_dir(storage.check_uri(args.dataset, "report: dataset")):
         raise StackV2Error(f"report: {args.dataset}: no such directory")
     written = write_report(args.dataset, output=args.output, top=args.top)
     card = "; the card (README.md) shows the plots" if written.card_updated else ""
@@ -264,7 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--optouts", action="append", metavar="FILE",
                        help="opt-out requests to honour (JSON lines, manifests/OPTOUT_FORMAT.md; repeatable)")
     build.add_argument("--quiet", action="store_true", help="no progress lines while the pipeline runs")
+    build.add_argument("--no-wait", action="store_true",
+                       help="return once the runner accepted the job (Dataflow); `stack-v2 finish` completes it")
     build.set_defaults(func=cmd_build)
+
+    finish = sub.add_parser("finish", help="turn a build submitted with --no-wait into the dataset, once it ran")
+    finish.add_argument("output", metavar="DIR", help="the build's --output (local, s3:// or gs://)")
+    finish.add_argument("--run", default=None, metavar="ID", help="the run id build printed (default: the only run)")
+    finish.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="keep checking this long while the pipeline has not finished (default: check once)")
+    finish.add_argument("--poll", type=float, default=60.0, metavar="SECONDS", help="between checks (default: 60)")
+    finish.set_defaults(func=cmd_finish)
 
     cat = asub.add_parser("cat", help="write blobs from the content store to stdout, verified")
     _add_archive_options(cat)
@@ -310,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     report = sub.add_parser("report", help="a self-contained HTML report of a dataset, with PNG plots for its card")
-    report.add_argument("dataset", metavar="DIR", help="a dataset written by stack-v2 build")
+    report.add_argument("dataset", metavar="DIR", help="a dataset written by stack-v2 build (local, s3:// or gs://)")
     report.add_argument("--output", default=None, metavar="FILE",
                         help="the HTML file; the PNG plots go beside it (default: DIR/report/index.html, and then "
                              "the dataset card links the plots)")

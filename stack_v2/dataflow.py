@@ -39,24 +39,17 @@ TRUE = ("true", "1", "yes")
 
 def build_request(argv: Sequence[str]):
     """``stack-v2 build``'s arguments -> (BuildRequest, Beam arguments), exactly as the command builds them."""
-    from dataclasses import replace
+    from stack_v2 import cli
 
-    from stack_v2.archive.location import ArchiveLocation
-    from stack_v2.archive.swhid import parse_swhid_input
-    from stack_v2.build import BuildRequest
-    from stack_v2.cli import _load_optouts, build_parser
-    from stack_v2.recipe import StageSpec, load_recipe
+    args, beam_args = cli.build_parser().parse_known_args(["build", *argv])
+    return cli.build_request(args), beam_args
 
-    args, beam_args = build_parser().parse_known_args(["build", *argv])
-    recipe = load_recipe(args.pipeline)
-    if args.repo_metadata:
-        stages = tuple(StageSpec(s.name, {**s.params, "repo_metadata": args.repo_metadata})
-                       if s.name == "select_repositories" else s for s in recipe.stages)  # fmt: skip
-        recipe = replace(recipe, stages=stages)
-    request = BuildRequest(ArchiveLocation(args.archive, unsigned=args.unsigned, graph_uri=args.graph), args.output,
-                           recipe, origins=args.origin or (), swhids=[parse_swhid_input(s) for s in args.swhid or ()],
-                           optouts=_load_optouts(args.optouts))  # fmt: skip
-    return request, beam_args
+
+def _with_dataflow_runner(beam_args: Sequence[str]) -> list[str]:
+    args = list(beam_args)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+        args.append("--runner=DataflowRunner")
+    return args
 
 
 def _pipeline(request, beam_args: Sequence[str], extra: Sequence[str] = ()):
@@ -65,10 +58,7 @@ def _pipeline(request, beam_args: Sequence[str], extra: Sequence[str] = ()):
 
     from stack_v2.build import construct
 
-    args = list(beam_args)
-    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
-        args.append("--runner=DataflowRunner")
-    p = beam.Pipeline(options=PipelineOptions([*args, *extra]))
+    p = beam.Pipeline(options=PipelineOptions([*_with_dataflow_runner(beam_args), *extra]))
     construct(p, request, f"{request.output_dir.rstrip('/')}/.run-{uuid.uuid4().hex[:12]}")
     return p
 
@@ -179,10 +169,13 @@ def flex_arguments(argv: Sequence[str]) -> list[str]:
 
 def launch(argv: Sequence[str]) -> str:
     """Submit the build to Dataflow and return the job id, without waiting for it (a Flex Template launcher)."""
+    from stack_v2.build import start_build
+
     request, beam_args = build_request(argv)
-    result = _pipeline(request, beam_args).run()
-    job_id = result.job_id() if hasattr(result, "job_id") else ""
-    print(f"stack-v2: submitted Dataflow job {job_id} writing {request.output_dir}", file=sys.stderr)
+    started = start_build(request, _with_dataflow_runner(beam_args), wait=False)
+    job_id = started.result.job_id() if hasattr(started.result, "job_id") else ""
+    print(f"stack-v2: submitted Dataflow job {job_id} writing {started.run_dir}; when it has finished: "
+          f"stack-v2 finish {started.output_dir} --run {started.run_id}", file=sys.stderr)  # fmt: skip
     return job_id
 
 

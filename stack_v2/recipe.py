@@ -110,10 +110,36 @@ def resolve_recipe_path(name_or_path: str | None) -> str:
     raise StackV2Error(f"recipe {candidate!r} not found: not a file, and not one of pipelines/ {known}")
 
 
+# (stage, parameter) holding a file or directory: a relative path there is relative to the recipe's own
+# directory, made absolute when the recipe is loaded, so workers in another directory (a worker pool, a
+# cluster) find the same file. URIs (s3://, gs://) and the special value "default" are left as they are.
+PATH_PARAMETERS = {("select_repositories", "repo_metadata"), ("license", "cache_path"), ("license", "permissive"),
+                   ("license", "non_license"), ("exact_dedup", "permissive"), ("decontaminate", "benchmarks"),
+                   ("decontaminate", "description"), ("malware", "database"), ("malware", "socket"),
+                   ("malware", "tempdir"), ("pii", "ner_model"), ("doc_language", "model_path"),
+                   ("notebooks", "guesslang_model")}  # fmt: skip
+
+
+def resolve_path(value, base_dir: str):
+    """A path parameter's value with relative local paths made absolute against ``base_dir``."""
+    if isinstance(value, dict):  # decontaminate.benchmarks: name -> path
+        return {k: resolve_path(v, base_dir) for k, v in value.items()}
+    if not isinstance(value, str) or not value or value == "default" or "://" in value:
+        return value
+    return os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
+
+
 def load_recipe(name_or_path: str | None = None) -> Recipe:
     path = resolve_recipe_path(name_or_path)
     with open(path, encoding="utf-8") as f:
         text = f.read()
+    return parse_recipe(text, path)
+
+
+def parse_recipe(text: str, path: str) -> Recipe:
+    """A recipe from its YAML ``text``; ``path`` names it in errors, and relative paths in its parameters
+    are taken relative to ``path``'s directory."""
+    base_dir = os.path.dirname(os.path.abspath(path))
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -132,6 +158,7 @@ def load_recipe(name_or_path: str | None = None) -> Recipe:
         params = {k: v for k, v in item.items() if k != "stage"}
         if unknown := set(params) - set(STAGE_PARAMETERS[name]):
             raise RecipeError(path, f"stage {name}: unknown parameter(s) {sorted(unknown)}")
+        params = {k: resolve_path(v, base_dir) if (name, k) in PATH_PARAMETERS else v for k, v in params.items()}
         stages.append(StageSpec(name, {**STAGE_PARAMETERS[name], **params}))
     names = [s.name for s in stages]
     if len(set(names)) != len(names):

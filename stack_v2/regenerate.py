@@ -39,8 +39,8 @@ from stack_v2.io.rows import dropped_key, repo_row
 from stack_v2.io.schema import DROPPED_SCHEMA, REPO_MANIFEST_SCHEMA
 from stack_v2.optout.match import OptOutMatcher
 from stack_v2.optout.requests import OptOutRequest
-from stack_v2.runners import pipeline_options
 from stack_v2.report_html import write_report_or_warn
+from stack_v2.runners import pipeline_options
 
 STAGE, REASON = "optout", "opted_out"
 AUDIT_LOG = "optout-audit.jsonl"

@@ -50,11 +50,13 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 class FaultyProxy:
     """An HTTP proxy in front of an S3 server that answers the first ``fail_first`` GETs with an S3 error
-    (default ``503 SlowDown``) and forwards everything else. ``requests`` records (method, path, headers)."""
+    (default ``503 SlowDown``) and forwards everything else. ``requests`` records (method, path, headers);
+    ``rewrite`` lists (old, new) byte strings replaced in response bodies."""
 
-    def __init__(self, upstream: str, fail_first: int = 0, status: int = 503, code: str = "SlowDown"):
+    def __init__(self, upstream: str, fail_first: int = 0, status: int = 503, code: str = "SlowDown",
+                 rewrite: tuple[tuple[bytes, bytes], ...] = ()):  # fmt: skip
         self.upstream = urlparse(upstream)
-        self.fail_first, self.status, self.code = fail_first, status, code
+        self.fail_first, self.status, self.code, self.rewrite = fail_first, status, code, rewrite
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.failed = 0
         self._lock = threading.Lock()
@@ -81,11 +83,35 @@ class FaultyProxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1: "Expect: 100-continue" is answered at once (the AWS C++ SDK sends it with every
+            # upload and would otherwise wait a second for it); every response carries a Content-Length.
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *args) -> None:  # keep test output quiet
                 pass
 
+            def _read_body(self) -> bytes:
+                if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                # A chunked upload: the AWS C++ SDK sends aws-chunked payloads (with a checksum trailer) in
+                # HTTP chunks. Both framings are removed and the plain bytes forwarded (see _headers).
+                body = _dechunk(self.rfile)
+                if "aws-chunked" in self.headers.get("Content-Encoding", ""):
+                    import io
+
+                    body = _dechunk(io.BytesIO(body))
+                return body
+
+            def _headers(self, body: bytes) -> dict:
+                if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+                    return dict(self.headers)
+                dropped = {"transfer-encoding", "content-encoding", "content-length", "x-amz-trailer",
+                           "x-amz-decoded-content-length", "x-amz-content-sha256"}  # fmt: skip
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
+                return {**headers, "Content-Length": str(len(body)), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+
             def _relay(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self._read_body()
                 with proxy._lock:
                     proxy.requests.append((self.command, self.path, dict(self.headers)))
                     fail = self.command == "GET" and proxy.failed < proxy.fail_first
@@ -102,23 +128,38 @@ class FaultyProxy:
                     return
                 conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
                 try:
-                    conn.request(self.command, self.path, body=body or None, headers=dict(self.headers))
+                    headers = self._headers(body)
+                    conn.request(self.command, self.path, body=body or None, headers=headers)
                     response = conn.getresponse()
                     data = response.read()
+                    for old, new in proxy.rewrite:
+                        data = data.replace(old, new)
                 finally:
                     conn.close()
                 self.send_response(response.status)
                 for name, value in response.getheaders():
                     if name.lower() not in _HOP_BY_HOP:
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
+                length = response.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(data)))  # HEAD: the object's size
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
 
-            do_GET = do_HEAD = do_PUT = _relay
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _relay
 
         return Handler
+
+
+def _dechunk(stream) -> bytes:
+    """The data of a chunked body (hex size lines, a zero-size chunk, trailers, an empty line)."""
+    data = b""
+    while size := int(stream.readline().split(b";")[0].strip() or b"0", 16):
+        data += stream.read(size)
+        stream.readline()
+    while (line := stream.readline()).strip():  # trailers
+        pass
+    return data
 
 
 def env_snapshot(names: list[str]) -> dict[str, str | None]:

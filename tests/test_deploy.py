@@ -256,8 +256,9 @@ def test_flex_template_metadata_parameters_are_the_build_options():
         assert p.get("isOptional", False) is not required, name
         for regex in p.get("regexes", []):
             re.compile(regex)
-    # every build option a job can use has a parameter (--quiet and --help are for terminals)
-    assert {o for o in options if o not in ("--help", "--quiet")} == {df.BUILD_OPTIONS[n] for n in params}
+    # every build option a job can use has a parameter (--quiet and --help are for terminals; a template
+    # launch never waits, so --no-wait is implied)
+    assert {o for o in options if o not in ("--help", "--quiet", "--no-wait")} == {df.BUILD_OPTIONS[n] for n in params}
     assert set(df.BUILD_OPTIONS) == set(params)
     archive = params["archive"]["regexes"][0]
     assert re.fullmatch(archive, "s3://softwareheritage") and re.fullmatch(archive, "/mnt/archive")

@@ -4,7 +4,9 @@
 #   setup     enable the APIs, create the Artifact Registry repository and the bucket (once)
 #   image     build and push the SDK container / Flex Template image (Cloud Build; LOCAL_DOCKER=1: docker)
 #   template  write the Flex Template spec to $TEMPLATE (gcloud dataflow flex-template build)
-#   run       start a build from the template (gcloud dataflow flex-template run)
+#   run       start a build from the template (gcloud dataflow flex-template run); the launcher exits once
+#             the job is submitted, so then:
+#   finish    wait for the job's outputs and turn them into the dataset (stack-v2 finish $OUTPUT --wait ...)
 #   direct    the same build submitted from this machine: stack-v2 build --runner DataflowRunner ... (waits)
 #   graph     make and check the job request offline, nothing submitted (python -m stack_v2.dataflow graph)
 #
@@ -16,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-step=${1:?"usage: $0 setup|image|template|run|direct|graph"}
+step=${1:?"usage: $0 setup|image|template|run|finish|direct|graph"}
 PROJECT=${PROJECT:-stack-v2-offline}
 REGION=${REGION:-us-central1}
 BUCKET=${BUCKET:-stack-v2-offline}
@@ -37,7 +39,7 @@ DISK_SIZE_GB=${DISK_SIZE_GB:-50}
 JOB_NAME=${JOB_NAME:-stack-v2-$(date +%Y%m%d-%H%M%S)}
 
 case "$step" in
-  setup|image|template|run|direct)
+  setup|image|template|run|finish|direct)
     if [ "$PROJECT" = stack-v2-offline ] || [ "$BUCKET" = stack-v2-offline ]; then
       echo "set PROJECT, REGION and BUCKET for '$step' (the defaults are only for the offline 'graph' step)" >&2
       exit 2
@@ -96,6 +98,11 @@ case "$step" in
       "${flexrs[@]}" \
       --parameters "^~^$params~sdk_container_image=$IMAGE~disk_size_gb=$DISK_SIZE_GB"
     ;;
+  finish)
+    # The job's outputs are complete when every shard set and report.json are there; this checks every
+    # POLL seconds for up to WAIT seconds, then writes the card and report and replaces the old dataset.
+    stack-v2 finish "$OUTPUT" ${RUN_ID:+--run "$RUN_ID"} --wait "${WAIT:-86400}" --poll "${POLL:-300}"
+    ;;
   direct)
     stack-v2 build "${build_options[@]}" "${dataflow_options[@]}"
     ;;
@@ -103,7 +110,7 @@ case "$step" in
     python -m stack_v2.dataflow graph "${build_options[@]}" "${dataflow_options[@]}" --job-json "${JOB_JSON:-dataflow-job.json}"
     ;;
   *)
-    echo "unknown step $step: setup|image|template|run|direct|graph" >&2
+    echo "unknown step $step: setup|image|template|run|finish|direct|graph" >&2
     exit 2
     ;;
 esac

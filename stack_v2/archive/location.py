@@ -13,7 +13,6 @@ SWH's bucket lives), and ``unsigned=True`` for anonymous access to the public bu
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlparse
@@ -21,18 +20,7 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 
 from stack_v2.errors import ArchiveError
-
-_FS_CACHE: dict[tuple, pafs.FileSystem] = {}
-_FS_LOCK = threading.Lock()
-
-
-def s3_endpoint_url() -> str | None:
-    """The S3 endpoint the AWS SDKs would use, from the standard environment variables."""
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
-
-
-def s3_region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+from stack_v2.io.storage import s3_endpoint_url, s3_filesystem, s3_region  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -73,7 +61,7 @@ class ArchiveLocation:
         uri = uri or self.uri
         if uri.startswith("s3://"):
             parsed = urlparse(uri)
-            return _s3_filesystem(self.unsigned), f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
+            return s3_filesystem(self.unsigned), f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
         if uri.startswith("file://"):
             uri = urlparse(uri).path
         return pafs.LocalFileSystem(), os.path.abspath(uri)
@@ -102,18 +90,3 @@ class ArchiveLocation:
 
 def _join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
-
-
-def _s3_filesystem(unsigned: bool) -> pafs.S3FileSystem:
-    endpoint = s3_endpoint_url()
-    key = (unsigned, endpoint, s3_region())
-    with _FS_LOCK:
-        fs = _FS_CACHE.get(key)
-        if fs is None:
-            kwargs: dict = {"region": s3_region(), "anonymous": unsigned}
-            if endpoint:
-                parsed = urlparse(endpoint)
-                kwargs["endpoint_override"] = parsed.netloc or parsed.path
-                kwargs["scheme"] = parsed.scheme or "https"
-            fs = _FS_CACHE[key] = pafs.S3FileSystem(**kwargs)
-        return fs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from stack_v2 import __version__
+from stack_v2.io import storage
 from stack_v2.io.rows import language_dir
 
 # Where this build differs from the paper's, or settles what the paper leaves open.
@@ -64,8 +65,7 @@ def plots_section(plots, report: str | None = None) -> list[str]:
 
 def embed_plots(path: str, plots, report: str | None = None) -> None:
     """Put the plots section into the card at ``path``: in place of the previous one, else before `## Files`."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = storage.read_text(path)
     block = "\n".join(plots_section(plots, report))
     start, end = text.find(PLOTS_BEGIN), text.find(PLOTS_END)
     if start >= 0 and end > start:
@@ -75,10 +75,7 @@ def embed_plots(path: str, plots, report: str | None = None) -> None:
         text = text[:at] + block + "\n\n" + text[at:]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    storage.write_text(path, text)
 
 
 def write_card(path: str, report: dict, recipe) -> None:
@@ -202,7 +199,4 @@ def write_card(path: str, report: dict, recipe) -> None:
     lines += ["", "## Differences from the paper", ""] + [f"- {d}" for d in notes]
     lines += ["", "## Configuration", "", f"Recipe `{os.path.basename(recipe.path)}`:", "", "```yaml",
               recipe.text.rstrip(), "```", ""]  # fmt: skip
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
-    os.replace(tmp, path)
+    storage.write_text(path, "\n".join(lines))

@@ -18,6 +18,8 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stack_v2.io import storage
+
 _NS_LIMIT = (1 << 63) // 1000  # µs beyond this do not fit timestamp[ns]
 
 
@@ -33,12 +35,22 @@ def stable_bucket(key: str, buckets: int) -> int:
 
 
 def write_parquet_atomic(path: str, rows: list[dict], schema: pa.Schema) -> None:
-    """Write rows to ``path`` via a temporary file in the same directory, then rename."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    """Write rows to ``path`` (local, s3:// or gs://) so that no reader sees a partial file: locally via a
+    temporary file in the same directory and a rename, in an object store as one upload."""
     table = pa.Table.from_pylist(rows, schema=schema)
     # Fixed writer settings so identical rows give identical bytes.
-    pq.write_table(table, tmp, compression="zstd", row_group_size=100_000, write_statistics=True)
+    settings = {"compression": "zstd", "row_group_size": 100_000, "write_statistics": True}
+    if storage.is_remote(path):
+        fs, key = storage.filesystem(path)
+        try:
+            with fs.open_output_stream(key) as out:
+                pq.write_table(table, out, **settings)
+        except OSError as exc:
+            raise storage.StorageError(f"{path}: writing failed ({' '.join(str(exc).split())[:300]})") from exc
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, **settings)
     os.replace(tmp, path)
 
 
@@ -53,7 +65,7 @@ class _WriteShard(beam.DoFn):
     def process(self, element):
         (group, index, count), rows = element
         rows = sorted(rows, key=self._sort_key)
-        path = os.path.join(self._out_dir, group, shard_name(self._name, index, count))
+        path = storage.join(self._out_dir, *([group] if group else []), shard_name(self._name, index, count))
         write_parquet_atomic(path, rows, self._schema)
         yield group, path, len(rows)
 

@@ -10,10 +10,10 @@ stage's kept output. A violated invariant fails the run.
 from __future__ import annotations
 
 import json
-import os
 
 import apache_beam as beam
 
+from stack_v2.io import storage
 from stack_v2.io.parquet import sum_pairs
 from stack_v2.quality.rules import FILTERS
 from stack_v2.records import DroppedRow, FileRecord
@@ -151,12 +151,7 @@ class _WriteReport(beam.DoFn):
         report = build_report(entries, self._stages)
         violations = accounting_violations(report)
         report["accounting"] = "ok" if not violations else violations
-        tmp = self._path + ".tmp"
-        os.makedirs(os.path.dirname(self._path), exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, self._path)
+        storage.write_text(self._path, json.dumps(report, indent=2, sort_keys=False) + "\n")
         if violations:
             raise AccountingError("; ".join(violations))
         yield self._path

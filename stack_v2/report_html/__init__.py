@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from dataclasses import dataclass
+
+from stack_v2.io import storage
 
 REPORT_DIR = "report"  # under the dataset directory
 INDEX = "index.html"
@@ -26,14 +27,6 @@ class ReportFiles:
     card_updated: bool
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write via a temporary name and rename (also replaces a hard link without touching its other names)."""
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def write_report(dataset: str, output: str | None = None, top: int = 15, repos_per_pass: int | None = None
                  ) -> ReportFiles:  # fmt: skip
     """Write the HTML report of ``dataset`` to ``output`` (default ``DATASET/report/index.html``) and the
@@ -43,25 +36,30 @@ def write_report(dataset: str, output: str | None = None, top: int = 15, repos_p
     from stack_v2.report_html.plots import render_all
     from stack_v2.report_html.stats import REPOS_PER_PASS, collect
 
-    dataset = os.path.abspath(dataset)
-    output = os.path.abspath(output or os.path.join(dataset, REPORT_DIR, INDEX))
+    dataset = storage.absolute(dataset)
+    output = storage.absolute(output or storage.join(dataset, REPORT_DIR, INDEX))
     stats = collect(dataset, top, repos_per_pass or REPOS_PER_PASS)
     plots = render_all(stats)
-    out_dir = os.path.dirname(output)
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = storage.dirname(output)
     paths = []
     for plot in plots:
-        path = os.path.join(out_dir, f"{plot.name}.png")
-        _write_atomic(path, plot.png)
+        path = storage.join(out_dir, f"{plot.name}.png")
+        storage.write_bytes(path, plot.png)
         paths.append(path)
-    _write_atomic(output, render(stats, plots).encode("utf-8"))
-    card = os.path.join(dataset, "README.md")
+    storage.write_bytes(output, render(stats, plots).encode("utf-8"))
+    card = storage.join(dataset, "README.md")
     card_updated = False
-    if os.path.realpath(out_dir) == os.path.realpath(os.path.join(dataset, REPORT_DIR)) and os.path.isfile(card):
+    if _same_place(out_dir, storage.join(dataset, REPORT_DIR)) and storage.exists(card):
         embed_plots(card, [(f"{REPORT_DIR}/{plot.name}.png", plot.title) for plot in plots],
-                        report=f"{REPORT_DIR}/{os.path.basename(output)}")  # fmt: skip
+                        report=f"{REPORT_DIR}/{storage.basename(output)}")  # fmt: skip
         card_updated = True
     return ReportFiles(output, paths, card_updated)
+
+
+def _same_place(a: str, b: str) -> bool:
+    if storage.is_remote(a) or storage.is_remote(b):
+        return a.rstrip("/") == b.rstrip("/")
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def write_report_or_warn(dataset: str) -> ReportFiles | None:

@@ -11,18 +11,18 @@ manifest is large (each pass holds one partition's repositories).
 
 from __future__ import annotations
 
-import glob
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from stack_v2.errors import StackV2Error
+from stack_v2.io import storage
 
 BATCH_ROWS = 65_536
 # Rows of the manifest per repository-counting pass: a pass holds at most this many repositories.
@@ -96,14 +96,20 @@ class DatasetStats:
     largest_files: list[dict]  # repo_name, path, language, length_bytes
 
 
-def _parquet_files(directory: str) -> list[str]:
-    return sorted(p for p in glob.glob(os.path.join(glob.escape(directory), "**", "*.parquet"), recursive=True)
-                  if not os.path.basename(p).startswith("."))  # fmt: skip
+def _parquet_files(directory: str) -> list[tuple[pafs.FileSystem, str]]:
+    """The Parquet files under ``directory`` (local, s3:// or gs://), as (file system, path) pairs."""
+    fs, _ = storage.filesystem(directory)
+    return [(fs, path) for path in storage.list_files(directory, ".parquet")]
 
 
-def _batches(paths: list[str], columns: list[str]):
+def _open(file: tuple[pafs.FileSystem, str]) -> pq.ParquetFile:
+    fs, path = file
+    return pq.ParquetFile(fs.open_input_file(path))
+
+
+def _batches(paths: list[tuple[pafs.FileSystem, str]], columns: list[str]):
     for path in paths:
-        pf = pq.ParquetFile(path)
+        pf = _open(path)
         present = [c for c in columns if c in pf.schema_arrow.names]
         for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=present):
             frame = pl.from_arrow(batch)
@@ -113,8 +119,8 @@ def _batches(paths: list[str], columns: list[str]):
             yield frame
 
 
-def _rows(paths: list[str]) -> int:
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+def _rows(paths: list[tuple[pafs.FileSystem, str]]) -> int:
+    return sum(_open(p).metadata.num_rows for p in paths)
 
 
 def _top(counter: dict[str, Count], n: int) -> dict[str, Count]:
@@ -123,11 +129,10 @@ def _top(counter: dict[str, Count], n: int) -> dict[str, Count]:
 
 
 def load_report(dataset: str) -> dict:
-    path = os.path.join(dataset, "report.json")
-    if not os.path.isfile(path):
+    path = storage.join(dataset, "report.json")
+    if not storage.exists(path):
         raise StackV2Error(f"{dataset}: no report.json (not a stack-v2 build output)")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads(storage.read_text(path))
 
 
 def collect(dataset: str, top: int = 15, repos_per_pass: int = REPOS_PER_PASS) -> DatasetStats:
@@ -135,8 +140,8 @@ def collect(dataset: str, top: int = 15, repos_per_pass: int = REPOS_PER_PASS) -
     if top < 1:
         raise StackV2Error(f"--top {top}: must be at least 1")
     report = load_report(dataset)
-    manifest = _parquet_files(os.path.join(dataset, "manifest"))
-    dropped = _parquet_files(os.path.join(dataset, "dropped"))
+    manifest = _parquet_files(storage.join(dataset, "manifest"))
+    dropped = _parquet_files(storage.join(dataset, "dropped"))
     license_types: dict[str, Count] = {}
     detected: dict[str, Count] = {}
     kept_sizes, dropped_sizes = SizeStats(), SizeStats()
@@ -182,7 +187,7 @@ def collect(dataset: str, top: int = 15, repos_per_pass: int = REPOS_PER_PASS) -
     )  # fmt: skip
 
 
-def _top_repositories(manifest: list[str], top: int, repos_per_pass: int):
+def _top_repositories(manifest: list[tuple[pafs.FileSystem, str]], top: int, repos_per_pass: int):
     """Distinct repositories, and the top ``top`` by files and by bytes, exact, in as many passes over the
     manifest's repo_name and length_bytes columns as it takes to hold at most ``repos_per_pass`` repositories."""
     passes = max(1, math.ceil(_rows(manifest) / repos_per_pass))

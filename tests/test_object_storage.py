@@ -1,0 +1,241 @@
+"""Builds written to object storage (s3://, against moto's S3 server on loopback), the split of a build into
+submit (``--no-wait``) and ``stack-v2 finish``, and recipes' relative paths.
+
+moto 5.2 answers CompleteMultipartUpload with a ``CompleteMultipartUploadResponse`` root element where S3
+sends ``CompleteMultipartUploadResult``; the AWS C++ SDK inside pyarrow rejects that as an error, so these
+tests reach moto through a loopback proxy (tests/s3util.py) that renames the element and changes nothing else.
+
+GCS (gs://) goes through the same pyarrow file-system code as S3 but has no local server here, so only its
+URI handling is tested; Dataflow's launcher itself cannot run here either (see test_deploy.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from gitrepos import make_library_repo, make_sample_repo
+from s3util import FaultyProxy, env_restore, env_snapshot, s3_client
+
+from stack_v2.archive.import_git import import_git
+from stack_v2.build import RunNotFinished, finish_build
+from stack_v2.cli import main
+from stack_v2.io import storage
+from stack_v2.loader import iter_manifest_batches
+from stack_v2.recipe import load_recipe
+
+RECIPE = """\
+name: object-storage
+stages:
+  - stage: select_repositories
+  - stage: exact_dedup
+  - stage: fetch_decode
+  - stage: language
+output:
+  target_shard_bytes: 100000
+  manifest_rows_per_shard: 25
+"""
+BUCKET = "datasets"
+
+
+@pytest.fixture(scope="module")
+def s3_output(s3_endpoint):
+    """moto's S3 through the proxy that fixes its CompleteMultipartUpload answer (see the module's docstring)."""
+    rename = ((b"CompleteMultipartUploadResponse", b"CompleteMultipartUploadResult"),)
+    with FaultyProxy(s3_endpoint, rewrite=rename) as proxy:
+        saved = env_snapshot(["AWS_ENDPOINT_URL"])
+        os.environ["AWS_ENDPOINT_URL"] = proxy.url
+        try:
+            yield proxy.url
+        finally:
+            env_restore(saved)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, s3_output):
+    root = tmp_path_factory.mktemp("objstore")
+    lib = make_library_repo(root)
+    sample = make_sample_repo(root)
+    archive = root / "archive"
+    import_git([str(lib), str(sample)], str(archive))
+    recipe = root / "recipe.yaml"
+    recipe.write_text(RECIPE)
+    s3_client(s3_output).create_bucket(Bucket=BUCKET)
+    local = root / "local"
+    assert build(archive, recipe, str(local)) == 0
+    return {"root": root, "archive": archive, "recipe": recipe, "local": local, "endpoint": s3_output}
+
+
+def build(archive: Path, recipe: Path, output: str, *extra: str) -> int:
+    return main(["build", "--archive", str(archive), "--output", output, "--pipeline", str(recipe), "--quiet", *extra])
+
+
+def keys(endpoint: str, prefix: str) -> list[str]:
+    pages = s3_client(endpoint).get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    # without the empty "directory/" markers pyarrow leaves when it removes a directory's last object
+    return sorted(o["Key"][len(prefix):] for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/"))
+
+
+def local_files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def get(endpoint: str, key: str) -> bytes:
+    return s3_client(endpoint).get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+
+@pytest.fixture(scope="module")
+def s3_dataset(world):
+    out = f"s3://{BUCKET}/same"
+    assert build(world["archive"], world["recipe"], out) == 0
+    return out
+
+
+def test_build_to_s3_writes_the_same_dataset_as_a_local_build(world, s3_dataset):
+    out = s3_dataset
+    remote = keys(world["endpoint"], "same/")
+    assert remote == local_files(world["local"])  # same files, no .run-* or temporary objects left
+    assert sum(k.startswith("manifest/") for k in remote) >= 2 and any(k.startswith("data/Python/") for k in remote)
+    for key in remote:
+        if key.endswith(".parquet"):  # deterministic shards: byte-identical wherever they are written
+            assert get(world["endpoint"], f"same/{key}") == (world["local"] / key).read_bytes(), key
+    report = json.loads(get(world["endpoint"], "same/report.json"))
+    local_report = json.loads((world["local"] / "report.json").read_text())
+    assert report["accounting"] == "ok" and report["stages"] == local_report["stages"]
+    assert report["metrics_check"]["result"] == "ok"
+    card = get(world["endpoint"], "same/README.md").decode()
+    assert "![" in card and "(report/languages.png)" in card  # the card embeds the plots written beside it
+    assert get(world["endpoint"], "same/report/languages.png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<html" in get(world["endpoint"], "same/report/index.html")
+    # a trainer reads the manifest straight from the bucket
+    rows = sum(b.num_rows for b in iter_manifest_batches(f"{out}/manifest", ["swhid"]))
+    assert rows == report["totals"]["kept"]["files"] > 0
+
+
+def test_no_wait_then_finish_replaces_the_previous_dataset(world, s3_dataset, capsys):
+    out = s3_dataset
+    first_report = get(world["endpoint"], "same/report.json")
+    client = s3_client(world["endpoint"])
+    client.put_object(Bucket=BUCKET, Key="same/data/Stale/train-00000-of-00001.parquet", Body=b"old")
+    client.put_object(Bucket=BUCKET, Key="same/.run-crashed/report.json", Body=b"{}")
+    capsys.readouterr()
+    assert build(world["archive"], world["recipe"], out, "--no-wait") == 0
+    said = capsys.readouterr().err
+    run_id = said.split("--run ")[-1].split()[0]
+    assert f"stack-v2 finish {out} --run {run_id}" in said
+    listing = keys(world["endpoint"], "same/")
+    # submitted, not finished: the previous dataset is untouched, the crashed run is gone
+    assert get(world["endpoint"], "same/report.json") == first_report
+    assert "data/Stale/train-00000-of-00001.parquet" in listing
+    assert not any(k.startswith(".run-crashed/") for k in listing)
+    assert any(k.startswith(f".run-{run_id}/manifest/") for k in listing)
+    assert main(["finish", out, "--run", run_id]) == 0
+    after = keys(world["endpoint"], "same/")
+    assert after == local_files(world["local"])  # the stale shard and the run directory are gone
+    assert "dataset written to" in capsys.readouterr().err
+    report = json.loads(get(world["endpoint"], "same/report.json"))
+    assert report["metrics_check"]["result"] == "unavailable"  # finish has no runner result to ask
+    assert report["run"]["recipe"] == "object-storage" and report["accounting"] == "ok"
+
+
+def test_finish_refuses_a_run_whose_shards_are_not_all_there(world, tmp_path, capsys):
+    out = tmp_path / "partial"
+    assert build(world["archive"], world["recipe"], str(out), "--no-wait") == 0
+    (run,) = [p for p in out.iterdir() if p.name.startswith(".run-")]
+    shards = sorted((run / "manifest").iterdir())
+    assert len(shards) >= 2
+    hidden = shards[1].with_name("." + shards[1].name)
+    shards[1].rename(hidden)  # as if a worker had not written it yet
+    with pytest.raises(RunNotFinished, match=rf"manifest has {len(shards) - 1} of {len(shards)} part shards"):
+        finish_build(str(out))
+    capsys.readouterr()
+    assert main(["finish", str(out), "--wait", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has not finished" in err and str(run.name) in err
+    assert not (out / "report.json").exists()  # nothing was published
+    hidden.rename(shards[1])
+    assert main(["finish", str(out)]) == 0
+    assert pq.read_table(out / "manifest").num_rows == json.loads((out / "report.json").read_text())["totals"][
+        "kept"]["files"]  # fmt: skip
+    assert not [p for p in out.iterdir() if p.name.startswith(".run-")]
+
+
+def test_finish_names_what_is_missing(tmp_path, capsys):
+    assert main(["finish", str(tmp_path)]) == 2
+    assert "no run to finish" in capsys.readouterr().err
+    assert main(["finish", str(tmp_path), "--run", "abc"]) == 2
+    assert "no run 'abc'" in capsys.readouterr().err
+    (tmp_path / ".run-1").mkdir()
+    (tmp_path / ".run-2").mkdir()
+    assert main(["finish", str(tmp_path)]) == 2
+    assert "2 runs (1, 2): name one with --run" in capsys.readouterr().err
+
+
+def test_output_uris_are_checked_before_anything_runs(world, capsys):
+    for uri, message in (("ftp://host/ds", "unsupported scheme 'ftp'"), ("s3:///ds", "needs a bucket name")):
+        assert build(world["archive"], world["recipe"], uri) == 2
+        err = capsys.readouterr().err
+        assert message in err and uri in err
+
+
+def test_storage_writes_are_whole_and_listings_skip_hidden_files(tmp_path, s3_output):
+    s3_client(s3_output).create_bucket(Bucket="scratch")
+    source = Path(json.__file__).read_bytes()  # a real file's bytes
+    for base in (str(tmp_path / "local"), "s3://scratch/prefix"):
+        storage.write_bytes(storage.join(base, "a", "json.py"), source)
+        storage.write_bytes(storage.join(base, "a", ".hidden.tmp"), b"partial")
+        assert storage.read_bytes(storage.join(base, "a", "json.py")) == source
+        assert [p.rsplit("/", 1)[-1] for p in storage.list_files(base, ".py")] == ["json.py"]
+        assert storage.copy_tree(storage.join(base, "a"), storage.join(base, "b")) == 2
+        assert storage.read_bytes(storage.join(base, "b", "json.py")) == source
+        storage.delete(storage.join(base, "a"))
+        assert not storage.exists(storage.join(base, "a", "json.py")) and storage.is_dir(storage.join(base, "b"))
+        storage.delete(storage.join(base, "nothing"))  # nothing there is fine
+    assert sorted(os.listdir(tmp_path / "local" / "b")) == [".hidden.tmp", "json.py"]
+    # gs:// maps to pyarrow's GCS file system (no GCS server here: only the mapping is checked)
+    assert storage.absolute("gs://bucket/ds/") == "gs://bucket/ds" and storage.is_remote("gs://bucket/ds")
+    assert storage.join("gs://bucket/ds", "data", "Python") == "gs://bucket/ds/data/Python"
+
+
+def test_recipe_paths_are_relative_to_the_recipe_file(tmp_path, monkeypatch):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(
+        "name: r\nstages:\n  - stage: select_repositories\n    repo_metadata: meta/repos.parquet\n"
+        "  - stage: license\n    cache_path: default\n    permissive: s3://bucket/permissive.tsv\n"
+        "  - stage: exact_dedup\n  - stage: fetch_decode\n"
+        "  - stage: decontaminate\n    benchmarks: {humaneval: null, mbpp: ../bench/mbpp.jsonl}\n")  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # not the recipe's folder
+    recipe = load_recipe(str(folder / "r.yaml"))
+    assert recipe.stage("select_repositories").params["repo_metadata"] == str(folder / "meta" / "repos.parquet")
+    assert recipe.stage("license").params["cache_path"] == "default"
+    assert recipe.stage("license").params["permissive"] == "s3://bucket/permissive.tsv"
+    assert recipe.stage("decontaminate").params["benchmarks"] == {"humaneval": None,
+                                                                  "mbpp": str(tmp_path / "bench" / "mbpp.jsonl")}
+    assert "meta/repos.parquet" in recipe.text  # the card shows the recipe as written
+
+
+def test_repo_metadata_on_the_command_line_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from stack_v2.cli import build_parser, build_request
+
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["build", "--archive", "a", "--output", "o", "--repo-metadata", "m.parquet"])
+    request = build_request(args)
+    assert request.recipe.stage("select_repositories").params["repo_metadata"] == str(tmp_path / "m.parquet")
+
+
+def test_report_reads_a_dataset_in_s3_and_in_place_commands_say_they_need_a_local_one(world, s3_dataset, capsys):
+    client = s3_client(world["endpoint"])
+    client.delete_object(Bucket=BUCKET, Key="same/report/index.html")
+    assert main(["report", s3_dataset, "--top", "3"]) == 0
+    assert b"<html" in get(world["endpoint"], "same/report/index.html")
+    assert "the card (README.md) shows the plots" in capsys.readouterr().err
+    for argv in (["manifest", "regenerate", "--dataset", s3_dataset, "--output", str(world["root"] / "regen")],
+                 ["optout", "apply", "--dataset", s3_dataset, "--requests", str(world["recipe"])],
+                 ["manifest", "check", "--dataset", s3_dataset]):  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and s3_dataset in err and "works on a local dataset only" in err
