@@ -5,14 +5,19 @@ moto 5.2 answers CompleteMultipartUpload with a ``CompleteMultipartUploadRespons
 sends ``CompleteMultipartUploadResult``; the AWS C++ SDK inside pyarrow rejects that as an error, so these
 tests reach moto through a loopback proxy (tests/s3util.py) that renames the element and changes nothing else.
 
-GCS (gs://) goes through the same pyarrow file-system code as S3 but has no local server here, so only its
-URI handling is tested; Dataflow's launcher itself cannot run here either (see test_deploy.py).
+gs:// outputs are tested against gcp-storage-emulator (a GCS JSON-API server from PyPI) on loopback, in its
+own process, reached through ``STORAGE_EMULATOR_HOST`` as Google's client libraries do. Dataflow's launcher
+itself cannot run here (see test_deploy.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -181,10 +186,58 @@ def test_output_uris_are_checked_before_anything_runs(world, capsys):
         assert message in err and uri in err
 
 
-def test_storage_writes_are_whole_and_listings_skip_hidden_files(tmp_path, s3_output):
+@pytest.fixture(scope="module")
+def gcs_emulator():
+    """gcp-storage-emulator on 127.0.0.1 in its own process (in-process it serves one request at a time
+    under our GIL); STORAGE_EMULATOR_HOST points stack-v2's gs:// file system at it meanwhile."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port",
+                             str(port), "--in-memory", "--default-bucket", BUCKET],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("gcp-storage-emulator did not start") from None
+            time.sleep(0.1)
+    saved = env_snapshot(["STORAGE_EMULATOR_HOST"])
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{port}"
+    try:
+        yield f"gs://{BUCKET}"
+    finally:
+        env_restore(saved)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_build_to_gcs_writes_the_same_dataset_as_a_local_build(world, gcs_emulator, capsys):
+    out = f"{gcs_emulator}/ds"
+    assert build(world["archive"], world["recipe"], out, "--no-wait") == 0  # as a Flex Template launches it
+    assert any(name.startswith(".run-") for name in storage.list_names(out))
+    assert main(["finish", out]) == 0
+    fs, root = storage.filesystem(out)
+    remote = sorted(p[len(root) + 1:] for p in storage.list_files(out))
+    assert remote == local_files(world["local"])
+    for key in remote:
+        if key.endswith(".parquet"):
+            assert storage.read_bytes(f"{out}/{key}") == (world["local"] / key).read_bytes(), key
+    report = json.loads(storage.read_text(f"{out}/report.json"))
+    assert report["accounting"] == "ok" and report["totals"]["kept"]["files"] > 0
+    assert "(report/languages.png)" in storage.read_text(f"{out}/README.md")
+    rows = sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for p in storage.list_files(f"{out}/manifest"))
+    assert rows == report["totals"]["kept"]["files"]
+
+
+def test_storage_writes_are_whole_and_listings_skip_hidden_files(tmp_path, s3_output, gcs_emulator):
     s3_client(s3_output).create_bucket(Bucket="scratch")
     source = Path(json.__file__).read_bytes()  # a real file's bytes
-    for base in (str(tmp_path / "local"), "s3://scratch/prefix"):
+    for base in (str(tmp_path / "local"), "s3://scratch/prefix", f"{gcs_emulator}/scratch"):
         storage.write_bytes(storage.join(base, "a", "json.py"), source)
         storage.write_bytes(storage.join(base, "a", ".hidden.tmp"), b"partial")
         assert storage.read_bytes(storage.join(base, "a", "json.py")) == source
@@ -195,7 +248,6 @@ def test_storage_writes_are_whole_and_listings_skip_hidden_files(tmp_path, s3_ou
         assert not storage.exists(storage.join(base, "a", "json.py")) and storage.is_dir(storage.join(base, "b"))
         storage.delete(storage.join(base, "nothing"))  # nothing there is fine
     assert sorted(os.listdir(tmp_path / "local" / "b")) == [".hidden.tmp", "json.py"]
-    # gs:// maps to pyarrow's GCS file system (no GCS server here: only the mapping is checked)
     assert storage.absolute("gs://bucket/ds/") == "gs://bucket/ds" and storage.is_remote("gs://bucket/ds")
     assert storage.join("gs://bucket/ds", "data", "Python") == "gs://bucket/ds/data/Python"
 

@@ -6,7 +6,8 @@ same directory and are renamed; object stores have no rename, but an object appe
 
 S3 follows the AWS conventions (credentials from the usual chain, ``AWS_ENDPOINT_URL`` or
 ``AWS_ENDPOINT_URL_S3`` for S3-compatible servers, ``AWS_REGION``/``AWS_DEFAULT_REGION``); GCS uses
-Google's application-default credentials (on Dataflow: the workers' service account).
+Google's application-default credentials (on Dataflow: the workers' service account), or the emulator
+``STORAGE_EMULATOR_HOST`` names.
 """
 
 from __future__ import annotations
@@ -55,10 +56,19 @@ def s3_filesystem(unsigned: bool = False) -> pafs.S3FileSystem:
 
 
 def _gcs_filesystem() -> pafs.FileSystem:
+    """Google's application-default credentials; ``STORAGE_EMULATOR_HOST`` (the variable Google's client
+    libraries read) points at a GCS emulator instead, without credentials."""
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST") or None
+    key = ("gs", emulator)
     with _FS_LOCK:
-        fs = _FS_CACHE.get(("gs",))
+        fs = _FS_CACHE.get(key)
         if fs is None:
-            fs = _FS_CACHE[("gs",)] = pafs.GcsFileSystem()
+            if emulator:
+                parsed = urlparse(emulator if "://" in emulator else f"http://{emulator}")
+                fs = pafs.GcsFileSystem(anonymous=True, endpoint_override=parsed.netloc, scheme=parsed.scheme)
+            else:
+                fs = pafs.GcsFileSystem()
+            _FS_CACHE[key] = fs
         return fs
 
 
@@ -170,8 +180,15 @@ def is_dir(uri: str) -> bool:
 def list_names(uri: str) -> list[str]:
     """Names directly under directory ``uri`` (empty when it does not exist)."""
     fs, path = filesystem(uri)
-    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    return sorted(info.base_name for info in infos)
+    if not is_remote(uri):
+        return sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)))
+    # Object stores: from the objects under the prefix (not every server lists "directories" alike)
+    return sorted({p[len(path) + 1:].split("/", 1)[0] for p in _object_paths(fs, path)})
+
+
+def _object_paths(fs: pafs.FileSystem, path: str) -> list[str]:
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    return [i.path for i in infos if i.type == pafs.FileType.File]
 
 
 def list_files(uri: str, suffix: str = "") -> list[str]:
@@ -188,10 +205,20 @@ def delete(uri: str) -> None:
     fs, path = filesystem(uri)
     kind = fs.get_file_info(path).type
     try:
-        if kind == pafs.FileType.Directory:
-            fs.delete_dir(path)
-        elif kind == pafs.FileType.File:
+        if kind == pafs.FileType.File:
             fs.delete_file(path)
+        elif kind == pafs.FileType.Directory and not is_remote(uri):
+            fs.delete_dir(path)
+        elif kind == pafs.FileType.Directory:
+            try:
+                fs.delete_dir_contents(path, missing_dir_ok=True)  # batched deletes where the store has them
+            except OSError:
+                for object_path in _object_paths(fs, path):  # one by one
+                    fs.delete_file(object_path)
+            try:  # the directory's own marker object, when there is one
+                fs.delete_dir(path)
+            except OSError:
+                pass
     except FileNotFoundError:
         pass
     except OSError as exc:
