@@ -157,7 +157,7 @@ def _dechunk(stream) -> bytes:
     while size := int(stream.readline().split(b";")[0].strip() or b"0", 16):
         data += stream.read(size)
         stream.readline()
-    while (line := stream.readline()).strip():  # trailers
+    while stream.readline().strip():  # trailers
         pass
     return data
 

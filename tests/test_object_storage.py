@@ -237,10 +237,16 @@ def test_build_to_gcs_writes_the_same_dataset_as_a_local_build(world, gcs_emulat
 def test_storage_writes_are_whole_and_listings_skip_hidden_files(tmp_path, s3_output, gcs_emulator):
     s3_client(s3_output).create_bucket(Bucket="scratch")
     source = Path(json.__file__).read_bytes()  # a real file's bytes
+    # over pyarrow's upload part size (10 MB on S3), so uploads of several parts are exercised too
+    stdlib = sorted(Path(os.__file__).parent.glob("*.py"))
+    big = b"".join(p.read_bytes() for p in stdlib)
+    big = (big * (1 + 12 * 2**20 // len(big)))[: 12 * 2**20]
     for base in (str(tmp_path / "local"), "s3://scratch/prefix", f"{gcs_emulator}/scratch"):
         storage.write_bytes(storage.join(base, "a", "json.py"), source)
         storage.write_bytes(storage.join(base, "a", ".hidden.tmp"), b"partial")
         assert storage.read_bytes(storage.join(base, "a", "json.py")) == source
+        storage.write_bytes(storage.join(base, "big.bin"), big)
+        assert storage.read_bytes(storage.join(base, "big.bin")) == big
         assert [p.rsplit("/", 1)[-1] for p in storage.list_files(base, ".py")] == ["json.py"]
         assert storage.copy_tree(storage.join(base, "a"), storage.join(base, "b")) == 2
         assert storage.read_bytes(storage.join(base, "b", "json.py")) == source

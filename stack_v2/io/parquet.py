@@ -41,12 +41,10 @@ def write_parquet_atomic(path: str, rows: list[dict], schema: pa.Schema) -> None
     # Fixed writer settings so identical rows give identical bytes.
     settings = {"compression": "zstd", "row_group_size": 100_000, "write_statistics": True}
     if storage.is_remote(path):
-        fs, key = storage.filesystem(path)
-        try:
-            with fs.open_output_stream(key) as out:
-                pq.write_table(table, out, **settings)
-        except OSError as exc:
-            raise storage.StorageError(f"{path}: writing failed ({' '.join(str(exc).split())[:300]})") from exc
+        # Serialised first, then one upload: a failure while encoding never leaves a partial object.
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer, **settings)
+        storage.write_bytes(path, buffer.getvalue())
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")

@@ -127,8 +127,8 @@ def _wrap(uri: str, action: str, exc: Exception) -> StorageError:
     return StorageError(f"{uri}: {action} failed ({' '.join(str(exc).split())[:300]})")
 
 
-def write_bytes(uri: str, data: bytes) -> None:
-    """Write ``data`` to ``uri`` so that no reader ever sees a partial file."""
+def write_bytes(uri: str, data) -> None:
+    """Write ``data`` (bytes or an Arrow buffer) to ``uri`` so that no reader ever sees a partial file."""
     if not is_remote(uri):
         path = absolute(uri)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -154,7 +154,7 @@ def read_bytes(uri: str) -> bytes:
     try:
         with fs.open_input_stream(path) as f:
             return f.read()
-    except FileNotFoundError:
+    except FileNotFoundError:  # callers tell a missing file from a failing store
         raise
     except OSError as exc:
         raise _wrap(uri, "reading", exc) from exc
