@@ -9,9 +9,10 @@ separate processes, so the workers' peak resident memory, sampled every 0.2 s wi
 what the stages themselves hold stays bounded.
 
     python benchmarks/bench_worker_memory.py --workdir /tmp/stack-v2-bench-scaling [--sizes small medium large]
+        [--target-shard-mb MB]
 
 Reuses bench_scaling's archives in the same work directory (imports them when missing). Prints JSON and
-writes ``<workdir>/worker-memory-results.json``. Not a test.
+writes ``<workdir>/worker-memory-results[-shardNmb].json``. Not a test.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def stop(proc: subprocess.Popen) -> None:
             continue
 
 
-def measure(archive: Path, out: Path, home: Path) -> dict:
+def measure(archive: Path, out: Path, home: Path, target_shard_mb: int | None = None) -> dict:
     from stack_v2.archive.location import ArchiveLocation
     from stack_v2.build import BuildRequest, run_build
     from stack_v2.recipe import load_recipe
@@ -124,6 +125,8 @@ def measure(archive: Path, out: Path, home: Path) -> dict:
         wait_listening(pool_port, pool, "worker pool")
         recipe = load_recipe("the-stack-v2")
         recipe = replace(recipe, stages=tuple(s for s in recipe.stages if s.name in STAGES))
+        if target_shard_mb:  # a data shard is written by one worker from one group: its size bounds that memory
+            recipe = replace(recipe, output={**recipe.output, "target_shard_bytes": target_shard_mb * 2**20})
         beam_args = ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}", "--environment_type=EXTERNAL",
                      f"--environment_config=localhost:{pool_port}"]  # fmt: skip
         shutil.rmtree(out, ignore_errors=True)
@@ -141,6 +144,7 @@ def measure(archive: Path, out: Path, home: Path) -> dict:
         "peak_rss_largest_sdk_worker_mb": round(workers.largest / 2**20),
         "peak_rss_worker_pool_tree_mb": round(workers.total / 2**20),
         "peak_rss_job_service_mb": round(runner.largest / 2**20),
+        "target_shard_mb": round(recipe.output["target_shard_bytes"] / 2**20),
     }  # fmt: skip
 
 
@@ -148,6 +152,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="benchmarks/out")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--target-shard-mb", type=int, default=None,
+                        help="override the recipe's output.target_shard_bytes (default: the recipe's 256 MB)")
     args = parser.parse_args()
 
     from stack_v2.archive.import_git import import_git
@@ -160,11 +166,12 @@ def main() -> int:
         archive = workdir / f"archive-{size}"
         if not (archive / "graph").exists():
             import_git([str(r) for r in repos], str(archive))
-        run = measure(archive, workdir / f"dataset-portable-{size}", workdir / f"portable-{size}")
+        run = measure(archive, workdir / f"dataset-portable-{size}", workdir / f"portable-{size}", args.target_shard_mb)
         print(f"{size}: {json.dumps(run)}", file=sys.stderr)
         results["sizes"][size] = run
     results["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    (workdir / "worker-memory-results.json").write_text(json.dumps(results, indent=2))
+    name = "worker-memory-results" + (f"-shard{args.target_shard_mb}mb" if args.target_shard_mb else "")
+    (workdir / f"{name}.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     return 0
 
