@@ -232,6 +232,7 @@ def _write_notebooks(records, params: dict, run_dir: str, out: dict):
 
 
 RUN_INFO = "run.json"  # in the run directory: what finish_build needs when the launcher did not wait
+RUN_PREFIX = ".run-"
 _SHARD = re.compile(r"^(?P<name>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
@@ -248,7 +249,11 @@ class StartedBuild:
 
     @property
     def run_dir(self) -> str:
-        return storage.join(self.output_dir, f".run-{self.run_id}")
+        return run_dir_of(self.output_dir, self.run_id)
+
+
+def run_dir_of(output_dir: str, run_id: str) -> str:
+    return storage.join(output_dir, f"{RUN_PREFIX}{run_id}")
 
 
 def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:
@@ -265,10 +270,10 @@ def start_build(req: BuildRequest, beam_args: Sequence[str] = (), *, wait: bool 
     # Leftovers of crashed runs. One output directory takes one build at a time: a second build started
     # while a submitted one still runs removes that one's run directory.
     for stale in storage.list_names(output_dir):
-        if stale.startswith(".run-"):
+        if stale.startswith(RUN_PREFIX):
             storage.delete(storage.join(output_dir, stale))
     run_id = uuid.uuid4().hex[:12]
-    run_dir = storage.join(output_dir, f".run-{run_id}")
+    run_dir = run_dir_of(output_dir, run_id)
     storage.write_text(storage.join(run_dir, RUN_INFO), json.dumps(_run_info(req, run_id), indent=2) + "\n")
     options = pipeline_options(beam_args)  # --runner DaskRunner and the other runners: stack_v2/runners.py
     p = beam.Pipeline(options=options)
@@ -293,7 +298,7 @@ def _run_info(req: BuildRequest, run_id: str) -> dict:
 
 def find_run(output_dir: str, run_id: str | None = None) -> str:
     """The run directory of ``run_id`` in ``output_dir``, or of its only run when ``run_id`` is None."""
-    runs = [n[len(".run-"):] for n in storage.list_names(output_dir) if n.startswith(".run-")]
+    runs = [n[len(RUN_PREFIX):] for n in storage.list_names(output_dir) if n.startswith(RUN_PREFIX)]
     if run_id is None:
         if len(runs) != 1:
             raise StackV2Error(f"{output_dir}: {'no run to finish' if not runs else f'{len(runs)} runs'}"
@@ -309,8 +314,7 @@ def finish_build(output_dir: str, run_id: str | None = None, result=None) -> dic
     and the runner's counters (``result``; without it, the shards are checked for completeness), write the
     card, the HTML report, the recipe and the opt-out log, and replace the previous outputs."""
     output_dir = storage.absolute(output_dir)
-    run_id = find_run(output_dir, run_id)
-    run_dir = storage.join(output_dir, f".run-{run_id}")
+    run_dir = run_dir_of(output_dir, find_run(output_dir, run_id))
     info = json.loads(storage.read_text(storage.join(run_dir, RUN_INFO)))
     recipe = parse_recipe(info["recipe"]["text"], info["recipe"]["path"])
     report_path = storage.join(run_dir, "report.json")
@@ -347,8 +351,9 @@ def check_complete(run_dir: str, report: dict, has_content: bool) -> None:
     """Without the runner's word that the pipeline succeeded: every shard set under the run directory is
     whole (``-NNNNN-of-MMMMM``: all M present), and the manifest holds as many rows as report.json kept."""
     fs, root = storage.filesystem(run_dir)
+    paths = storage.list_files(run_dir, ".parquet")
     sets: dict[tuple[str, str], tuple[int, set[int]]] = {}
-    for path in storage.list_files(run_dir, ".parquet"):
+    for path in paths:
         match = _SHARD.match(path.rsplit("/", 1)[-1])
         if match:
             key = (path.rsplit("/", 1)[0], match["name"])
@@ -358,14 +363,14 @@ def check_complete(run_dir: str, report: dict, has_content: bool) -> None:
         if len(seen) != count:
             where = directory[len(root):].lstrip("/") or "."
             raise RunNotFinished(f"{run_dir}: {where} has {len(seen)} of {count} {name} shards: "
-                               "the pipeline has not finished (or it failed)")  # fmt: skip
+                                 "the pipeline has not finished (or it failed)")  # fmt: skip
     kept = report["totals"]["kept"]["files"]
     for table in ("manifest", *(("data",) if has_content else ())):
         rows = sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows
-                   for p in storage.list_files(storage.join(run_dir, table), ".parquet"))  # fmt: skip
+                   for p in paths if p.startswith(f"{root}/{table}/"))  # fmt: skip
         if rows != kept and (rows or kept):
             raise RunNotFinished(f"{run_dir}: {table}/ holds {rows:,} rows but report.json kept {kept:,} files: "
-                               "the pipeline has not finished (or it failed)")  # fmt: skip
+                                 "the pipeline has not finished (or it failed)")  # fmt: skip
 
 
 def write_build_audit(run_dir: str, requests) -> list[dict]:

@@ -128,7 +128,6 @@ def build_request(args):
 
 def cmd_build(args, beam_args: list[str]) -> int:
     from stack_v2.build import finish_build, start_build
-    from stack_v2.io.storage import absolute
     from stack_v2.stages.base import Progress
 
     request = build_request(args)
@@ -141,7 +140,7 @@ def cmd_build(args, beam_args: list[str]) -> int:
               f"--run {started.run_id}", file=sys.stderr)  # fmt: skip
         return 0
     report = finish_build(started.output_dir, started.run_id, started.result)
-    _print_built(report, absolute(args.output))
+    _print_built(report, started.output_dir)
     return 0
 
 

@@ -56,10 +56,10 @@ def _pipeline(request, beam_args: Sequence[str], extra: Sequence[str] = ()):
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from stack_v2.build import construct
+    from stack_v2.build import construct, run_dir_of
 
     p = beam.Pipeline(options=PipelineOptions([*_with_dataflow_runner(beam_args), *extra]))
-    construct(p, request, f"{request.output_dir.rstrip('/')}/.run-{uuid.uuid4().hex[:12]}")
+    construct(p, request, run_dir_of(request.output_dir, uuid.uuid4().hex[:12]))
     return p
 
 

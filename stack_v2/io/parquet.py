@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Callable
 
 import apache_beam as beam
@@ -47,7 +46,7 @@ def write_parquet_atomic(path: str, rows: list[dict], schema: pa.Schema) -> None
         storage.write_bytes(path, buffer.getvalue())
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    tmp = storage.temporary_path(path)
     pq.write_table(table, tmp, **settings)
     os.replace(tmp, path)
 

@@ -127,12 +127,17 @@ def _wrap(uri: str, action: str, exc: Exception) -> StorageError:
     return StorageError(f"{uri}: {action} failed ({' '.join(str(exc).split())[:300]})")
 
 
+def temporary_path(path: str) -> str:
+    """A hidden name beside local ``path`` to write to before renaming (listings skip hidden names)."""
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+
+
 def write_bytes(uri: str, data) -> None:
     """Write ``data`` (bytes or an Arrow buffer) to ``uri`` so that no reader ever sees a partial file."""
     if not is_remote(uri):
         path = absolute(uri)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        tmp = temporary_path(path)
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
