@@ -1,17 +1,19 @@
 """The build: archive in; Parquet shards, SWHID manifest, dropped table, report and card out.
 
-Layout of the output directory (fixed):
+Layout of a dataset version (fixed):
     data/<language>/train-NNNNN-of-MMMMM.parquet   the-stack-v2 columns + content
     manifest/part-NNNNN-of-MMMMM.parquet           the-stack-v2 columns + swhid
     dropped/part-NNNNN-of-MMMMM.parquet            blob_id, repo_name, path, stage, outcome, reason, detail
     report.json                                    files and bytes per stage and reason, checked
     README.md                                      dataset card
 
-The output is a local directory or an object-store prefix (``s3://``, ``gs://``; ``io.storage``). The
-pipeline writes into ``<output>/.run-<id>/``; only a run that finished replaces the previous outputs, so a
-crashed run never leaves a dataset that looks complete. ``run_build`` = ``start_build`` (submit, and by
-default wait) + ``finish_build`` (card, report, replace); a launcher that may not wait (a Dataflow Flex
-Template) leaves ``run.json`` in the run directory and ``stack-v2 finish`` completes the build later.
+The output is a local directory or an object-store prefix (``s3://``, ``gs://``; ``io.storage``). A build
+takes the output's lock, its pipeline writes ``<output>/versions/<run id>/``, and only a run that finished,
+accounted for every file and stayed within its failure budget is published, by replacing the output's
+pointer to its current version (``io.publish``): a crashed, failed or concurrent run never changes what
+readers see. ``run_build`` = ``start_build`` (lock, submit, and by default wait) + ``finish_build`` (checks,
+card, report, publish); a launcher that may not wait (a Dataflow Flex Template) leaves ``run.json`` in the
+run directory and the lock held, and ``stack-v2 finish`` completes (or ``--rollback`` drops) the run later.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -31,9 +32,11 @@ import pyarrow.parquet as pq
 
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.archive.traverse import PROBLEMS, ListDefaultBranchFiles
+from stack_v2.budget import describe_excess, nothing_listed
+from stack_v2.budget import evaluate as evaluate_budget
 from stack_v2.errors import StackV2Error
+from stack_v2.io import publish, storage
 from stack_v2.io import report as rep
-from stack_v2.io import storage
 from stack_v2.io.card import write_card
 from stack_v2.io.metrics_report import metrics_check
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
@@ -79,6 +82,7 @@ class BuildRequest:
     origins: Sequence[str] = ()
     swhids: Sequence = ()
     optouts: Sequence = ()  # OptOutRequests honoured right after repository selection
+    allow_missing: bool = False  # requested origins or SWHIDs that yield nothing are reported, not fatal
 
 
 def _stage_transform(spec, location: ArchiveLocation):
@@ -232,12 +236,15 @@ def _write_notebooks(records, params: dict, run_dir: str, out: dict):
 
 
 RUN_INFO = "run.json"  # in the run directory: what finish_build needs when the launcher did not wait
-RUN_PREFIX = ".run-"
 _SHARD = re.compile(r"^(?P<name>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
 class RunNotFinished(StackV2Error):
     """The run's pipeline has not finished (or failed): its report or some of its shards are missing."""
+
+
+class RunFailed(StackV2Error):
+    """The run ended without a dataset (pipeline error, failure budget, nothing found): it stays unpublished."""
 
 
 @dataclass(frozen=True)
@@ -253,38 +260,55 @@ class StartedBuild:
 
 
 def run_dir_of(output_dir: str, run_id: str) -> str:
-    return storage.join(output_dir, f"{RUN_PREFIX}{run_id}")
+    """A run writes the version it may become: ``<output>/versions/<run id>/`` (io/publish.py)."""
+    return publish.version_dir(output_dir, run_id)
 
 
 def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:
-    """Run the build; on success the outputs replace any previous run's in ``req.output_dir``."""
+    """Run the build; on success its version becomes ``req.output_dir``'s current one."""
     started = start_build(req, beam_args, wait=True)
     return finish_build(req.output_dir, started.run_id, started.result)
 
 
 def start_build(req: BuildRequest, beam_args: Sequence[str] = (), *, wait: bool = True) -> StartedBuild:
-    """Submit the build's pipeline, writing into ``<output>/.run-<id>/``; with ``wait`` (the default) return
-    when it has finished. Without, return once the runner accepted the job (a Dataflow Flex Template's
-    launcher must exit then); ``finish_build`` later turns the run into the dataset."""
+    """Take the output's lock and submit the build's pipeline, writing into ``<output>/versions/<run id>/``;
+    with ``wait`` (the default) return when it has finished. Without, return once the runner accepted the
+    job (a Dataflow Flex Template's launcher must exit then) and leave the lock to ``finish_build``."""
     output_dir = storage.absolute(storage.check_uri(req.output_dir))
-    # Leftovers of crashed runs. One output directory takes one build at a time: a second build started
-    # while a submitted one still runs removes that one's run directory.
-    for stale in storage.list_names(output_dir):
-        if stale.startswith(RUN_PREFIX):
-            storage.delete(storage.join(output_dir, stale))
-    run_id = uuid.uuid4().hex[:12]
-    run_dir = run_dir_of(output_dir, run_id)
-    storage.write_text(storage.join(run_dir, RUN_INFO), json.dumps(_run_info(req, run_id), indent=2) + "\n")
     options = pipeline_options(beam_args)  # --runner DaskRunner and the other runners: stack_v2/runners.py
-    p = beam.Pipeline(options=options)
-    # Local paths absolute: workers may run with another working directory (a worker pool, a cluster).
-    construct(p, replace(req, location=req.location.absolute(), output_dir=output_dir), run_dir)
-    result = p.run()
-    if wait:
-        state = str(result.wait_until_finish() or getattr(result, "state", ""))
-        if any(bad in state.upper() for bad in ("FAILED", "CANCELLED", "DRAINED")):
-            raise StackV2Error(f"build of {output_dir}: the pipeline ended in state {state}")
+    run_id = publish.new_version_id()
+    publish.acquire(output_dir, run_id, "build", detached=not wait)
+    run_dir = run_dir_of(output_dir, run_id)
+    try:
+        publish.check_layout(output_dir, OUTPUTS)
+        storage.write_text(storage.join(run_dir, RUN_INFO), json.dumps(_run_info(req, run_id), indent=2) + "\n")
+        p = beam.Pipeline(options=options)
+        # Local paths absolute: workers may run with another working directory (a worker pool, a cluster).
+        construct(p, replace(req, location=req.location.absolute(), output_dir=output_dir), run_dir)
+        result = p.run()
+        if wait:
+            state = str(result.wait_until_finish() or getattr(result, "state", ""))
+            if any(bad in state.upper() for bad in ("FAILED", "CANCELLED", "DRAINED")):
+                raise RunFailed(f"build of {output_dir}: the pipeline ended in state {state}")
+    except BaseException as exc:
+        _abandon(output_dir, run_id, exc)
+        raise
     return StartedBuild(output_dir, run_id, result, finished=wait)
+
+
+def _abandon(output_dir: str, run_id: str, exc: BaseException) -> None:
+    """A run that will not be published: say why in its run.json (kept for inspection), free the lock."""
+    run_info = storage.join(run_dir_of(output_dir, run_id), RUN_INFO)
+    try:
+        info = json.loads(storage.read_text(run_info)) if storage.exists(run_info) else {"run_id": run_id}
+        info.update(state="failed", error=" ".join(str(exc).split())[:2000] or type(exc).__name__)
+        storage.write_text(run_info, json.dumps(info, indent=2) + "\n")
+    except Exception:  # noqa: BLE001 - the store may be what failed; the lock matters more
+        pass
+    try:
+        publish.release(output_dir, run_id)
+    except Exception:  # noqa: BLE001 - a lock left behind by a dead process is taken over later
+        pass
 
 
 def _run_info(req: BuildRequest, run_id: str) -> dict:
@@ -292,41 +316,98 @@ def _run_info(req: BuildRequest, run_id: str) -> dict:
         "run_id": run_id, "started_at": time.time(), "archive": req.location.describe(),
         "recipe": {"name": req.recipe.name, "path": req.recipe.path, "text": req.recipe.text},
         "origins": list(req.origins), "swhids": [s.core for s in req.swhids],
+        "swhid_origins": [s.origin for s in req.swhids], "allow_missing": req.allow_missing,
         "optouts": [{"request": r.to_audit_dict(), "line": r.line, "source": r.source} for r in req.optouts],
     }  # fmt: skip
 
 
 def find_run(output_dir: str, run_id: str | None = None) -> str:
-    """The run directory of ``run_id`` in ``output_dir``, or of its only run when ``run_id`` is None."""
-    runs = [n[len(RUN_PREFIX):] for n in storage.list_names(output_dir) if n.startswith(RUN_PREFIX)]
+    """``run_id`` if ``output_dir`` has that run; without one, the run holding the output's lock."""
+    runs = publish.list_versions(output_dir)
     if run_id is None:
-        if len(runs) != 1:
-            raise StackV2Error(f"{output_dir}: {'no run to finish' if not runs else f'{len(runs)} runs'}"
-                               f"{'' if not runs else ' (' + ', '.join(sorted(runs)) + '): name one with --run'}")
-        run_id = runs[0]
-    elif run_id not in runs:
-        raise StackV2Error(f"{output_dir}: no run {run_id!r} (runs there: {', '.join(sorted(runs)) or 'none'})")
+        holder = publish.read_lock(output_dir)
+        if holder is None:
+            raise StackV2Error(f"{output_dir}: no run to finish (no build holds the lock; versions there: "
+                               f"{', '.join(runs) or 'none'})")  # fmt: skip
+        run_id = holder["run_id"]
+    if run_id not in runs:
+        raise StackV2Error(f"{output_dir}: no run {run_id!r} (runs there: {', '.join(runs) or 'none'})")
+    return run_id
+
+
+def _check_lock_free_for(output_dir: str, run_id: str) -> None:
+    holder = publish.read_lock(output_dir)
+    if holder is not None and holder.get("run_id") != run_id and not publish.is_stale(holder):
+        raise publish.DatasetLocked(publish.describe_holder(output_dir, holder))
+
+
+def rollback_build(output_dir: str, run_id: str | None = None) -> str:
+    """Drop an unpublished run (its version directory) and free the lock it holds; returns its id."""
+    output_dir = storage.absolute(output_dir)
+    run_id = find_run(output_dir, run_id)
+    if publish.current_version(output_dir) == run_id:
+        raise StackV2Error(f"{output_dir}: run {run_id} is the current version already; nothing to roll back")
+    _check_lock_free_for(output_dir, run_id)
+    storage.delete(run_dir_of(output_dir, run_id))
+    publish.release(output_dir, run_id)
     return run_id
 
 
 def finish_build(output_dir: str, run_id: str | None = None, result=None) -> dict:
-    """Turn a finished pipeline's run directory into the dataset: complete the tables, check the accounting
-    and the runner's counters (``result``; without it, the shards are checked for completeness), write the
-    card, the HTML report, the recipe and the opt-out log, and replace the previous outputs."""
+    """Turn a finished pipeline's run directory into the dataset: complete the tables, check the accounting,
+    the runner's counters (``result``; without it, the shards are checked for completeness), the requested
+    origins and the failure budget; write the card, the HTML report, the recipe and the opt-out log; then
+    publish the run as the current version. A run past its budget, or one whose requested origins gave
+    nothing, is not published: the previous dataset stays current and the run is kept for inspection."""
     output_dir = storage.absolute(output_dir)
-    run_dir = run_dir_of(output_dir, find_run(output_dir, run_id))
-    info = json.loads(storage.read_text(storage.join(run_dir, RUN_INFO)))
-    recipe = parse_recipe(info["recipe"]["text"], info["recipe"]["path"])
+    run_id = find_run(output_dir, run_id)
+    run_dir = run_dir_of(output_dir, run_id)
     report_path = storage.join(run_dir, "report.json")
+    if publish.current_version(output_dir) == run_id:  # published; the clean-up after it was interrupted
+        holder = publish.read_lock(output_dir) or {}
+        if holder.get("run_id") == run_id:
+            publish.clean_up(output_dir, run_id, holder.get("replacing"))
+            publish.release(output_dir, run_id)
+        return json.loads(storage.read_text(report_path))
+    _check_lock_free_for(output_dir, run_id)
+    info = json.loads(storage.read_text(storage.join(run_dir, RUN_INFO)))
+    if info.get("state") == "failed":
+        raise RunFailed(f"{run_dir}: this run failed ({info.get('error', '')}); start a new build")
+    recipe = parse_recipe(info["recipe"]["text"], info["recipe"]["path"])
     if not storage.exists(report_path):
         raise RunNotFinished(f"{run_dir}: no report.json yet: the pipeline has not finished (or it failed)")
     report = json.loads(storage.read_text(report_path))
     if result is None:
         check_complete(run_dir, report, has_content="fetch_decode" in recipe.stage_names)
+    publish.acquire(output_dir, run_id, "finish" if result is None else "build")
+    try:
+        report = _complete_run(run_dir, report, recipe, info, result)
+        publish.publish(output_dir, run_id, OUTPUTS)
+    except BaseException as exc:
+        _abandon(output_dir, run_id, exc)
+        raise
+    publish.release(output_dir, run_id)
+    return report
+
+
+def _complete_run(run_dir: str, report: dict, recipe: Recipe, info: dict, result) -> dict:
+    """Everything finish_build writes into the run directory before publishing it; raises RunFailed when the
+    run must not be published (report.json then says why)."""
     _complete_empty_tables(run_dir)
     report.update(metrics_check(result, report))  # the runner's Beam counters against the report's counts
     report["run"] = {"seconds": round(time.time() - info["started_at"], 3), "archive": info["archive"],
                      "recipe": recipe.name, "origins": info["origins"], "swhids": info["swhids"]}  # fmt: skip
+    report["failure_budget"] = evaluate_budget(report, recipe.failure_budget)
+    nothing = _requested_but_empty(run_dir, report, info)
+    if nothing:
+        report["requested_but_empty"] = nothing
+    if (nothing and not info.get("allow_missing")) or report["failure_budget"]["exceeded"]:
+        report["published"] = False
+        storage.write_text(storage.join(run_dir, "report.json"), json.dumps(report, indent=2) + "\n")
+        why = (f"requested but found nothing: {', '.join(nothing)} (--allow-missing builds without them)"
+               if nothing and not info.get("allow_missing") else describe_excess(report["failure_budget"]))
+        raise RunFailed(f"build not published, the previous dataset is unchanged: {why}; the run is kept in "
+                        f"{run_dir} (report.json, dropped/)")  # fmt: skip
     optouts = [parse_request(o["request"], line=o["line"], source=o["source"]) for o in info["optouts"]]
     if optouts:
         audit = write_build_audit(run_dir, optouts)
@@ -338,13 +419,31 @@ def finish_build(output_dir: str, run_id: str | None = None, result=None) -> dic
                               "files_removed": sum(a["files_removed"] for a in audit),
                               "repositories_removed": len({r for a in audit for r in a["repositories_removed"]})}],
         }  # fmt: skip
-    storage.write_text(report_path, json.dumps(report, indent=2) + "\n")
+    storage.write_text(storage.join(run_dir, "report.json"), json.dumps(report, indent=2) + "\n")
     write_card(storage.join(run_dir, "README.md"), report, recipe)
     write_report_or_warn(run_dir)  # report/index.html and the card's plots; a plotting failure only warns
     storage.write_text(storage.join(run_dir, "recipe.yaml"), recipe.text)  # manifest regenerate re-renders the card
-    storage.delete(storage.join(run_dir, RUN_INFO))
-    storage.replace_outputs(run_dir, output_dir, OUTPUTS, last="report.json")
     return report
+
+
+def _requested_but_empty(run_dir: str, report: dict, info: dict) -> list[str]:
+    """The origins and SWHIDs the build was asked for that gave no file (a typo, an object not archived)."""
+    requested = {origin: [origin] for origin in info["origins"]}
+    for core, origin in zip(info["swhids"], info.get("swhid_origins") or [None] * len(info["swhids"])):
+        requested[core] = [core, core.rsplit(":", 1)[-1], origin]
+    if not requested:
+        return []
+    import pyarrow.compute as pc
+
+    fs, path = storage.filesystem(storage.join(run_dir, "dropped"))
+    table = pq.read_table(path, filesystem=fs, columns=["stage", "outcome", "reason", "detail"])
+    table = table.filter(pc.and_(pc.equal(table.column("stage"), "select"), pc.equal(table.column("outcome"), "failed")))
+    problems = list(zip(table.column("detail").to_pylist(), table.column("reason").to_pylist()))
+    nothing = nothing_listed(requested, problems)
+    select = next((st for st in report["stages"] if st["stage"] == "select"), None)
+    if select is not None and not nothing and select["kept"]["files"] + select["dropped"]["files"] == 0:
+        nothing = [f"{subject} (no file listed)" for subject in requested]
+    return nothing
 
 
 def check_complete(run_dir: str, report: dict, has_content: bool) -> None:

@@ -114,6 +114,7 @@ def build_request(args):
     from stack_v2.build import BuildRequest
     from stack_v2.io.storage import absolute, check_uri
     from stack_v2.recipe import StageSpec, load_recipe
+    from stack_v2.repo_metadata import check_repo_metadata
 
     recipe = load_recipe(args.pipeline)
     if args.repo_metadata:  # relative to the working directory, like every path on the command line
@@ -121,9 +122,12 @@ def build_request(args):
         stages = tuple(StageSpec(s.name, {**s.params, "repo_metadata": metadata})
                        if s.name == "select_repositories" else s for s in recipe.stages)  # fmt: skip
         recipe = replace(recipe, stages=stages)
+    if table := recipe.stage("select_repositories").params["repo_metadata"]:
+        check_repo_metadata(table)  # a bad table fails here, before anything is written
     swhids = [parse_swhid_input(s) for s in args.swhid or ()]
     return BuildRequest(_archive_location(args), check_uri(args.output, "--output"), recipe,
-                        origins=args.origin or (), swhids=swhids, optouts=_load_optouts(args.optouts))  # fmt: skip
+                        origins=args.origin or (), swhids=swhids, optouts=_load_optouts(args.optouts),
+                        allow_missing=args.allow_missing)  # fmt: skip
 
 
 def cmd_build(args, beam_args: list[str]) -> int:
@@ -156,8 +160,12 @@ def _print_built(report: dict, output: str) -> None:
 def cmd_finish(args, beam_args: list[str]) -> int:
     import time
 
-    from stack_v2.build import RunNotFinished, finish_build
+    from stack_v2.build import RunNotFinished, finish_build, rollback_build
 
+    if args.rollback:
+        run_id = rollback_build(args.output, args.run)
+        print(f"stack-v2: {args.output}: run {run_id} dropped; the current version is unchanged", file=sys.stderr)
+        return 0
     deadline = time.monotonic() + args.wait
     while True:
         try:
@@ -267,9 +275,11 @@ def cmd_report(args, beam_args: list[str]) -> int:
         raise StackV2Error(f"report: unknown option(s) {' '.join(beam_args)}")
     from stack_v2.io import storage
 
+    from stack_v2.io.publish import resolve
+
     if not storage.is_dir(storage.check_uri(args.dataset, "report: dataset")):
         raise StackV2Error(f"report: {args.dataset}: no such directory")
-    written = write_report(args.dataset, output=args.output, top=args.top)
+    written = write_report(resolve(args.dataset), output=args.output, top=args.top)
     card = "; the card (README.md) shows the plots" if written.card_updated else ""
     print(f"stack-v2: report written to {written.html} with {len(written.plots)} plots (PNG) beside it{card}",
           file=sys.stderr)  # fmt: skip
@@ -314,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="GHArchive-style repository metadata keyed by repo_name (overrides the recipe's)")
     build.add_argument("--optouts", action="append", metavar="FILE",
                        help="opt-out requests to honour (JSON lines, manifests/OPTOUT_FORMAT.md; repeatable)")
+    build.add_argument("--allow-missing", action="store_true",
+                       help="build even when a requested --origin or --swhid yields nothing (listed in report.json); "
+                            "by default that is an error and nothing is published")
     build.add_argument("--quiet", action="store_true", help="no progress lines while the pipeline runs")
     build.add_argument("--no-wait", action="store_true",
                        help="return once the runner accepted the job (Dataflow); `stack-v2 finish` completes it")
@@ -325,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     finish.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                         help="keep checking this long while the pipeline has not finished (default: check once)")
     finish.add_argument("--poll", type=float, default=60.0, metavar="SECONDS", help="between checks (default: 60)")
+    finish.add_argument("--rollback", action="store_true",
+                        help="drop the run instead (its version directory) and free the lock it holds")
     finish.set_defaults(func=cmd_finish)
 
     cat = asub.add_parser("cat", help="write blobs from the content store to stdout, verified")

@@ -48,6 +48,7 @@ from stack_v2.archive.content import (
 )
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.errors import ArchiveError, StackV2Error
+from stack_v2.io.publish import POINTER_OBJECT, VERSIONS
 
 __all__ = [
     "BlobUnavailable",
@@ -114,13 +115,17 @@ def _is_data_file(path: str) -> bool:
 
 def manifest_files(manifest_uri: str, *, unsigned: bool = False) -> tuple[pafs.FileSystem, list[str]]:
     """(file system, sorted Parquet paths) of a manifest: one file, a directory of them (searched
-    recursively), or a dataset root that holds ``manifest/``."""
+    recursively), or a dataset root that holds ``manifest/`` (on object stores, its current version's,
+    named by the ``CURRENT`` pointer: ``stack_v2.io.publish``)."""
     fs, path = _filesystem(manifest_uri, unsigned)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.File:
         return fs, [path]
     if info.type != pafs.FileType.Directory:
         raise ArchiveError(f"manifest {manifest_uri}: no such file or directory")
+    if fs.get_file_info(f"{path}/{POINTER_OBJECT}").type == pafs.FileType.File:  # a versioned dataset's root
+        with fs.open_input_stream(f"{path}/{POINTER_OBJECT}") as f:
+            path = f"{path}/{VERSIONS}/{f.read().decode().strip()}"
     if fs.get_file_info(f"{path}/manifest").type == pafs.FileType.Directory:
         path = f"{path}/manifest"  # the dataset root was given
     found = fs.get_file_info(pafs.FileSelector(path, recursive=True))

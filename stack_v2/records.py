@@ -71,17 +71,27 @@ def iso_utc(micros: int | None) -> str | None:
     return (_EPOCH + dt.timedelta(microseconds=micros)).isoformat()
 
 
-_GITHUB = re.compile(r"^https?://(?:www\.)?github\.com/([^/]+/[^/]+?)(?:\.git)?/?$", re.IGNORECASE)
+# the-stack-v2's regex (https URLs), widened to git://, ssh:// and scp-style SSH (git@github.com:owner/repo).
+_GITHUB = re.compile(
+    r"^(?:(?:https?|git|ssh|git\+ssh)://(?:[^@/\s]+@)?(?:www\.)?github\.com(?::[0-9]+)?/|(?:[^@/:\s]+@)?github\.com:)"
+    r"([^/:@\s]+/[^/\s]+?)(?:\.git)?/*$",
+    re.IGNORECASE,
+)
+_SCP_LIKE = re.compile(r"^[^@/:\s]+@[^/:\s]+:(.*)$")  # user@host:path, git's SSH shorthand
 
 
 def repo_name_from_origin(origin: str | None) -> str | None:
-    """'owner/name' for GitHub URLs (the-stack-v2's regex), else the URL's path without slashes or '.git'."""
+    """'owner/name' for GitHub URLs and SSH addresses, else the URL's path without slashes or '.git'."""
     if origin is None:
         return None
     match = _GITHUB.match(origin)
     if match:
         return match.group(1)
-    path = re.sub(r"^[a-z][a-z0-9+.-]*://[^/]*", "", origin, flags=re.IGNORECASE).strip("/")
+    scp = _SCP_LIKE.match(origin)
+    if scp and "://" not in origin:
+        path = scp.group(1).strip("/")
+    else:
+        path = re.sub(r"^[a-z][a-z0-9+.-]*://[^/]*", "", origin, flags=re.IGNORECASE).strip("/")
     return re.sub(r"\.git$", "", path) or origin
 
 

@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -32,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stack_v2.errors import StackV2Error
+from stack_v2.io import publish
 from stack_v2.io.card import write_card
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
 from stack_v2.io.report import accounting_violations
@@ -256,27 +256,36 @@ def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, grou
                beam_args: Sequence[str] = (), only_if_changed: bool = False) -> dict:  # fmt: skip
     """Write ``output`` from ``dataset`` without the opted-out repositories; returns a summary.
 
-    ``output`` may be ``dataset`` itself (in place: the new outputs replace the old ones only at the end).
+    ``output`` may be ``dataset`` itself (in place). Either way the new outputs are a new version of
+    ``output``, published at the end under its lock (``io.publish``), so a reader never sees a mix.
     With ``only_if_changed``, nothing is written when no file is removed and every request is already in
     the audit log (applying the same requests twice changes nothing).
     """
+    from stack_v2.build import OUTPUTS  # build imports this module
+
     dataset, output = os.path.abspath(dataset), os.path.abspath(output)
-    report_path = os.path.join(dataset, "report.json")
-    if not os.path.isdir(os.path.join(dataset, "manifest")) or not os.path.isfile(report_path):
+    source = publish.resolve(dataset)  # the current version, read as one whole
+    report_path = os.path.join(source, "report.json")
+    if not os.path.isdir(os.path.join(source, "manifest")) or not os.path.isfile(report_path):
         raise StackV2Error(f"dataset {dataset}: no manifest/ or report.json (not a stack-v2 build output)")
     with open(report_path, encoding="utf-8") as f:
         report = json.load(f)
-    os.makedirs(output, exist_ok=True)
+    options = pipeline_options(beam_args)  # the runner: stack_v2/runners.py
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = os.path.join(output, f".run-{uuid.uuid4().hex[:12]}")
+    version = publish.new_version_id()
+    publish.acquire(output, version, "optout apply" if output == dataset else "manifest regenerate")
+    run_dir = publish.version_dir(output, version)
+    published = False
     try:
-        with beam.Pipeline(options=pipeline_options(beam_args)) as p:  # the runner: stack_v2/runners.py
-            _construct(p, dataset, run_dir, requests, group_by_repo, stamp)
+        publish.check_layout(output, OUTPUTS)
+        source = publish.resolve(dataset)  # again: adopting a flat dataset in place moved its files
+        with beam.Pipeline(options=options) as p:
+            _construct(p, source, run_dir, requests, group_by_repo, stamp)
         with open(os.path.join(run_dir, ".optout-stats.json"), encoding="utf-8") as f:
             stats = json.load(f)
         os.remove(os.path.join(run_dir, ".optout-stats.json"))
         removed = sum(s["files"] for s in stats["requests"].values())
-        audit = _audit_lines(dataset)
+        audit = _audit_lines(source)
         seen = {json.dumps(line.get("request"), sort_keys=True) for line in audit}
         new_requests = [r for r in requests if json.dumps(r.to_audit_dict(), sort_keys=True) not in seen]
         summary = {"files_removed": removed, "bytes_removed": sum(s["bytes"] for s in stats["requests"].values()),
@@ -286,22 +295,22 @@ def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, grou
             summary["changed"] = False
             return summary
         applied_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        for entry in os.listdir(dataset):  # everything else (dropped/, recipe, other outputs) as it was
-            if entry.startswith(".run-") or (entry in _HANDLED and entry != "dropped"):
+        for entry in os.listdir(source):  # everything else (dropped/, recipe, other outputs) as it was
+            if entry.startswith(".") or entry == "run.json" or (entry in _HANDLED and entry != "dropped"):
                 continue
-            src = os.path.join(dataset, entry)
+            src = os.path.join(source, entry)
             if os.path.isdir(src):
                 for directory, _dirs, files in os.walk(src):
                     for name in files:
                         path = os.path.join(directory, name)
-                        _link_or_copy(path, os.path.join(run_dir, os.path.relpath(path, dataset)))
+                        _link_or_copy(path, os.path.join(run_dir, os.path.relpath(path, source)))
             else:
                 _link_or_copy(src, os.path.join(run_dir, entry))
         report = _updated_report(report, stats, requests, applied_at)
         with open(os.path.join(run_dir, "report.json"), "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
-        write_card(os.path.join(run_dir, "README.md"), report, _recipe_of(dataset, report))
+        write_card(os.path.join(run_dir, "README.md"), report, _recipe_of(source, report))
         write_report_or_warn(run_dir)  # the plots follow the opt-outs (the report/ copied above is the old one)
         with open(os.path.join(run_dir, AUDIT_LOG), "w", encoding="utf-8") as f:
             for line in audit:
@@ -311,22 +320,11 @@ def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, grou
                 entry = audit_entry(request, s["files"], s["bytes"], s["repositories"], applied_at,
                                     os.path.basename(output))  # fmt: skip
                 f.write(json.dumps(entry) + "\n")
-        _replace(run_dir, output)
+        # Opt-outs are a legal duty: the version that still holds the removed files is not kept.
+        publish.publish(output, version, OUTPUTS, keep_previous=False)
+        published = True
         return summary
     finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def _replace(run_dir: str, output: str) -> None:
-    """Move the run's outputs into place, removing what they replace (the build's rule); a grouped
-    manifest that was not regenerated would be stale, so it goes."""
-    stale = os.path.join(output, GROUPED)
-    if not os.path.exists(os.path.join(run_dir, GROUPED)) and os.path.isdir(stale):
-        shutil.rmtree(stale)
-    for entry in os.listdir(run_dir):
-        target = os.path.join(output, entry)
-        if os.path.isdir(target) and not os.path.islink(target):
-            shutil.rmtree(target)
-        elif os.path.exists(target):
-            os.remove(target)
-        os.replace(os.path.join(run_dir, entry), target)
+        if not published:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        publish.release(output, version)

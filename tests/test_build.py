@@ -75,7 +75,7 @@ def world(tmp_path_factory):
 
 def build(world, out: Path, *extra: str) -> int:
     return main(["build", "--archive", str(world["archive"]), "--output", str(out), "--pipeline",
-                 str(world["recipe"]), "--quiet", "--origin", "https://github.com/local/none", *extra,
+                 str(world["recipe"]), "--quiet", "--allow-missing", "--origin", "https://github.com/local/none", *extra,
                  *(f"--origin=https://github.com/local/{name}" for name in world["repos"])])  # fmt: skip
 
 
@@ -98,7 +98,9 @@ def test_outputs_have_the_stack_v2_schema(dataset):
     python = sorted(p.name for p in (dataset / "data" / "Python").iterdir())
     assert len(python) >= 2 and python[0] == f"train-00000-of-{len(python):05d}.parquet"  # sharded by size
     assert len(list((dataset / "manifest").iterdir())) >= 2  # sharded by rows
-    assert not [p for p in dataset.iterdir() if p.name.startswith(".run-")]
+    # one published version, nothing left unpublished, the lock released
+    assert [p.name for p in (dataset / "versions").iterdir()] == [os.path.basename(os.readlink(dataset / "current"))]
+    assert not (dataset / ".lock").exists()
 
 
 def test_kept_rows_are_unique_blobs_whose_content_hashes_back(dataset):
@@ -167,16 +169,19 @@ def test_accounting_invariant_holds_and_matches_dropped_table(dataset):
 def test_rerun_replaces_outputs_with_identical_manifest(world, dataset, tmp_path):
     again = tmp_path / "again"
     assert build(world, again) == 0
-    names = lambda d: sorted(str(p.relative_to(d)) for p in d.rglob("*.parquet"))  # noqa: E731
+    def names(d: Path) -> list[str]:  # the shards of the current version
+        version = Path(os.path.realpath(d / "current"))
+        return sorted(str(p.relative_to(version)) for p in version.rglob("*.parquet"))
+
     assert names(again) == names(dataset)
     for rel in names(dataset):
         if rel.startswith("manifest/"):
             assert (again / rel).read_bytes() == (dataset / rel).read_bytes()
     # Rerunning into the same directory replaces the previous run cleanly.
     (again / "data" / "Stale").mkdir()
-    (again / ".run-crashed").mkdir()
+    (again / "versions" / "crashed").mkdir()  # an unpublished run of a build that died
     assert build(world, again) == 0
-    assert not (again / "data" / "Stale").exists() and not (again / ".run-crashed").exists()
+    assert not (again / "data" / "Stale").exists() and not (again / "versions" / "crashed").exists()
     assert names(again) == names(dataset)
 
 

@@ -1,6 +1,7 @@
 """import-git on real repositories (stdlib sources, several commits, executable, symlink, submodule,
 nested directories, a non-UTF-8 file name): ids equal git's own, the store holds the blobs, and
-re-imports add only what is new."""
+re-imports add only what is new. Trees git reads but never writes (unsorted, an entry name with '/') are
+written raw with dulwich: the first keeps git's id, the second is refused and the archive is unchanged."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import gzip
 import hashlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from gitrepos import git, make_library_repo, make_sample_repo
+from dulwich.objects import Blob, Commit, ShaFile, Tree
+from dulwich.repo import Repo
+from gitrepos import JSON_SRC, git, make_library_repo, make_sample_repo
+from swh.model import model
 
 from stack_v2.archive.import_git import import_git, origin_url_for
 from stack_v2.archive.location import ArchiveLocation
@@ -174,8 +179,121 @@ def test_unreadable_repositories_fail_with_one_line_naming_them(tmp_path, capsys
     os.remove(broken / ".git" / "objects" / blob[:2] / blob[2:])
     with pytest.raises(GitImportError, match=f"object {blob} is missing"):
         import_git([str(broken)], str(tmp_path / "b"))
+    assert not (tmp_path / "b").exists()  # the blobs read before the missing one are not left behind
 
     assert main(["archive", "import-git", str(not_git), "--archive", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"stack-v2: error: cannot import git repository {not_git}: not a git repository"
     assert not any("Traceback" in line for line in err)
+
+
+# --- trees git reads but does not write: made with dulwich from raw tree objects ---------------------------------
+
+
+def raw_tree_repo(root: Path, name: str, order) -> tuple[Path, bytes]:
+    """A one-commit repository of the stdlib json package's .py files whose tree is written byte for byte
+    as ``order`` gives the (name, blob id) entries; returns the repository and the tree's id."""
+    repo = Repo.init(str(root / name), mkdir=True)
+    entries = []
+    for f in sorted(JSON_SRC.glob("*.py")):
+        blob = Blob.from_string(f.read_bytes())
+        repo.object_store.add_object(blob)
+        entries.append((f.name.encode(), blob.id))
+    raw = b"".join(b"100644 " + n + b"\x00" + bytes.fromhex(sha.decode()) for n, sha in order(entries))
+    tree = ShaFile.from_raw_string(Tree.type_num, raw)  # kept as given: dulwich would sort a Tree it builds
+    repo.object_store.add_object(tree)
+    commit = Commit()
+    commit.tree = tree.id
+    commit.author = commit.committer = b"Ada Lovelace <ada@example.org>"
+    commit.author_time = commit.commit_time = 1_600_000_000
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = b"raw tree\n"
+    repo.object_store.add_object(commit)
+    repo.refs[b"refs/heads/main"] = commit.id
+    repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
+    return root / name, tree.id
+
+
+def listing(directory: Path) -> dict[str, str] | None:
+    """Every file and folder under ``directory`` with its bytes' hash (None if it does not exist)."""
+    if not directory.exists():
+        return None
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in directory.rglob("*")}  # fmt: skip
+
+
+def test_unsorted_tree_keeps_gits_id_with_its_raw_object(tmp_path):
+    repo, tree_id = raw_tree_repo(tmp_path, "unsorted", lambda entries: list(reversed(entries)))
+    listed = git(repo, "ls-tree", "--name-only", "HEAD").splitlines()
+    assert listed == sorted(listed, reverse=True) != sorted(listed)  # git reads the tree, in its stored order
+    archive = tmp_path / "archive"
+    import_git([str(repo)], str(archive))
+
+    [directory] = read_table(archive, "directory", ["id", "raw_manifest"])
+    assert directory["id"] == tree_id.decode()
+    raw = subprocess.run(["git", "-C", str(repo), "cat-file", "tree", tree_id.decode()], check=True,
+                         capture_output=True).stdout  # fmt: skip
+    assert directory["raw_manifest"] == b"tree %d\x00" % len(raw) + raw
+    entries = read_table(archive, "directory_entry", ["directory_id", "name", "type", "target", "perms"])
+    assert sorted(e["name"].decode() for e in entries) == sorted(listed)
+    swh_entries = tuple(model.DirectoryEntry(name=e["name"], type=e["type"], target=bytes.fromhex(e["target"]),
+                                             perms=e["perms"]) for e in entries)  # fmt: skip
+    # swh.model gives the entries the id of the sorted tree, and the raw manifest git's id; the row checks.
+    kept = model.Directory(entries=swh_entries, raw_manifest=directory["raw_manifest"])
+    assert kept.id.hex() == directory["id"]
+    kept.check()
+    sorted_tree = Tree()
+    for e in entries:
+        sorted_tree.add(e["name"], e["perms"], e["target"].encode())
+    assert model.Directory(entries=swh_entries).id.hex() == sorted_tree.id.decode() != directory["id"]
+    [revision] = read_table(archive, "revision", ["id", "directory"])
+    assert revision["directory"] == directory["id"]
+    assert {c["sha1_git"] for c in read_table(archive, "content", ["sha1_git"])} == {e["target"] for e in entries}
+
+
+def test_entry_with_slash_is_refused_and_the_archive_is_left_as_it_was(tmp_path):
+    bad, tree_id = raw_tree_repo(tmp_path, "slashed", lambda entries: [(b"json/" + entries[0][0], entries[0][1]),
+                                                                       *entries[1:]])  # fmt: skip
+    assert "json/__init__.py" in git(bad, "ls-tree", "--name-only", "HEAD").splitlines()
+    good = make_sample_repo(tmp_path)  # imported first: its blobs, trees and commits must not stay
+    expected = (f"cannot import git repository {bad}: tree {tree_id.decode()} has an entry named "
+                "'json/__init__.py': a name with '/' cannot be a directory entry")  # fmt: skip
+
+    fresh = tmp_path / "new" / "archive"
+    with pytest.raises(GitImportError) as raised:
+        import_git([str(good), str(bad)], str(fresh))
+    assert str(raised.value) == expected
+    assert not (tmp_path / "new").exists()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(GitImportError, match="a name with '/' cannot be a directory entry"):
+        import_git([str(good), str(bad)], str(empty))
+    assert listing(empty) == {}
+
+    previous = tmp_path / "previous"
+    import_git([str(make_library_repo(tmp_path))], str(previous))
+    before = listing(previous)
+    with pytest.raises(GitImportError, match="a name with '/' cannot be a directory entry"):
+        import_git([str(good), str(bad)], str(previous))
+    assert listing(previous) == before
+    # The archive still takes the good repository afterwards.
+    assert import_git([str(good)], str(previous)).visits == {"https://github.com/local/sample": 1}
+
+
+def test_cli_refuses_a_slashed_entry_in_one_line_and_imports_an_unsorted_tree(tmp_path):
+    bad, tree_id = raw_tree_repo(tmp_path, "slashed", lambda entries: [(b"a/b.py", entries[0][1]), *entries[1:]])
+    archive = tmp_path / "archive"
+    run = subprocess.run([sys.executable, "-m", "stack_v2.cli", "archive", "import-git", str(bad), "--archive",
+                          str(archive)], capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 2
+    errors = [line for line in run.stderr.splitlines() if not line.startswith("importing ")]
+    assert errors == [f"stack-v2: error: cannot import git repository {bad}: tree {tree_id.decode()} has an entry "
+                      "named 'a/b.py': a name with '/' cannot be a directory entry"]  # fmt: skip
+    assert not archive.exists()
+
+    unsorted, tree_id = raw_tree_repo(tmp_path, "unsorted", lambda entries: entries[1:] + entries[:1])
+    run = subprocess.run([sys.executable, "-m", "stack_v2.cli", "archive", "import-git", str(unsorted),
+                          "--archive", str(archive)], capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert [d["id"] for d in read_table(archive, "directory", ["id"])] == [tree_id.decode()]

@@ -140,6 +140,8 @@ def test_nbformat3_notebook_is_upgraded():
     ("[1, 2]", "not a notebook: JSON list without 'nbformat'"),  # JSON, but not a notebook
     ('{"cells": []}', "not a notebook: JSON dict without 'nbformat'"),
     ('{"nbformat": 5, "cells": []}', "unsupported nbformat 5"),
+    ('{"nbformat": "4.x", "cells": []}', "unsupported nbformat (a JSON str, not a known version)"),
+    ('{"nbformat": [4], "cells": []}', "unsupported nbformat (a JSON list, not a known version)"),
     ('{"nbformat": 4, "nbformat_minor": 4, "metadata": {}}', "nbformat 4 without a 'cells' list"),
     (None, "no content"),  # the fetch stage did not run
 ])  # fmt: skip
@@ -148,6 +150,30 @@ def test_unreadable_notebooks_have_a_one_line_reason(text, detail):
         read_notebook(text)
     assert caught.value.reason == "notebook_parse_error"
     assert caught.value.detail.startswith(detail) and "\n" not in caught.value.detail
+
+
+# A value from the file in a field that breaks it: dropped/ details are published, so none may echo it.
+LEAKED = "Tr0ub4dor&3kQzm"
+
+
+@pytest.mark.parametrize("data", [
+    {"nbformat": LEAKED, "cells": []},
+    {"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [LEAKED]},
+    {"nbformat": 4, "nbformat_minor": 4, "metadata": LEAKED, "cells": []},
+    {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": LEAKED},
+    {"nbformat": 4, "nbformat_minor": 4, "cells": [{"cell_type": "code", "source": "x = 1", "metadata": {}}],
+     "metadata": {"kernelspec": {"language": LEAKED, "name": LEAKED}}},
+])  # fmt: skip
+def test_dropped_details_never_quote_the_notebook(data):
+    result = convert(record("leak.ipynb", json.dumps(data), "Jupyter Notebook"), FixedGuesser("Python", 0.9))
+    assert isinstance(result, (Drop, Fail)) and result.detail and LEAKED not in result.detail, result
+
+
+def test_known_language_names_are_still_named():
+    notebook = read_notebook(text_of(code_notebook("val x = 1\nprintln(x)", KOTLIN_METADATA)))
+    with pytest.raises(NotebookError) as caught:
+        to_script(notebook)
+    assert caught.value.detail == "metadata language 'kotlin' has no Jupytext script format"
 
 
 # ---- script language ----

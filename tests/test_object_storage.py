@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from gitrepos import make_library_repo, make_sample_repo
@@ -85,7 +86,14 @@ def keys(endpoint: str, prefix: str) -> list[str]:
 
 
 def local_files(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    """The files of a local dataset's current version (the run directory that was published)."""
+    version = Path(os.path.realpath(root / "current"))
+    return sorted(p.relative_to(version).as_posix() for p in version.rglob("*") if p.is_file())
+
+
+def current_prefix(endpoint: str, prefix: str) -> str:
+    """``prefix/versions/<current>/``: where the CURRENT pointer says the dataset is."""
+    return f"{prefix}versions/{get(endpoint, prefix + 'CURRENT').decode().strip()}/"
 
 
 def get(endpoint: str, key: str) -> bytes:
@@ -100,48 +108,58 @@ def s3_dataset(world):
 
 
 def test_build_to_s3_writes_the_same_dataset_as_a_local_build(world, s3_dataset):
-    out = s3_dataset
-    remote = keys(world["endpoint"], "same/")
-    assert remote == local_files(world["local"])  # same files, no .run-* or temporary objects left
+    out, endpoint = s3_dataset, world["endpoint"]
+    cur = current_prefix(endpoint, "same/")
+    remote = keys(endpoint, cur)
+    assert remote == local_files(world["local"])  # same files, no temporary objects left
+    # nothing else under the prefix: the pointer and one version; no lock, no other run
+    assert keys(endpoint, "same/") == sorted(["CURRENT", *(cur[len("same/"):] + k for k in remote)])
     assert sum(k.startswith("manifest/") for k in remote) >= 2 and any(k.startswith("data/Python/") for k in remote)
     for key in remote:
         if key.endswith(".parquet"):  # deterministic shards: byte-identical wherever they are written
-            assert get(world["endpoint"], f"same/{key}") == (world["local"] / key).read_bytes(), key
-    report = json.loads(get(world["endpoint"], "same/report.json"))
+            assert get(endpoint, cur + key) == (world["local"] / key).read_bytes(), key
+    report = json.loads(get(endpoint, cur + "report.json"))
     local_report = json.loads((world["local"] / "report.json").read_text())
     assert report["accounting"] == "ok" and report["stages"] == local_report["stages"]
     assert report["metrics_check"]["result"] == "ok"
-    card = get(world["endpoint"], "same/README.md").decode()
+    card = get(endpoint, cur + "README.md").decode()
     assert "![" in card and "(report/languages.png)" in card  # the card embeds the plots written beside it
-    assert get(world["endpoint"], "same/report/languages.png")[:8] == b"\x89PNG\r\n\x1a\n"
-    assert b"<html" in get(world["endpoint"], "same/report/index.html")
-    # a trainer reads the manifest straight from the bucket
-    rows = sum(b.num_rows for b in iter_manifest_batches(f"{out}/manifest", ["swhid"]))
+    assert get(endpoint, cur + "report/languages.png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<html" in get(endpoint, cur + "report/index.html")
+    # a trainer reads the manifest straight from the bucket, given the dataset's root
+    rows = sum(b.num_rows for b in iter_manifest_batches(out, ["swhid"]))
     assert rows == report["totals"]["kept"]["files"] > 0
 
 
 def test_no_wait_then_finish_replaces_the_previous_dataset(world, s3_dataset, capsys):
-    out = s3_dataset
-    first_report = get(world["endpoint"], "same/report.json")
-    client = s3_client(world["endpoint"])
-    client.put_object(Bucket=BUCKET, Key="same/data/Stale/train-00000-of-00001.parquet", Body=b"old")
-    client.put_object(Bucket=BUCKET, Key="same/.run-crashed/report.json", Body=b"{}")
+    out, endpoint = s3_dataset, world["endpoint"]
+    first = current_prefix(endpoint, "same/")
+    first_report = get(endpoint, first + "report.json")
+    client = s3_client(endpoint)
+    client.put_object(Bucket=BUCKET, Key="same/versions/crashed/report.json", Body=b"{}")  # a run that died
     capsys.readouterr()
     assert build(world["archive"], world["recipe"], out, "--no-wait") == 0
     said = capsys.readouterr().err
     run_id = said.split("--run ")[-1].split()[0]
     assert f"stack-v2 finish {out} --run {run_id}" in said
-    listing = keys(world["endpoint"], "same/")
-    # submitted, not finished: the previous dataset is untouched, the crashed run is gone
-    assert get(world["endpoint"], "same/report.json") == first_report
-    assert "data/Stale/train-00000-of-00001.parquet" in listing
-    assert not any(k.startswith(".run-crashed/") for k in listing)
-    assert any(k.startswith(f".run-{run_id}/manifest/") for k in listing)
-    assert main(["finish", out, "--run", run_id]) == 0
-    after = keys(world["endpoint"], "same/")
-    assert after == local_files(world["local"])  # the stale shard and the run directory are gone
+    listing = keys(endpoint, "same/")
+    # submitted, not finished: the previous dataset is still the current one; the run holds the lock
+    assert current_prefix(endpoint, "same/") == first and get(endpoint, first + "report.json") == first_report
+    assert any(k.startswith(f"versions/{run_id}/manifest/") for k in listing)
+    assert json.loads(get(endpoint, "same/.lock"))["run_id"] == run_id
+    # a second build is refused while the submitted one holds the output
+    assert build(world["archive"], world["recipe"], out) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 2 and f"locked by build run {run_id}" in err  # the "building" line + the error
+    assert main(["finish", out]) == 0  # the run holding the lock
     assert "dataset written to" in capsys.readouterr().err
-    report = json.loads(get(world["endpoint"], "same/report.json"))
+    assert current_prefix(endpoint, "same/") == f"same/versions/{run_id}/"
+    after = keys(endpoint, "same/")
+    # the new version and the one it replaced stay; the crashed run and the lock are gone
+    assert sorted({k.split("/")[1] for k in after if k.startswith("versions/")}) == sorted(
+        [run_id, first.split("/")[2]])  # fmt: skip
+    assert ".lock" not in after and keys(endpoint, f"same/versions/{run_id}/") == local_files(world["local"])
+    report = json.loads(get(endpoint, f"same/versions/{run_id}/report.json"))
     assert report["metrics_check"]["result"] == "unavailable"  # finish has no runner result to ask
     assert report["run"]["recipe"] == "object-storage" and report["accounting"] == "ok"
 
@@ -149,7 +167,7 @@ def test_no_wait_then_finish_replaces_the_previous_dataset(world, s3_dataset, ca
 def test_finish_refuses_a_run_whose_shards_are_not_all_there(world, tmp_path, capsys):
     out = tmp_path / "partial"
     assert build(world["archive"], world["recipe"], str(out), "--no-wait") == 0
-    (run,) = [p for p in out.iterdir() if p.name.startswith(".run-")]
+    (run,) = list((out / "versions").iterdir())
     shards = sorted((run / "manifest").iterdir())
     assert len(shards) >= 2
     hidden = shards[1].with_name("." + shards[1].name)
@@ -160,23 +178,25 @@ def test_finish_refuses_a_run_whose_shards_are_not_all_there(world, tmp_path, ca
     assert main(["finish", str(out), "--wait", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "has not finished" in err and str(run.name) in err
-    assert not (out / "report.json").exists()  # nothing was published
+    assert not (out / "report.json").exists() and not (out / "current").exists()  # nothing was published
     hidden.rename(shards[1])
     assert main(["finish", str(out)]) == 0
     assert pq.read_table(out / "manifest").num_rows == json.loads((out / "report.json").read_text())["totals"][
         "kept"]["files"]  # fmt: skip
-    assert not [p for p in out.iterdir() if p.name.startswith(".run-")]
+    assert [p.name for p in (out / "versions").iterdir()] == [run.name] and not (out / ".lock").exists()
 
 
-def test_finish_names_what_is_missing(tmp_path, capsys):
+def test_finish_names_what_is_missing_and_rolls_back(world, tmp_path, capsys):
     assert main(["finish", str(tmp_path)]) == 2
     assert "no run to finish" in capsys.readouterr().err
     assert main(["finish", str(tmp_path), "--run", "abc"]) == 2
     assert "no run 'abc'" in capsys.readouterr().err
-    (tmp_path / ".run-1").mkdir()
-    (tmp_path / ".run-2").mkdir()
-    assert main(["finish", str(tmp_path)]) == 2
-    assert "2 runs (1, 2): name one with --run" in capsys.readouterr().err
+    out = tmp_path / "rollback"
+    assert build(world["archive"], world["recipe"], str(out), "--no-wait") == 0
+    (run,) = list((out / "versions").iterdir())
+    assert main(["finish", str(out), "--rollback"]) == 0
+    assert "dropped" in capsys.readouterr().err
+    assert not run.exists() and not (out / ".lock").exists() and not (out / "current").exists()
 
 
 def test_output_uris_are_checked_before_anything_runs(world, capsys):
@@ -219,18 +239,21 @@ def gcs_emulator():
 def test_build_to_gcs_writes_the_same_dataset_as_a_local_build(world, gcs_emulator, capsys):
     out = f"{gcs_emulator}/ds"
     assert build(world["archive"], world["recipe"], out, "--no-wait") == 0  # as a Flex Template launches it
-    assert any(name.startswith(".run-") for name in storage.list_names(out))
+    assert storage.list_names(f"{out}/versions") and not storage.exists(f"{out}/CURRENT")
+    assert json.loads(storage.read_text(f"{out}/.lock"))["detached"] is True
     assert main(["finish", out]) == 0
-    fs, root = storage.filesystem(out)
-    remote = sorted(p[len(root) + 1:] for p in storage.list_files(out))
-    assert remote == local_files(world["local"])
+    version = storage.read_text(f"{out}/CURRENT").strip()
+    root = f"{out}/versions/{version}"
+    fs, base = storage.filesystem(root)
+    remote = sorted(p[len(base) + 1:] for p in storage.list_files(root))
+    assert remote == local_files(world["local"]) and not storage.exists(f"{out}/.lock")
     for key in remote:
         if key.endswith(".parquet"):
-            assert storage.read_bytes(f"{out}/{key}") == (world["local"] / key).read_bytes(), key
-    report = json.loads(storage.read_text(f"{out}/report.json"))
+            assert storage.read_bytes(f"{root}/{key}") == (world["local"] / key).read_bytes(), key
+    report = json.loads(storage.read_text(f"{root}/report.json"))
     assert report["accounting"] == "ok" and report["totals"]["kept"]["files"] > 0
-    assert "(report/languages.png)" in storage.read_text(f"{out}/README.md")
-    rows = sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for p in storage.list_files(f"{out}/manifest"))
+    assert "(report/languages.png)" in storage.read_text(f"{root}/README.md")
+    rows = sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for p in storage.list_files(f"{root}/manifest"))
     assert rows == report["totals"]["kept"]["files"]
 
 
@@ -280,6 +303,7 @@ def test_repo_metadata_on_the_command_line_is_relative_to_the_working_directory(
     from stack_v2.cli import build_parser, build_request
 
     monkeypatch.chdir(tmp_path)
+    pq.write_table(pa.table({"repo_name": ["local/jsonlib"], "star_events_count": [3]}), tmp_path / "m.parquet")
     args = build_parser().parse_args(["build", "--archive", "a", "--output", "o", "--repo-metadata", "m.parquet"])
     request = build_request(args)
     assert request.recipe.stage("select_repositories").params["repo_metadata"] == str(tmp_path / "m.parquet")
@@ -287,9 +311,10 @@ def test_repo_metadata_on_the_command_line_is_relative_to_the_working_directory(
 
 def test_report_reads_a_dataset_in_s3_and_in_place_commands_say_they_need_a_local_one(world, s3_dataset, capsys):
     client = s3_client(world["endpoint"])
-    client.delete_object(Bucket=BUCKET, Key="same/report/index.html")
+    cur = current_prefix(world["endpoint"], "same/")  # the report goes into the current version
+    client.delete_object(Bucket=BUCKET, Key=cur + "report/index.html")
     assert main(["report", s3_dataset, "--top", "3"]) == 0
-    assert b"<html" in get(world["endpoint"], "same/report/index.html")
+    assert b"<html" in get(world["endpoint"], cur + "report/index.html")
     assert "the card (README.md) shows the plots" in capsys.readouterr().err
     for argv in (["manifest", "regenerate", "--dataset", s3_dataset, "--output", str(world["root"] / "regen")],
                  ["optout", "apply", "--dataset", s3_dataset, "--requests", str(world["recipe"])],

@@ -190,7 +190,7 @@ def built_dataset(tmp_path_factory) -> Path:
 @pytest.fixture
 def dataset(built_dataset, tmp_path) -> Path:
     copy = tmp_path / "dataset"
-    shutil.copytree(built_dataset, copy)
+    shutil.copytree(built_dataset, copy, symlinks=True)
     return copy
 
 
@@ -370,6 +370,6 @@ def test_command_exit_codes(dataset, tmp_path, capsys):
     assert check_main(["--dataset", str(dataset), "--optouts", str(good), "--optouts", str(bad)]) == 2
     assert f'{bad} line 1: field "repos"' in capsys.readouterr().err
     assert check_main(["--dataset", str(tmp_path / "nope")]) == 2
-    shutil.rmtree(dataset / "manifest")
+    shutil.rmtree((dataset / "manifest").resolve())
     assert check_main(["--dataset", str(dataset)]) == 1
     assert "schema: manifest/: missing" in capsys.readouterr().out

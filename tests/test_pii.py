@@ -124,6 +124,7 @@ def _rng_secrets(seed: int = 7) -> dict[str, tuple[str, str, str]]:
                     b64url(rng.randbytes(32))])  # fmt: skip
     body = "\n".join(rand(ALNUM + "+/", 64) for _ in range(6))
     entropy, hexkey, password = rand(ALNUM + "+/", 48), rand("0123456789abcdef", 32), "Tr0ub4dor&3" + rand(ALNUM, 3)
+    symbol_first = rng.choice("#!%@&") + rand(ALNUM + "%&!", 17)
     return {
         "aws_key_id": (f'AWS_ACCESS_KEY_ID = "{aws_id}"', aws_id, "key"),
         "aws_secret": (f'aws_secret_access_key = "{aws_secret}"', aws_secret, "key"),
@@ -136,6 +137,7 @@ def _rng_secrets(seed: int = 7) -> dict[str, tuple[str, str, str]]:
         "high_entropy": (f'SESSION_SECRET = "{entropy}"', entropy, "key"),
         "hex_api_key": (f'api_key = "{hexkey}"', hexkey, "key"),
         "password": (f'conn = connect(user="app", password="{password}")', password, "password"),
+        "password_symbol_first": (f'DB_PASSWORD = "{symbol_first}"', symbol_first, "password"),
         "email": ("# Maintainer: Dana Kowalski <dana.kowalski@posteo.de>", "dana.kowalski@posteo.de", "email"),
         "ipv4": ('UPSTREAM = "93.184.216.34"', "93.184.216.34", "ip_address"),
         "ipv6": ('UPSTREAM6 = "2a03:2880:f12f:83:face:b00c:0:25de"', "2a03:2880:f12f:83:face:b00c:0:25de", "ip_address"),
@@ -208,6 +210,30 @@ def test_redaction_is_deterministic_across_processes():
 )  # fmt: skip
 def test_ip_exceptions(text, kept):
     assert (redact(text, seed_key="s")[0] == text) is kept
+
+
+def test_email_placeholders_are_told_by_their_domain():
+    maintainer = 'MAINTAINER = "Jane Doe <jane.doe@acme-robotics.com>"\n'
+    assert redact(maintainer, seed_key="s", path="setup.py") == ('MAINTAINER = "Jane Doe <<EMAIL>>"\n', {"email": 1})
+    for address in ("john.doe@fastmail.fm", "user@posteo.de", "test@univ-lyon1.fr"):  # a placeholder name, a real host
+        assert redact(f"# {address}\n", seed_key="s")[1] == {"email": 1}, address
+    kept = ["jane.doe@example.com", "john.doe@example.org", "jane.doe@mail.example", "ops@build.test",
+            "root@host.invalid", "dev@box.localhost", "you@yourdomain.com", "git@github.com", "noreply@github.com"]  # fmt: skip
+    text = "".join(f'AUTHOR_{i} = "Jane Doe <{address}>"\n' for i, address in enumerate(kept))
+    assert redact(text, seed_key="s", path="setup.py") == (text, {})
+
+
+def test_password_starting_with_a_symbol_is_redacted():
+    text = 'DB_HOST = "db"\nDB_PASSWORD = "#kjcbhgQ%kxjVbbciV"\nconnect(DB_HOST, "#kjcbhgQ%kxjVbbciV")\n'
+    redacted, counts = redact(text, seed_key="s", path="settings.py")
+    assert redacted == 'DB_HOST = "db"\nDB_PASSWORD = "<PASSWORD>"\nconnect(DB_HOST, "<PASSWORD>")\n'
+    assert counts == {"password": 2}
+    assert redact('api_key = "@9f8a7sdKJH23kjhasdq"\n', seed_key="s", path="a.js")[1] == {"key": 1}
+    kept = ['PASSWORD_COLOR = "#a1b2c3"', 'secret = "#{db_pw}"', 'pwd = "./output"', 'PWD = "/home/ana/notebooks"',
+            'password_re = "(?=.*[A-Z])(?=.*\\d).{8,}"', 'password = "%(password)s"', 'secret = "$SECRET_VALUE"',
+            'password = "*********"', 'password = "--password-file"']  # fmt: skip
+    text = "\n".join(kept) + "\n"
+    assert redact(text, seed_key="s", path="conf.py") == (text, {})
 
 
 def test_private_key_block_in_a_string_keeps_its_frame():

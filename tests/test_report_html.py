@@ -205,3 +205,66 @@ def test_report_opens_in_headless_chromium_without_errors(dataset, tmp_path):
     assert pixels.std() > 20  # not blank
     kept_colour = np.array([int(KEPT[i : i + 2], 16) for i in (1, 3, 5)])
     assert (np.abs(pixels - kept_colour).sum(axis=2) < 30).sum() > 2000  # the funnel plot is drawn on screen
+
+
+class Texts(HTMLParser):
+    """The text of every h1 and title of a page, entities decoded, as a browser shows it."""
+
+    def __init__(self, page: str):
+        super().__init__(convert_charrefs=True)
+        self.open: str | None = None
+        self.texts: dict[str, list[str]] = {}
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.open = tag if tag in ("h1", "title") else None
+
+    def handle_endtag(self, tag):
+        self.open = None
+
+    def handle_data(self, data):
+        if self.open:
+            self.texts.setdefault(self.open, []).append(data)
+
+
+def test_hostile_recipe_name_and_report_texts_are_only_escaped():
+    """The page from a report whose recipe name, archive and other texts are HTML (no build needed)."""
+    from stack_v2.report_html.page import render
+    from stack_v2.report_html.plots import render_all
+    from stack_v2.report_html.stats import Count, DatasetStats, SizeStats
+
+    name = "Evil <script>alert('name')</script>\n---\n| \"quoted\" 'single' &amp;"
+    evil = "<script>alert('{}')</script><img src=x onerror=alert(1)>"
+    report = {
+        "run": {"recipe": name, "archive": evil.format("archive")},
+        "accounting": [evil.format("accounting")],
+        "totals": {k: {"files": 3, "bytes": 3000} for k in ("input", "kept")}
+        | {k: {"files": 0, "bytes": 0} for k in ("dropped", "failed")},
+        "stages": [{"stage": evil.format("stage"), "input": {"files": 4, "bytes": 4000},
+                    "kept": {"files": 3, "bytes": 3000}, "dropped": {"files": 1, "bytes": 1000},
+                    "failed": {"files": 0, "bytes": 0},
+                    "reasons": {"dropped": {evil.format("reason"): {"files": 1, "bytes": 1000}}}}],
+        "languages": {evil.format("language"): {"files": 3, "bytes": 3000}},
+        "optouts": {"files_removed": 1, "bytes_removed": 10, "repositories_removed": 1,
+                    "applications": [{"applied_at": evil.format("applied"), "requests": 1, "files_removed": 1,
+                                      "repositories_removed": 1}]},
+    }  # fmt: skip
+    sizes = SizeStats()
+    sizes.add(np.array([1000, 1000, 1000]))
+    stats = DatasetStats(
+        dataset="hostile", report=report, top=5, shards={"manifest": 1, "dropped": 1},
+        license_types={evil.format("type"): Count(3, 3000)},
+        detected_licenses={evil.format("license"): Count(3, 3000)},
+        dropped_licenses={}, kept_sizes=sizes, dropped_sizes=SizeStats(), repositories=1,
+        top_repos_by_files=[(evil.format("repo"), 3, 3000)], top_repos_by_bytes=[(evil.format("repo"), 3, 3000)],
+        largest_files=[{"repo_name": evil.format("repo"), "path": evil.format("path"),
+                        "language": evil.format("language"), "length_bytes": 1000}],
+    )  # fmt: skip
+    page = render(stats, render_all(stats))
+    tags = Elements(page).tags
+    assert not {t for t, _ in tags} & {"script", "iframe", "object", "embed"}
+    assert [t for t, _ in tags].count("img") == len(PLOT_NAMES)  # the plots only
+    assert not [(t, k) for t, attrs in tags for k in attrs if k.startswith("on")]
+    assert "<script" not in page and page.count("&lt;script&gt;") >= 10
+    texts = Texts(page).texts
+    assert "".join(texts["h1"]) == f"Dataset report: {name}" and "".join(texts["title"]) == f"stack-v2 report: {name}"

@@ -185,7 +185,7 @@ def check_report(dataset: Path) -> dict:
     manifest = pq.read_table(str(dataset / "manifest"))
     assert report["totals"]["kept"]["files"] == manifest.num_rows
     assert report["totals"]["input"]["files"] == manifest.num_rows + pq.read_table(str(dataset / "dropped")).num_rows
-    assert not [p for p in dataset.iterdir() if p.name.startswith(".run-")]
+    assert [p.name for p in (dataset / "versions").iterdir()] == [os.path.basename(os.readlink(dataset / "current"))]
     return report
 
 

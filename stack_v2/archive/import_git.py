@@ -8,9 +8,17 @@ still equals git's. Rows go to ``graph/orc/<table>/<table>-<uuid>.orc`` (one uui
 shared by a table and its sub-tables) and blobs to ``content/<sha1>`` as gzip.
 
 Imports are additive and idempotent: objects already in the archive are skipped, and an origin whose
-latest full visit already has the same snapshot gets no new visit. Tables are written children first
-(contents, then directories, revisions, releases, snapshots, visits), so an object present in the
-archive implies everything it references is present too, even after an interrupted import.
+latest full visit already has the same snapshot gets no new visit.
+
+An import is all or nothing as far as readers can tell: blobs and tables are first written to a staging
+folder inside the archive (``.import-git-*``, which readers never look at) and moved in only once every
+repository has been converted, so a repository that fails leaves the archive as it was. Files are moved in
+children first (contents, then directories, revisions, releases, snapshots, visits), so an object present
+in the archive implies everything it references is present too, even if the move itself is interrupted.
+
+Trees git reads are imported as git holds them: an unsorted tree keeps its git id, swh.model's id for its
+entries being the id of the sorted tree, so its raw object is kept as ``raw_manifest`` (as SWH's loader
+does). A tree entry whose name holds ``/`` has no swh.model representation: the repository is refused.
 """
 
 from __future__ import annotations
@@ -18,10 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from dulwich.errors import NotGitRepository
+from dulwich.errors import NotGitRepository, ObjectFormatException
 from dulwich.objects import Blob, Commit, Tag, Tree, format_timezone
 from dulwich.repo import Repo
 from swh.model import model
@@ -149,35 +159,88 @@ def import_git(
     visit_date = visit_date or dt.datetime.now(dt.timezone.utc)
     if visit_date.tzinfo is None:
         raise ValueError("visit_date must be timezone-aware")
-    os.makedirs(os.path.join(archive_dir, "content"), exist_ok=True)
-    existing = _Existing(archive_dir)
-    rows = _Rows()
-    summary = ImportSummary()
-    for path, origin in zip(repo_paths, origins):
-        if progress:
-            progress(f"importing {path} as {origin}")
-        _GitImporter(path, archive_dir, existing, rows, summary, max_content_length).run(origin, visit_date)
-    _write_all(archive_dir, rows, summary, stripe_size)
+    created = _missing_dirs(archive_dir)
+    try:
+        os.makedirs(archive_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".import-git-", dir=archive_dir)
+    except OSError as exc:
+        raise ArchiveError(f"archive {archive_dir}: cannot write there ({exc.strerror or exc})") from exc
+    try:
+        try:
+            existing = _Existing(archive_dir)
+            rows = _Rows()
+            summary = ImportSummary()
+            for path, origin in zip(repo_paths, origins):
+                if progress:
+                    progress(f"importing {path} as {origin}")
+                _GitImporter(path, archive_dir, staging, existing, rows, summary, max_content_length).run(
+                    origin, visit_date)  # fmt: skip
+            _write_all(archive_dir, staging, rows, summary, stripe_size)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            for directory in reversed(created):  # folders this run made, innermost first
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    break
+            raise
+        _move_in(staging, archive_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return summary
 
 
-def _write_all(archive_dir: str, rows: _Rows, summary: ImportSummary, stripe_size: int) -> None:
+# Children before parents: a present parent id then implies its children are present.
+_TABLE_ORDER = [
+    "content", "skipped_content", "directory_entry", "directory", "revision_history",
+    "revision_extra_headers", "revision", "release", "snapshot_branch", "snapshot",
+    "origin", "origin_visit", "origin_visit_status",
+]  # fmt: skip
+
+
+def _missing_dirs(path: str) -> list[str]:
+    """The folders, outermost first, that creating ``path`` would make."""
+    missing: list[str] = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        missing.insert(0, path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
+
+
+def _write_all(archive_dir: str, staging: str, rows: _Rows, summary: ImportSummary, stripe_size: int) -> None:
+    """Write the tables' ORC files into ``staging`` (laid out as the archive)."""
     file_uuid = orc.new_uuid()
     versions = {"model_version": _version("swh.model"), "export_version": "stack-v2 import-git"}
-    # Children before parents: a present parent id then implies its children are present.
-    order = [
-        "content", "skipped_content", "directory_entry", "directory", "revision_history",
-        "revision_extra_headers", "revision", "release", "snapshot_branch", "snapshot",
-        "origin", "origin_visit", "origin_visit_status",
-    ]  # fmt: skip
-    for table in order:
+    for table in _TABLE_ORDER:
         table_rows = rows.tables.get(table, [])
         # Every table of the export exists from the first import on, even with no rows (as in SWH's).
         first = not os.path.isdir(os.path.join(archive_dir, "graph", "orc", table))
         if table_rows or first:
-            orc.write_table(archive_dir, table, table_rows, file_uuid, stripe_size=stripe_size, allow_empty=True,
+            orc.write_table(staging, table, table_rows, file_uuid, stripe_size=stripe_size, allow_empty=True,
                             **versions)  # fmt: skip
             summary.add(table, len(table_rows))
+
+
+def _move_in(staging: str, archive_dir: str) -> None:
+    """Move the staged blobs, then the staged tables children first, into the archive."""
+    content = os.path.join(archive_dir, "content")
+    os.makedirs(content, exist_ok=True)
+    staged_content = os.path.join(staging, "content")
+    if os.path.isdir(staged_content):
+        for name in sorted(os.listdir(staged_content)):
+            os.replace(os.path.join(staged_content, name), os.path.join(content, name))
+    for table in _TABLE_ORDER:
+        staged_table = os.path.join(staging, "graph", "orc", table)
+        if not os.path.isdir(staged_table):
+            continue
+        target = os.path.join(archive_dir, "graph", "orc", table)
+        os.makedirs(target, exist_ok=True)
+        for name in sorted(os.listdir(staged_table)):
+            os.replace(os.path.join(staged_table, name), os.path.join(target, name))
 
 
 def _version(dist: str) -> str:
@@ -192,10 +255,11 @@ def _version(dist: str) -> str:
 class _GitImporter:
     """Converts one git repository's reachable objects to SWH rows."""
 
-    def __init__(self, path: str, archive_dir: str, existing: _Existing, rows: _Rows, summary: ImportSummary,
-                 max_content_length: int):  # fmt: skip
+    def __init__(self, path: str, archive_dir: str, staging: str, existing: _Existing, rows: _Rows,
+                 summary: ImportSummary, max_content_length: int):  # fmt: skip
         self.path = path
         self.archive_dir = archive_dir
+        self.staging = staging
         self.existing = existing
         self.rows = rows
         self.summary = summary
@@ -210,7 +274,7 @@ class _GitImporter:
     def _object(self, sha: bytes):
         try:
             return self.repo[sha]
-        except (KeyError, ValueError, OSError) as exc:
+        except (KeyError, ValueError, OSError, ObjectFormatException) as exc:
             raise GitImportError(
                 f"cannot import git repository {self.path}: object {sha.decode()} is missing or unreadable ({exc!r})"
             ) from exc
@@ -292,7 +356,7 @@ class _GitImporter:
             author=model.Person.from_fullname(tag.tagger) if tag.tagger else None,
             date=_timestamp(tag.tag_time, tag.tag_timezone, tag._tag_timezone_neg_utc) if tag.tagger else None,
         )
-        release = _keep_git_id(release, tag)
+        release = self._keep_git_id(release, tag)
         self.rows.add("release", {
             "id": hash_to_hex(release.id), "name": release.name, "message": release.message,
             "target": hash_to_hex(release.target), "target_type": release.target_type.value,
@@ -336,7 +400,7 @@ class _GitImporter:
             parents=tuple(bytes.fromhex(p.decode()) for p in commit.parents),
             extra_headers=tuple(extra_headers),
         )
-        revision = _keep_git_id(revision, commit)
+        revision = self._keep_git_id(revision, commit)
         rev_id = hash_to_hex(revision.id)
         for rank, parent in enumerate(revision.parents):
             self.rows.add("revision_history", {"id": rev_id, "parent_id": hash_to_hex(parent), "parent_rank": rank})
@@ -363,6 +427,11 @@ class _GitImporter:
             entries = []
             for item in tree.iteritems():
                 name, mode, child = item.path, item.mode, item.sha
+                if b"/" in name:  # git reads it (fsck warns), but no SWH directory entry can hold it
+                    raise GitImportError(
+                        f"cannot import git repository {self.path}: tree {sha.decode()} has an entry named "
+                        f"{name.decode('utf-8', 'backslashreplace')!r}: a name with '/' cannot be a directory entry"
+                    )
                 if mode == PERMS_SUBMODULE:
                     kind = "rev"  # a submodule: a commit of another repository, not imported
                 elif mode & 0o170000 == PERMS_DIRECTORY:
@@ -379,7 +448,7 @@ class _GitImporter:
                 _, directory = model.Directory.from_possibly_duplicated_entries(
                     entries=tuple(entries), raw_manifest=_raw_git_object(tree)
                 )
-            directory = _keep_git_id(directory, tree)
+            directory = self._keep_git_id(directory, tree)
             dir_id = hash_to_hex(directory.id)
             for entry in directory.entries:
                 self.rows.add("directory_entry", {
@@ -388,6 +457,19 @@ class _GitImporter:
                 })  # fmt: skip
             self.rows.add("directory", {"id": dir_id, "raw_manifest": directory.raw_manifest})
             self.existing.directories.add(dir_id)
+
+    def _keep_git_id(self, swh_object, git_object):
+        """The swh.model object, carrying git's raw object when swh.model's id differs from git's (as SWH does).
+
+        For a tree whose entries are not in git's order, swh.model's id is that of the sorted tree; the raw
+        object makes the id git's again, which swh.model recomputes from ``raw_manifest``."""
+        if swh_object.id.hex() == git_object.id.decode():
+            return swh_object
+        fixed = swh_object.evolve(raw_manifest=_raw_git_object(git_object))  # evolve recomputes the id
+        if fixed.id.hex() != git_object.id.decode():
+            raise GitImportError(f"cannot import git repository {self.path}: git object {git_object.id.decode()} "
+                                 "does not hash to its id (the repository is corrupt)")  # fmt: skip
+        return fixed
 
     def _import_blob(self, blob: Blob) -> None:
         sha1_git = blob.id.decode()
@@ -402,12 +484,11 @@ class _GitImporter:
             self.rows.add("skipped_content", {**hashes, "length": content.length, "status": "absent",
                                               "reason": "Content too large"})  # fmt: skip
         else:
-            store_path = os.path.join(self.archive_dir, "content", hashes["sha1"])
-            if not os.path.exists(store_path):
-                tmp = f"{store_path}.{os.getpid()}.tmp"
-                with open(tmp, "wb") as out:
+            if not os.path.exists(os.path.join(self.archive_dir, "content", hashes["sha1"])):
+                staged = os.path.join(self.staging, "content", hashes["sha1"])
+                os.makedirs(os.path.dirname(staged), exist_ok=True)
+                with open(staged, "wb") as out:
                     out.write(gzip.compress(data, compresslevel=6, mtime=0))
-                os.replace(tmp, store_path)
             self.rows.add("content", {**hashes, "length": content.length, "status": "visible", "data": None})
             self.summary.content_bytes += content.length
         self.existing.contents.add(sha1_git)
@@ -431,14 +512,3 @@ def _date_columns(date_col: str, offset_col: str, raw_col: str, value: model.Tim
 def _raw_git_object(obj) -> bytes:
     raw = obj.as_raw_string()
     return obj.type_name + b" " + str(len(raw)).encode() + b"\x00" + raw
-
-
-def _keep_git_id(swh_object, git_object):
-    """The swh.model object, carrying git's raw object when swh.model's id differs from git's (as SWH does)."""
-    if swh_object.id.hex() == git_object.id.decode():
-        return swh_object
-    fixed = swh_object.evolve(raw_manifest=_raw_git_object(git_object), id=b"")
-    fixed = fixed.evolve(id=fixed.compute_hash())
-    if fixed.id.hex() != git_object.id.decode():
-        raise GitImportError(f"git object {git_object.id.decode()} does not hash to its id; the repository is corrupt")
-    return fixed

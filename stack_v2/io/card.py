@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+
+import yaml
 
 from stack_v2 import __version__
 from stack_v2.io import storage
@@ -52,6 +55,36 @@ def _mb(nbytes: int) -> str:
     return f"{nbytes / 1e6:,.2f}"
 
 
+# Free text from the recipe (its name and description) and the run is shown as text: it cannot open a block
+# (heading, list, table, front matter, fence), start inline markup or carry raw HTML into the card.
+_MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;",
+               **{c: "\\" + c for c in "\\`*_{}[]()#+-.!|~^$="}}  # fmt: skip
+
+
+def md_text(text: str, *, one_line: bool = False) -> str:
+    """Markdown showing ``text`` literally; ``one_line`` folds line breaks into spaces (for headings)."""
+    lines = [" ".join(text.split())] if one_line else [" ".join(line.split()) for line in text.splitlines()]
+    return "\n".join("".join(_MD_ESCAPES.get(c, c) for c in line) for line in lines)
+
+
+def md_code(text: str) -> str:
+    """An inline code span holding ``text`` on one line, fenced by more backticks than it holds in a row."""
+    text = " ".join(str(text).split())
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _code_fence(text: str) -> str:
+    """A fence for a code block holding ``text``: longer than any run of backticks in it."""
+    return "`" * max(3, max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+
+
+def _yaml_string(key: str, value: str) -> str:
+    """``key: "value"`` on one line (line breaks and unprintable characters escaped), as yaml.safe_load reads it."""
+    return yaml.safe_dump({key: value}, default_style='"', width=float("inf"), allow_unicode=True).rstrip("\n")
+
+
 def plots_section(plots, report: str | None = None) -> list[str]:
     """The card's plots: each (path relative to the card, title) as an image, between the markers."""
     lines = [PLOTS_BEGIN, "## Plots", ""]
@@ -67,7 +100,10 @@ def embed_plots(path: str, plots, report: str | None = None) -> None:
     """Put the plots section into the card at ``path``: in place of the previous one, else before `## Files`."""
     text = storage.read_text(path)
     block = "\n".join(plots_section(plots, report))
-    start, end = text.find(PLOTS_BEGIN), text.find(PLOTS_END)
+    # Markers are looked for before the configuration: the recipe's text shown there may hold them too.
+    head = text.find("\n## Configuration\n")
+    head = len(text) if head < 0 else head
+    start, end = text.find(PLOTS_BEGIN, 0, head), text.find(PLOTS_END, 0, head)
     if start >= 0 and end > start:
         text = text[:start] + block + text[end + len(PLOTS_END):]
     elif "\n## Files\n" in text:
@@ -87,18 +123,20 @@ def write_card(path: str, report: dict, recipe) -> None:
     totals = report["totals"]
     lines = [
         "---",
+        _yaml_string("pretty_name", recipe.name),
         "license: other",
         "task_categories:\n- text-generation",
         "tags:\n- code\n- software-heritage\n- the-stack-v2",
         f"configs:\n{configs}" if configs else "configs: []",
         "---",
         "",
-        f"# {recipe.name}",
+        f"# {md_text(recipe.name, one_line=True)}",
         "",
-        recipe.description or "A code dataset built from the Software Heritage archive with stack-v2.",
+        md_text(recipe.description) if recipe.description.strip() else
+        "A code dataset built from the Software Heritage archive with stack-v2.",
         "",
-        f"Built by stack-v2 {__version__} from `{report.get('run', {}).get('archive', '')}` with the recipe "
-        f"`{recipe.name}`: {totals['kept']['files']:,} files ({_mb(totals['kept']['bytes'])} MB) kept of "
+        f"Built by stack-v2 {__version__} from {md_code(report.get('run', {}).get('archive', ''))} with the recipe "
+        f"{md_code(recipe.name)}: {totals['kept']['files']:,} files ({_mb(totals['kept']['bytes'])} MB) kept of "
         f"{totals['input']['files']:,} ({_mb(totals['input']['bytes'])} MB).",
         "",
         "## Files",
@@ -197,6 +235,7 @@ def write_card(path: str, report: dict, recipe) -> None:
     if "near_dedup" in recipe.stage_names:
         notes += NEAR_DEDUP_NOTES
     lines += ["", "## Differences from the paper", ""] + [f"- {d}" for d in notes]
-    lines += ["", "## Configuration", "", f"Recipe `{os.path.basename(recipe.path)}`:", "", "```yaml",
-              recipe.text.rstrip(), "```", ""]  # fmt: skip
+    fence = _code_fence(recipe.text)
+    lines += ["", "## Configuration", "", f"Recipe {md_code(os.path.basename(recipe.path))}:", "", f"{fence}yaml",
+              recipe.text.rstrip(), fence, ""]  # fmt: skip
     storage.write_text(path, "\n".join(lines))

@@ -261,32 +261,3 @@ def upload_tree(local_dir: str, target: str) -> int:
                 write_bytes(join(target, *os.path.relpath(local, local_dir).split(os.sep)), f.read())
             count += 1
     return count
-
-
-def replace_outputs(run_dir: str, output_dir: str, names, last: str | None = None) -> None:
-    """Move the finished run's ``names`` from ``run_dir`` to ``output_dir``, replacing the previous ones, and
-    remove ``run_dir``. Locally each is one rename; in an object store each is copied server-side, ``last``
-    (the file readers check, report.json) after everything else."""
-    if not is_remote(output_dir):
-        import shutil
-
-        for name in names:
-            old = os.path.join(output_dir, name)
-            if os.path.isdir(old):
-                shutil.rmtree(old)
-            elif os.path.exists(old):
-                os.remove(old)
-        for name in names:
-            new = os.path.join(run_dir, name)
-            if os.path.exists(new):
-                os.replace(new, os.path.join(output_dir, name))
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return
-    if last:  # gone first, back last: a reader never takes the old report for the new outputs
-        delete(join(output_dir, last))
-    order = [n for n in names if n != last] + ([last] if last in names else [])
-    for name in order:
-        delete(join(output_dir, name))
-        if exists(join(run_dir, name)):
-            copy_tree(join(run_dir, name), join(output_dir, name))
-    delete(run_dir)

@@ -65,3 +65,13 @@ def license_type(gha_license_id: str | None, detected: Iterable[str], permissive
     if not others:
         return NO_LICENSE
     return NON_PERMISSIVE
+
+
+def decided_without_more(gha_license_id: str | None, detected: Iterable[str], permissive: frozenset[str],
+                         non_license: frozenset[str]) -> bool:  # fmt: skip
+    """Whether ``license_type`` gives the same answer whatever licenses are added to ``detected``: the
+    GHArchive license decides alone, or a non-permissive license is already detected (more licenses only
+    add to ``others``; the unknown reference is left out, as a permissive license added would discard it)."""
+    if gha_license_id not in (None, NOASSERTION):
+        return True
+    return bool(set(detected) - permissive - non_license - {UNKNOWN_REFERENCE})

@@ -6,6 +6,9 @@ while notebooks in the wild that break the schema (a missing ``execution_count``
 convert. BigCode's conversion did not validate either (``nbformat.from_dict``). What cannot be read
 as a notebook raises ``NotebookError("notebook_parse_error", ...)``; nbformat 3 (and older) notebooks
 are upgraded to v4, as BigCode's v2 script did.
+
+A detail goes to the dropped/ table, which is published: it says what is wrong, never quotes the file
+(a value from it could be a secret that the pii stage redacted in the notebook's text).
 """
 
 from __future__ import annotations
@@ -31,9 +34,25 @@ class NotebookError(Exception):
 
 
 def one_line(exc: BaseException) -> str:
-    """``Type: message`` on one line, cut to a short length (messages may quote the notebook)."""
+    """``Type: message`` on one line, cut to a short length. Only for messages that quote nothing of the file."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 3] + "..."
+
+
+def error_kind(exc: BaseException, doing: str) -> str:
+    """What failed and the exception's type, without its message (messages of nbformat, Jupytext and the
+    like may quote the notebook)."""
+    return f"{doing} failed ({type(exc).__name__})"
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _nbformat_detail(major) -> str:
+    if _is_int(major) and 0 <= major < 100:  # a version number, not content
+        return f"unsupported nbformat {major}"
+    return f"unsupported nbformat (a JSON {type(major).__name__}, not a known version)"
 
 
 def read_notebook(text: str | None) -> NotebookNode:
@@ -42,13 +61,15 @@ def read_notebook(text: str | None) -> NotebookNode:
         raise NotebookError(PARSE_ERROR, "no content")
     try:
         data = json.loads(text)
-    except ValueError as exc:  # JSONDecodeError says where: "Unterminated string ... (char 1033)"
+    except json.JSONDecodeError as exc:  # says what and where only: "Unterminated string ... (char 1033)"
         raise NotebookError(PARSE_ERROR, one_line(exc)) from exc
+    except (ValueError, RecursionError) as exc:
+        raise NotebookError(PARSE_ERROR, error_kind(exc, "JSON parsing")) from exc
     if not isinstance(data, dict) or "nbformat" not in data:
         raise NotebookError(PARSE_ERROR, f"not a notebook: JSON {type(data).__name__} without 'nbformat'")
     major, minor = data["nbformat"], data.get("nbformat_minor", 0)
-    if major not in nbformat.versions:
-        raise NotebookError(PARSE_ERROR, f"unsupported nbformat {major!r}")
+    if not _is_int(major) or major not in nbformat.versions:  # a list is unhashable; True would read as 1
+        raise NotebookError(PARSE_ERROR, _nbformat_detail(major))
     if major == 4 and not isinstance(data.get("cells"), list):
         raise NotebookError(PARSE_ERROR, "nbformat 4 without a 'cells' list")
     try:
@@ -58,5 +79,5 @@ def read_notebook(text: str | None) -> NotebookNode:
         if not isinstance(notebook.get("metadata"), dict):
             raise TypeError("no 'metadata' object")
     except Exception as exc:  # nbformat raises many types on malformed input (KeyError, TypeError, ...)
-        raise NotebookError(PARSE_ERROR, one_line(exc)) from exc
+        raise NotebookError(PARSE_ERROR, error_kind(exc, "nbformat reading")) from exc
     return notebook

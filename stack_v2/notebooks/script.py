@@ -28,11 +28,15 @@ from nbformat import NotebookNode
 from stack_v2.notebooks import languages
 from stack_v2.notebooks.guess import Guesser
 from stack_v2.notebooks.languages import ScriptLanguage
-from stack_v2.notebooks.parse import NotebookError, one_line
+from stack_v2.notebooks.guess import LANGUAGES
+from stack_v2.notebooks.parse import NotebookError, error_kind
 
 NO_CODE = "no_code"
 UNSUPPORTED_LANGUAGE = "unsupported_notebook_language"
 NO_LANGUAGE = "no_notebook_language"
+# Language names a detail may repeat: Guesslang's list, a vocabulary of ours (any other name from the metadata
+# is the file's content, and details never quote the file).
+_KNOWN_NAMES = frozenset(name.lower() for pair in LANGUAGES.items() for name in pair)
 CONVERSION_ERROR = "notebook_conversion_error"
 FROM_METADATA, FROM_GUESS = "metadata", "guess"
 
@@ -71,7 +75,8 @@ def script_language(
         return found, FROM_METADATA
     named = languages.named_language(notebook.metadata)
     if named is not None:  # guessing would put the code of a known language under another one
-        raise NotebookError(UNSUPPORTED_LANGUAGE, f"metadata language {named[:50]!r} has no Jupytext script format")
+        shown = repr(named) if named.lower() in _KNOWN_NAMES else "(not a known language name)"
+        raise NotebookError(UNSUPPORTED_LANGUAGE, f"metadata language {shown} has no Jupytext script format")
     if guesser is None:
         raise NotebookError(NO_LANGUAGE, "no language in metadata; no guesser")
     guessed = guesser.guess(code_text(notebook))
@@ -97,7 +102,7 @@ def to_script(notebook: NotebookNode, guesser: Guesser | None = None, config: Sc
     try:
         text = jupytext.writes(notebook, fmt=f"{language.extension[1:]}:{config.format_name}")
     except Exception as exc:  # Jupytext raises many types on odd notebooks
-        raise NotebookError(CONVERSION_ERROR, one_line(exc)) from exc
+        raise NotebookError(CONVERSION_ERROR, error_kind(exc, "Jupytext conversion")) from exc
     return Script(text, language.language, language.extension, source)
 
 

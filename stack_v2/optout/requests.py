@@ -3,6 +3,7 @@
 ``load_requests`` validates every line before returning anything, so a file with one malformed request
 yields an error and no requests: nothing is applied from it. Errors are one line that names the file, the
 line and the field, e.g. ``optouts.jsonl line 3: field "repos": expected "all" or a list of repository names``.
+A key given twice in one JSON object, and a line longer than ``MAX_LINE_BYTES``, are errors too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from stack_v2.errors import StackV2Error
 
 ALL = "all"
 REQUIRED_FIELDS = ("owner", "repos", "received")
+# A request is a few hundred bytes; a longer line is refused unread (and never echoed in the error).
+MAX_LINE_BYTES = 64 * 1024
 
 # GitHub user and organisation names: letters, digits and hyphens, at most 39 characters (underscores exist in
 # some enterprise-managed and legacy names, so they are accepted). Repository names: letters, digits, '.', '-',
@@ -154,17 +157,41 @@ def parse_request(obj: Any, *, line: int = 0, source: str = "") -> OptOutRequest
     return OptOutRequest(owner=owner, repos=repos, received=received, extra=extra, line=line, source=source)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object's members, refusing a key given twice (json.loads would silently keep the last)."""
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
 def parse_lines(lines, source: str = "<optouts>") -> list[OptOutRequest]:
     """Validate all lines (an iterable of str); raises OptOutFormatError listing every malformed line."""
     requests: list[OptOutRequest] = []
     problems: list[str] = []
     for number, text in enumerate(lines, start=1):
+        if len(text) > MAX_LINE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
+            problems.append(f"{source} line {number}: longer than the limit of {MAX_LINE_BYTES:,} bytes "
+                            f"({MAX_LINE_BYTES // 1024} KiB) per request")  # fmt: skip
+            continue
         if not text.strip():
             continue  # blank lines are allowed (e.g. a trailing newline)
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             problems.append(f"{source} line {number}: not valid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        except _DuplicateKey as exc:
+            problems.append(f"{source} line {number}: key {_short(exc.args[0])} appears twice in one object")
+            continue
+        except RecursionError:
+            problems.append(f"{source} line {number}: not valid JSON: nested too deeply")
             continue
         try:
             requests.append(parse_request(obj, line=number, source=source))
@@ -188,6 +215,9 @@ def load_requests(path: str | os.PathLike) -> list[OptOutRequest]:
         raw = raw[3:]
     lines = []
     for number, chunk in enumerate(raw.split(b"\n"), start=1):
+        if len(chunk) > MAX_LINE_BYTES:  # refused by parse_lines for its length, whatever its bytes
+            lines.append(chunk.decode("utf-8", "replace"))
+            continue
         try:
             lines.append(chunk.decode("utf-8"))
         except UnicodeDecodeError as exc:

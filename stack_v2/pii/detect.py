@@ -59,7 +59,7 @@ def _bounded(text: str, start: int, end: int, before: frozenset | set, after: fr
     return not (dotted and text[end : end + 1] == "." and text[end + 1 : end + 2] in _ALNUM)
 
 
-def _occurrences(text: str, kind: str, value: str, lo: int = 0, hi: int | None = None) -> Iterable[Span]:
+def occurrences(text: str, kind: str, value: str, lo: int = 0, hi: int | None = None) -> Iterable[Span]:
     if kind in (EMAIL, IP_ADDRESS):
         edge = EMAIL if kind == EMAIL else ("ipv6" if ":" in value else "ipv4")
         before, after = _EDGES[edge]
@@ -107,7 +107,7 @@ def find_pii(text: str, *, path: str = "", name_detector: NameDetector | None = 
                     spans.append(Span(KEY, *block, text[block[0] : block[1]]))
             elif kind == PASSWORD:
                 line_end = finding.line_start + len(finding.line)
-                spans += _occurrences(text, PASSWORD, finding.value, finding.line_start, line_end)
+                spans += occurrences(text, PASSWORD, finding.value, finding.line_start, line_end)
                 spans += _quoted_occurrences(text, finding.value)
             else:
                 for value in full_values(finding):
@@ -125,11 +125,11 @@ def find_pii(text: str, *, path: str = "", name_detector: NameDetector | None = 
             if is_full_name(value):
                 values.setdefault(value, NAME)
     for value, kind in values.items():
-        spans += _occurrences(text, kind, value)
-    return _without_overlaps(spans)
+        spans += occurrences(text, kind, value)
+    return without_overlaps(spans)
 
 
-def _without_overlaps(spans: list[Span]) -> list[Span]:
+def without_overlaps(spans: list[Span]) -> list[Span]:
     kept: list[Span] = []
     for span in sorted(set(spans), key=lambda s: (s.start, s.start - s.end)):
         if kept and span.start < kept[-1].end:

@@ -4,11 +4,12 @@ The paper finds them with BigScience's regexes (bigcode-dataset ``pii/utils/emai
 and skips an IP that is invalid, private or a popular DNS server, and an ``x.x.x.x`` of single digits
 (usually a version) unless "dns" or "server" is near. What is not PII here, so kept, and why:
 
-Emails
+Emails (a placeholder is told by its domain: ``jane.doe@acme-robotics.com`` is someone's, ``jane.doe@example.com``
+is not)
 - reserved and placeholder domains: RFC 2606/6761 names (``example.com`` and its subdomains, any ``example``
   label, ``*.test``, ``*.invalid``, ``*.localhost``, ``*.local``), the usual stand-ins (``yourdomain.com``,
   ``domain.com``, ...) and one-letter domains (``a@b.com``, made up in tests);
-- placeholder or service mailboxes: ``user@``, ``you@``, ``name@``, ``foo@``, ``git@`` (SSH remotes), ``noreply@``;
+- service mailboxes, which are no one's: ``git@`` (SSH remotes), ``noreply@``;
 - a last label that is not a plausible top-level domain: two letters (country codes) or one of the generic
   TLDs listed below; this keeps ``icon@2x.png``, ``x@self.weight`` (a matrix product) and ``pkg@1.2.3``.
   Addresses are ASCII (internationalised mailboxes are not matched).
@@ -67,13 +68,10 @@ RESERVED_EMAIL_DOMAINS = frozenset({
     "example.com", "example.org", "example.net", "example.edu",
     "domain.com", "domain.tld", "yourdomain.com", "your-domain.com", "mydomain.com", "yourcompany.com",
     "company.com", "foo.com", "bar.com", "foobar.com", "foo.bar", "email.tld",
+    "foo.org", "bar.org", "foo.net", "bar.net", "test.com", "test.org", "nodomain.com", "somedomain.com",
 })  # fmt: skip
 RESERVED_EMAIL_SUFFIXES = (".example", ".test", ".invalid", ".localhost", ".local", ".localdomain", ".internal")
-PLACEHOLDER_MAILBOXES = frozenset({
-    "user", "username", "name", "email", "mail", "you", "your", "yourname", "your.name", "your_name",
-    "youremail", "your.email", "your_email", "someone", "somebody", "foo", "bar", "foobar", "test", "example",
-    "john.doe", "jane.doe", "johndoe", "janedoe", "me", "git", "noreply", "no-reply", "nobody",
-})  # fmt: skip
+SERVICE_MAILBOXES = frozenset({"git", "noreply", "no-reply", "donotreply", "do-not-reply"})
 
 
 def is_kept_email(address: str) -> bool:
@@ -85,7 +83,7 @@ def is_kept_email(address: str) -> bool:
     labels = domain.split(".")
     if len(labels[-2]) == 1:  # a@b.com, x@y.org: made up
         return True
-    return (local in PLACEHOLDER_MAILBOXES or ".".join(labels[-2:]) in RESERVED_EMAIL_DOMAINS
+    return (local in SERVICE_MAILBOXES or ".".join(labels[-2:]) in RESERVED_EMAIL_DOMAINS
             or domain.endswith(RESERVED_EMAIL_SUFFIXES) or "example" in labels)  # fmt: skip
 
 

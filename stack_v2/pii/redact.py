@@ -8,6 +8,9 @@ file, and a trainer who fetches the raw blob named in the manifest and calls ``r
 
 IPv6 replacements: the paper's list mixes fd00::/8 and fc00::/8 addresses; we use fd00::/8 (locally assigned
 unique local addresses) only: its three fd00::/8 addresses and its two fc00:: ones moved to fd00::.
+
+A notebook (``path`` ending ``.ipynb``) is redacted in the text of its cells, outputs and metadata, then
+written back as JSON (``notebook``); the same ``redact`` call reproduces it from the raw blob.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import hashlib
 import json
 
 from stack_v2.pii.detect import NAME, NameDetector, find_pii
+from stack_v2.pii.notebook import is_notebook_path, parse_notebook, redact_notebook
 from stack_v2.pii.patterns import EMAIL, IP_ADDRESS, ip_version
 from stack_v2.pii.secrets import KEY, PASSWORD
 
 # Bump when a rule change alters what gets redacted: redaction is reproducible only within one version
-# (with detect-secrets pinned, as the findings are its plugins').
-REDACTOR_VERSION = "1"
+# (with detect-secrets pinned, as the findings are its plugins'). 2: notebooks by cell, emails by domain,
+# passwords that start with a symbol.
+REDACTOR_VERSION = "2"
 
 IPV4_REPLACEMENTS = ("172.16.31.10", "172.16.58.3", "172.16.17.32", "192.168.127.12", "192.168.3.11")
 IPV6_REPLACEMENTS = (
@@ -47,8 +52,16 @@ def redact(text: str, *, seed_key: str, path: str = "",
     """``text`` with its PII replaced, and the number of replaced spans per type (empty when none).
 
     ``seed_key`` is the file's blob id (sha1); ``path`` its path in the repository (detect-secrets picks its
-    keyword rules by extension and skips lock files); ``name_detector`` the optional NER plugin.
+    keyword rules by extension and skips lock files; a ``.ipynb`` path redacts the notebook's cells, see
+    ``notebook``); ``name_detector`` the optional NER plugin.
     """
+    data = parse_notebook(text) if is_notebook_path(path) else None
+    if data is not None:
+        try:
+            return redact_notebook(text, data, path=path, name_detector=name_detector,
+                                   replace=lambda span: replacement(span.kind, span.value, seed_key))  # fmt: skip
+        except RecursionError:  # JSON nested deeper than the walk can follow: redacted as plain text below
+            pass
     spans = find_pii(text, path=path, name_detector=name_detector)
     if not spans:
         return text, {}

@@ -21,6 +21,9 @@ What is redacted (``accept``) follows the paper (spec §6.1) and avoids eating c
   ``***``, ``...``, with fewer than 6 distinct characters, alphabets and keyboard rows (``ABC...XYZ234567``),
   resource paths (``projects/123/global/networks/vpc``); AWS's documented ``AKIAIOSFODNN7EXAMPLE`` and
   jwt.io's sample token stay; nor values assigned to a ``public`` name (``publicKeyToken``);
+- keyword values that start with a symbol (``DB_PASSWORD = "#kjcbhgQ%kxjVbbciV"``), which detect-secrets'
+  patterns cannot match, are found by the same patterns allowing ``! # % & @ + = : ; | ,`` first
+  (``SYMBOL_KEYWORD``), then judged like the keyword detector's; CSS colours and interpolations are not;
 - a PASSWORD (keyword detector on ``password``, ``passwd``, ``pwd``, ``*_pass``, ``contraseña``) has no
   whitespace, is not a common placeholder or well-known default (``password``, ``admin``, ``test``,
   ``postgres``, ...), an environment-variable name, or a word-like value naming a credential
@@ -62,6 +65,7 @@ from detect_secrets.plugins.keyword import (
     DENYLIST_REGEX,
     QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP,
     REGEX_BY_FILETYPE,
+    SECRET,
     KeywordDetector,
 )
 from detect_secrets.plugins.private_key import PrivateKeyDetector
@@ -85,6 +89,13 @@ _FORMATTED = frozenset(p.secret_type for p in PLUGINS if isinstance(p, (AWSKeyDe
                        SlackDetector, StripeDetector, JwtTokenDetector)))  # fmt: skip
 PRIVATE_KEY_TYPE = _PRIVATE_KEY = PrivateKeyDetector.secret_type
 _KEYWORD = KeywordDetector.secret_type
+# detect-secrets' keyword patterns want a value that starts with a word character (``(?=\w+)`` in their
+# ``SECRET``), so ``DB_PASSWORD = "#kjcbhgQ%kxjVbbciV"`` is never reported. The same patterns with a value that
+# starts with one of these symbols find such values; they are our finding type, left out of detect_secrets_view.
+# Not ``$ { < / . ~ \ * - ( [ ^ ?``: variables, templates, paths, globs, flags and regexes start so.
+SYMBOL_KEYWORD = "Secret Keyword (symbol first)"
+_SYMBOL_SECRET = SECRET.replace(r"(?=\w+)", r"(?=[!#%&@+=:;|,])")
+_SYMBOL_IGNORED = re.compile(r"#[0-9A-Fa-f]{3,8}|.*(?:[#%@]\{|%\().*")  # a CSS colour, an interpolation
 
 
 class RawFinding(NamedTuple):
@@ -100,6 +111,13 @@ class RawFinding(NamedTuple):
 @functools.lru_cache(maxsize=256)
 def _keyword_regexes(path: str):
     return REGEX_BY_FILETYPE.get(determine_file_type(path), QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP)
+
+
+@functools.lru_cache(maxsize=64)
+def _symbol_regexes(path: str):
+    """The keyword patterns for ``path`` with a value that starts with a symbol (``SYMBOL_KEYWORD``)."""
+    return {re.compile(regex.pattern.replace(SECRET, _SYMBOL_SECRET), regex.flags): group
+            for regex, group in _keyword_regexes(path).items() if SECRET in regex.pattern}  # fmt: skip
 
 
 def skips_file(path: str) -> bool:
@@ -177,17 +195,20 @@ def scan_lines(text: str, lines, path: str = "") -> list[RawFinding]:
         for plugin in PLUGINS:
             if not _GATES[plugin.secret_type].search(line):
                 continue
-            for value in _values(plugin, line, keyword_regexes):
+            values = [(plugin.secret_type, v) for v in _values(plugin, line, keyword_regexes)]
+            if isinstance(plugin, KeywordDetector):
+                values += [(SYMBOL_KEYWORD, v) for v in plugin.analyze_string(line, _symbol_regexes(path))]
+            for secret_type, value in values:
                 if not _filtered(value, line, plugin):
                     if indirect is None:
                         indirect = is_indirect_reference(line)
-                    found.append(RawFinding(plugin.secret_type, value, start, line, indirect))
+                    found.append(RawFinding(secret_type, value, start, line, indirect))
     return found
 
 
 def detect_secrets_view(findings: list[RawFinding]) -> set[tuple[str, str]]:
     """(type, value) pairs as ``SecretsCollection.scan_file`` would report them."""
-    return {(f.secret_type, f.value) for f in findings if not f.indirect}
+    return {(f.secret_type, f.value) for f in findings if not f.indirect and f.secret_type != SYMBOL_KEYWORD}
 
 
 # --- the paper's post-filters, and ours ---
@@ -311,7 +332,9 @@ def accept(finding: RawFinding) -> str | None:
         return KEY if len(value) > 8 and not is_placeholder(value) else None
     if finding.indirect and not _quoted(finding.line, value):  # "x = f(...)"; a quoted literal is still one
         return None
-    if kind == _KEYWORD:
+    if kind == SYMBOL_KEYWORD and _SYMBOL_IGNORED.fullmatch(value):
+        return None
+    if kind in (_KEYWORD, SYMBOL_KEYWORD):
         if _keyword_kind(finding.line, value) == PASSWORD:
             return PASSWORD if _password_ok(value) else None
         return KEY if _key_like(value) and not is_placeholder(value) and not _ENV_NAME.fullmatch(value) else None

@@ -8,10 +8,18 @@
    paper's ``license_type``; ``non_permissive`` occurrences are dropped with their licenses as the
    detail, the rest go on with ``detected_licenses`` and ``license_type`` filled.
 
-A candidate whose detection fails (binary, not decodable, too large, ScanCode error or timeout)
-contributes no license; the failure is counted in report.json (``license_detection``) and the run
-goes on. The stage runs before exact dedup, so a blob found in both a copyleft and a permissive
-repository survives through the permissive one.
+Missing evidence fails closed. A candidate that was read but holds no license text to scan (binary,
+not decodable, larger than ``max_bytes``, by its length or its bytes) contributes no license, as in the
+paper. A candidate that could not be read (any fetch failure: missing object, access denied, S3 errors
+after the retries, corrupt object, wrong checksum; or no blob in the content table) or that ScanCode
+failed on (error, timeout) leaves the license of every file it governs (its directory and below, the
+rule of step 4) unknown: such a file fails with reason ``license_unknown`` and a detail naming each
+unread license file, its blob and why, rather than being kept as ``no_license``. The exception is a file
+whose type the rule decides whatever that license file says (its GHArchive license decides alone, or a
+non-permissive license was detected already): it is kept or dropped as usual, its
+``detected_licenses`` then lacking the unread file's. Detection outcomes are counted in report.json
+(``license_detection``). The stage runs before exact dedup, so a blob found in both a copyleft and a
+permissive repository survives through the permissive one.
 """
 
 from __future__ import annotations
@@ -25,13 +33,25 @@ from stack_v2.archive.content import FetchContents
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.licenses.candidates import base_path, is_license_candidate
-from stack_v2.licenses.classify import NON_PERMISSIVE, license_type, load_non_license, load_permissive, propagate
+from stack_v2.licenses.classify import (
+    NON_PERMISSIVE,
+    decided_without_more,
+    license_type,
+    load_non_license,
+    load_permissive,
+    propagate,
+)
 from stack_v2.licenses.detect import DEADLINE_SECONDS, MAX_LICENSE_FILE_BYTES, Detection, ScanCodeDetector
 from stack_v2.records import FileRecord
-from stack_v2.stages.base import Drop, routed
+from stack_v2.stages.base import Drop, Fail, routed
 
 STAGE = "license"
 DETECTION_STATS = "@license_detection"
+LICENSE_UNKNOWN = "license_unknown"
+# Detection failures where the file was read and holds no license text: it contributes no license. Any
+# other failure (fetch failures, ScanCode errors and timeouts, reasons added later) is unread evidence.
+NO_LICENSE_TEXT = frozenset({"binary", "undecodable", "too_large"})
+_MAX_WHY = 300  # characters of a fetch or ScanCode message kept in a failed file's detail
 
 
 @dataclass(frozen=True)
@@ -45,9 +65,16 @@ class LicenseConfig:
 
 
 def classify_record(record: FileRecord, license_dirs, permissive: frozenset[str],
-                    non_license: frozenset[str]) -> FileRecord | Drop:  # fmt: skip
-    """The record with detected_licenses and license_type, or a Drop naming its licenses."""
-    detected = propagate(record.path, license_dirs)
+                    non_license: frozenset[str]) -> FileRecord | Drop | Fail:  # fmt: skip
+    """The record with detected_licenses and license_type, a Drop naming its licenses, or a Fail naming
+    the license files that govern it but could not be read, unless the decision does not depend on them.
+
+    ``license_dirs``: (base path, licenses, why unread or "") of the candidates in the record's root tree."""
+    dirs = list(license_dirs)
+    detected = propagate(record.path, [(base, licenses) for base, licenses, _ in dirs])
+    unread = propagate(record.path, [(base, (why,)) for base, _, why in dirs if why])  # the same "governs" rule
+    if unread and not decided_without_more(record.gha_license_id, detected, permissive, non_license):
+        return Fail(LICENSE_UNKNOWN, "; ".join(unread))
     kind = license_type(record.gha_license_id, detected, permissive, non_license)
     if kind == NON_PERMISSIVE:
         named = ",".join(detected) if detected else "none detected"
@@ -93,11 +120,28 @@ def _detection_stat(kv):
     return (DETECTION_STATS, "cache_hit" if detection.cached else "scanned", ""), (1, 0)
 
 
+def _unread(record: FileRecord, reason: str, detail: str) -> str:
+    why = f"{reason} ({detail[:_MAX_WHY]})" if detail else reason
+    blob = f"blob={record.blob_id}" if record.blob_id else f"content_id={record.content_id}"
+    return f"license file {record.path} {blob}: {why}"
+
+
 def _license_dirs(joined):
-    """(blob, [detection], candidate) -> (root, (base path, licenses)) when the blob has licenses."""
+    """(blob, [detection], candidate) -> (root, (base path, licenses, why unread or "")) when the blob has
+    licenses or could not be read."""
     _blob, detections, record = joined
-    if detections and detections[0].licenses:
-        yield record.directory_id, (base_path(record.path), detections[0].licenses)
+    detection = detections[0] if detections else Detection((), "no_detection", "no fetch or scan result")
+    unread = "" if detection.failure in (None, *NO_LICENSE_TEXT) else _unread(
+        record, detection.failure, detection.detail)  # fmt: skip
+    if detection.licenses or unread:
+        yield record.directory_id, (base_path(record.path), detection.licenses, unread)
+
+
+def _blobless_dirs(record: FileRecord, max_bytes: int):
+    """A candidate without a blob (not in the content table): unread, unless its length says too large."""
+    if record.length_bytes is not None and record.length_bytes > max_bytes:
+        return
+    yield record.directory_id, (base_path(record.path), (), _unread(record, "missing", "not in the content table"))
 
 
 def _first_by_path(records):
@@ -105,7 +149,8 @@ def _first_by_path(records):
 
 
 class ClassifyLicenses(beam.PTransform):
-    """FileRecord -> {'kept', 'dropped', 'stats'}: licenses detected, propagated and decided."""
+    """FileRecord -> {'kept', 'dropped', 'stats'}: licenses detected, propagated and decided; files whose
+    license files could not be read fail (``license_unknown``) unless the decision does not need them."""
 
     def __init__(self, location: ArchiveLocation, config: LicenseConfig = LicenseConfig()):
         super().__init__()
@@ -126,11 +171,14 @@ class ClassifyLicenses(beam.PTransform):
             fetched.fetched | "Detect" >> beam.ParDo(_DetectFn(self._config)),
             fetched.failed | "FetchFailed" >> beam.Map(_fetch_failed),
         ) | "Detections" >> beam.Flatten()
+        blobless = records | "BloblessCandidates" >> beam.Filter(lambda r: r.blob_id is None
+                                                                 and is_license_candidate(r.path))  # fmt: skip
         license_dirs = (
             (detections, by_blob)
             | "JoinDetections" >> JoinSmallToLarge()
-            | "LicenseDirs" >> beam.FlatMap(_license_dirs)
-        )
+            | "LicenseDirs" >> beam.FlatMap(_license_dirs),
+            blobless | "BloblessDirs" >> beam.FlatMap(_blobless_dirs, self._config.max_bytes),
+        ) | "AllLicenseDirs" >> beam.Flatten()
         permissive, non_license = self._permissive, self._non_license
         classified = (
             (license_dirs, records | "ByRoot" >> beam.Map(lambda r: (r.directory_id, r)))

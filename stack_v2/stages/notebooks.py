@@ -32,7 +32,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from stack_v2.notebooks.guess import Guesser, GuesslangGuesser
-from stack_v2.notebooks.parse import NotebookError, one_line, read_notebook
+from stack_v2.notebooks.parse import NotebookError, error_kind, read_notebook
 from stack_v2.notebooks.script import FROM_METADATA, NO_CODE, ScriptConfig, to_script
 from stack_v2.notebooks.structured import render, triplets
 from stack_v2.quality.stats import text_stats
@@ -103,7 +103,7 @@ class _ConvertFn(beam.DoFn):
         try:
             result = convert(record, self._guesser, self._config)
         except Exception as exc:  # noqa: BLE001 - keep the bundle alive; the notebook is accounted as failed
-            result = Fail("error", one_line(exc))
+            result = Fail("error", error_kind(exc, "conversion"))
         self._micros.inc(int((time.perf_counter() - started) * 1e6))
         if isinstance(result, (Drop, Fail)):
             yield pvalue.TaggedOutput(DROPPED, count_dropped_row(dropped_row(record, STAGE, result)))

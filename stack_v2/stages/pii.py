@@ -4,6 +4,11 @@ The core replaces emails, public IP addresses, keys and passwords (and names, wh
 with ``stack_v2.pii.redact`` and records what it did in ``pii_redactions``: a compact JSON of counts per
 type, e.g. ``{"email":2,"ip_address":1}``, or None when nothing was redacted. Nothing is dropped.
 
+A notebook (a path ending ``.ipynb``: go-enry's ``Jupyter Notebook`` is that extension) is redacted in the
+text of its cells and outputs and stays valid notebook JSON (``stack_v2.pii.notebook``); the recipes run
+this stage before ``notebooks``, so its scripts and structured forms are made from the redacted notebook.
+The decision is the path's, as ``redact`` takes it, so the raw blob and its path reproduce the shard.
+
 A trainer who downloads the raw blob named by a manifest row gets the shard's content back with
 ``redact(raw_text, seed_key=row.blob_id, path=row.path)`` (``seed_key_of`` below; same ``REDACTOR_VERSION``
 and detect-secrets version). ``length_bytes`` and the content statistics still describe the original blob,

@@ -13,9 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 
-from stack_v2.errors import StackV2Error
 from stack_v2.io.schema import REPO_METADATA_COLUMNS
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.records import (
@@ -27,6 +25,7 @@ from stack_v2.records import (
     micros_from_datetime,
     repo_name_from_origin,
 )  # fmt: skip
+from stack_v2.repo_metadata import check_repo_metadata
 from stack_v2.stages.base import INPUT, Drop, count_dropped_row, count_outcome, routed
 
 STAGE = "select"
@@ -91,15 +90,7 @@ def metadata_row(row: dict) -> tuple[str, dict]:
 
 
 def check_metadata_table(path: str) -> None:
-    try:
-        schema = pq.read_schema(path)
-    except (OSError, ValueError) as exc:
-        raise StackV2Error(f"repo metadata {path}: cannot read Parquet ({exc})") from exc
-    if "repo_name" not in schema.names:
-        raise StackV2Error(f"repo metadata {path}: no 'repo_name' column (it has {schema.names})")
-    unknown = set(schema.names) - set(REPO_METADATA_COLUMNS)
-    if unknown:
-        raise StackV2Error(f"repo metadata {path}: unknown column(s) {sorted(unknown)}; known: {REPO_METADATA_COLUMNS}")
+    check_repo_metadata(path)  # also run by the CLI, before the build starts
 
 
 def _with_metadata(joined):
