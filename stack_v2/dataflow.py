@@ -31,9 +31,10 @@ from stack_v2.errors import StackV2Error
 # stack-v2 build's own options, as a Flex Template names them (everything else is a Beam option)
 BUILD_OPTIONS = {"archive": "--archive", "graph": "--graph", "unsigned": "--unsigned", "output": "--output",
                  "pipeline": "--pipeline", "origin": "--origin", "swhid": "--swhid",
-                 "repo_metadata": "--repo-metadata", "optouts": "--optouts"}  # fmt: skip
+                 "repo_metadata": "--repo-metadata", "optouts": "--optouts",
+                 "allow_missing": "--allow-missing"}  # fmt: skip
 LIST_OPTIONS = ("origin", "swhid", "optouts")  # several values, comma-separated in a template parameter
-FLAGS = ("unsigned",)
+FLAGS = ("unsigned", "allow_missing")
 TRUE = ("true", "1", "yes")
 
 

@@ -322,3 +322,50 @@ def test_report_reads_a_dataset_in_s3_and_in_place_commands_say_they_need_a_loca
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and s3_dataset in err and "works on a local dataset only" in err
+
+
+@pytest.mark.parametrize("store", ["local", "s3", "gs"])
+def test_the_lock_admits_one_writer_on_every_store(store, tmp_path, s3_output, gcs_emulator):
+    """Locally and on S3 (moto honours If-None-Match) the refusal is the conditional create's own; the GCS
+    emulator ignores ifGenerationMatch=0, so there it is the look-first check that refuses."""
+    from stack_v2.io import publish
+
+    if store == "s3":
+        s3_client(s3_output).create_bucket(Bucket="locks")
+    dataset = {"local": str(tmp_path / "ds"), "s3": "s3://locks/ds", "gs": f"{gcs_emulator}/locks"}[store]
+    holder = publish.acquire(dataset, "run-a", "build", detached=True)
+    with pytest.raises(publish.DatasetLocked, match=r"locked by build run run-a \(submitted without waiting"):
+        publish.acquire(dataset, "run-b", "build")  # the conditional create refuses, whatever the store
+    assert publish.read_lock(dataset) == holder
+    if store != "gs":  # the create-only write itself refuses, as a racing second writer would find
+        assert publish._create_exclusive(dataset, "{}") is False and publish.read_lock(dataset) == holder
+    publish.release(dataset, "run-b")  # not the holder: nothing happens
+    assert publish.read_lock(dataset) == holder
+    publish.release(dataset, "run-a")
+    assert publish.read_lock(dataset) is None
+    assert publish.acquire(dataset, "run-b", "build")["run_id"] == "run-b"
+    publish.release(dataset, "run-b")
+
+
+def test_a_failed_pointer_write_on_s3_leaves_the_previous_dataset(world, s3_dataset, s3_endpoint, capsys):
+    """The publish step's only write is the CURRENT object: when S3 refuses it, nothing else changed."""
+    from faultproxy import FaultProxy
+
+    from stack_v2.io import publish
+
+    endpoint = world["endpoint"]
+    before = current_prefix(endpoint, "same/")
+    before_keys = keys(endpoint, before)
+    saved = env_snapshot(["AWS_ENDPOINT_URL"])
+    with FaultProxy(endpoint) as proxy:  # in front of the module's moto proxy
+        os.environ["AWS_ENDPOINT_URL"] = proxy.url
+        try:
+            proxy.set(error=rf"^PUT /{BUCKET}/same/CURRENT", status=500, code="InternalError")
+            assert build(world["archive"], world["recipe"], s3_dataset) == 2
+        finally:
+            env_restore(saved)
+        assert proxy.faults["error"] >= 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("stack-v2: error: ") and "same/CURRENT" in err
+    assert current_prefix(endpoint, "same/") == before and keys(endpoint, before) == before_keys
+    assert publish.read_lock(s3_dataset) is None  # the failed writer let go

@@ -173,8 +173,9 @@ def build(world, name: str, runner_args: list[str], cwd: Path | None = None, rel
 
 
 def tables(dataset: Path) -> dict[str, bytes]:
-    """Every Parquet file of the dataset (manifest, dropped, data shards...) by relative path."""
-    return {str(p.relative_to(dataset)): p.read_bytes() for p in sorted(dataset.rglob("*.parquet"))}
+    """Every Parquet file of the dataset's current version (manifest, dropped, data shards...) by relative path."""
+    version = Path(os.path.realpath(dataset / "current"))
+    return {str(p.relative_to(version)): p.read_bytes() for p in sorted(version.rglob("*.parquet"))}
 
 
 def check_report(dataset: Path) -> dict:

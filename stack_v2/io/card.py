@@ -28,8 +28,10 @@ LICENSE_NOTES = [
     "not be retrieved.",
     "ScanCode's `deadline` is an absolute time; the paper's `deadline=100` is read as a 100-second budget per file "
     "(a literal 100 would stop matching at once).",
-    "License candidates larger than the recipe's `max_bytes`, binary or undecodable, and ScanCode errors and "
-    "timeouts contribute no license; they are counted under `license_detection` in report.json.",
+    "License candidates larger than the recipe's `max_bytes`, binary or undecodable contribute no license. A "
+    "license file that could not be read (missing object, store errors after retries, ScanCode error or "
+    "timeout) fails the files it governs (`license_unknown`) unless the decision cannot depend on it; the "
+    "paper's code kept them as no_license. Both are counted under `license_detection` in report.json.",
     "As in the paper, detected licenses are a set of symbols: a dual `Apache-2.0 OR GPL-2.0-or-later` notice "
     "counts as non_permissive.",
 ]

@@ -282,9 +282,12 @@ def acquire(dataset: str, run_id: str, command: str, *, detached: bool = False) 
     """Take the dataset's lock for ``run_id`` or raise DatasetLocked naming the holder."""
     mine = _holder(run_id, command, detached)
     for _attempt in range(3):
-        if _create_exclusive(dataset, json.dumps(mine) + "\n"):
-            return mine
+        # Look first: a store that ignores the create-only condition (GCS emulators) still refuses a
+        # writer that comes second; the conditional create closes the race on S3 and GCS themselves.
         holder = read_lock(dataset)
+        if holder is None and _create_exclusive(dataset, json.dumps(mine) + "\n"):
+            return mine
+        holder = holder or read_lock(dataset)
         if holder is None:
             continue  # released meanwhile
         if holder.get("run_id") == run_id:  # finish taking over its own detached run
