@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,13 +89,20 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.fixture(scope="module")
+def good(world):
+    """One good build, which each test copies (symlinks as symlinks, as `cp -a` does)."""
+    out = world["root"] / "good"
+    assert main(argv(world, out)) == 0
+    assert_complete(out)
+    return out
+
+
 @pytest.fixture
-def built(world, tmp_path, capsys):
+def built(good, tmp_path):
     """A good dataset in a fresh output: what every failure below must leave untouched."""
     out = tmp_path / "out"
-    assert main(argv(world, out)) == 0
-    capsys.readouterr()
-    assert_complete(out)
+    shutil.copytree(good, out, symlinks=True)
     return out
 
 
