@@ -166,3 +166,22 @@ def test_progress_lines_when_enabled(capsys, monkeypatch):
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1] == "[stack-v2] progress: fetch_decode 1 files 1.5 MB, language 1 files 0.5 MB"
     Progress.reset()
+
+
+def test_a_core_error_fails_the_record_without_quoting_its_content():
+    """An exception's message may quote the file (``int('...')``): the dropped row names where it was raised."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from stack_v2.stages.base import ApplyCore
+
+    secret_line = Path(json.__file__).read_text().splitlines()[0]  # a real file's first line, as content
+
+    def core(rec):
+        return int(rec.content)  # ValueError: invalid literal for int() with base 10: '<the content>'
+
+    with beam.Pipeline() as p:
+        out = p | beam.Create([record()._replace(content=secret_line)]) | ApplyCore("parse", lambda: core)
+        details = out["dropped"] | beam.Map(lambda d: (d.outcome, d.reason, d.detail))
+        assert_that(details, equal_to([("failed", "error", "ValueError at test_stages.py:{} (core)".format(
+            core.__code__.co_firstlineno + 1))]))  # fmt: skip

@@ -15,9 +15,12 @@ counts a stage's input.
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import sys
 import threading
 import time
+import traceback
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -130,6 +133,14 @@ class Progress:
             cls._last = 0.0
 
 
+def error_detail(exc: BaseException) -> str:
+    """Where an exception came from, not its message: messages quote their input (``int('...')``), and a
+    dropped/ detail must never carry a file's content. The worker's log has the message, for debugging."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
+    return f"{type(exc).__name__}{where}"
+
+
 class _ApplyCoreFn(beam.DoFn):
     def __init__(self, stage: str, make_core):
         self._stage, self._make_core = stage, make_core
@@ -143,7 +154,8 @@ class _ApplyCoreFn(beam.DoFn):
         try:
             verdict = self._core(record)
         except Exception as exc:  # keep the bundle alive; the record is accounted as failed
-            verdict = Fail("error", f"{type(exc).__name__}: {exc}")
+            verdict = Fail("error", error_detail(exc))
+            logging.getLogger("stack_v2").warning("stage %s: blob %s failed: %r", self._stage, record.blob_id, exc)
         self._micros.inc(int((time.perf_counter() - started) * 1e6))
         yield from routed(self._stage, record, verdict)  # counts kept / dropped_<reason> / failed_<reason>
 
