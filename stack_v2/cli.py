@@ -135,6 +135,7 @@ def cmd_build(args, beam_args: list[str]) -> int:
     from stack_v2.stages.base import Progress
 
     request = build_request(args)
+    _check_archive_exists(request.location)
     print(f"stack-v2: building {args.output} from {request.location.describe()} with recipe {request.recipe.name}",
           file=sys.stderr)  # fmt: skip
     Progress.enabled = not args.quiet
@@ -146,6 +147,15 @@ def cmd_build(args, beam_args: list[str]) -> int:
     report = finish_build(started.output_dir, started.run_id, started.result)
     _print_built(report, started.output_dir)
     return 0
+
+
+def _check_archive_exists(location) -> None:
+    """A local archive that is not there is named as such, before anything is written."""
+    from stack_v2.io.storage import is_remote
+
+    for uri, what in ((location.uri, "--archive"), (location.graph_uri, "--graph")):
+        if uri and not is_remote(uri) and not os.path.isdir(uri):
+            raise StackV2Error(f"{what} {uri}: no such directory")
 
 
 def _print_built(report: dict, output: str) -> None:
@@ -287,9 +297,11 @@ def cmd_report(args, beam_args: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stack-v2", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="stack-v2", description="Build code-pretraining datasets like The Stack "
+                                     "v2 from the Software Heritage archive, on Apache Beam.")
     parser.add_argument("--version", action="version", version=f"stack-v2 {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log stack-v2's progress at INFO level; -vv also Apache Beam's")
     sub = parser.add_subparsers(dest="command", required=True)
 
     archive = sub.add_parser("archive", help="read and write Software Heritage archives")
@@ -311,9 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--max-depth", type=int, default=64, help="directory levels to descend (default: 64)")
     files.add_argument("--web-api", nargs="?", const="", default=None, metavar="URL",
                        help="list through the SWH Web API instead of a graph export (token: $SWH_API_TOKEN)")
-    files.set_defaults(func=cmd_files)
+    files.set_defaults(func=cmd_files, beam=True)
 
-    build = sub.add_parser("build", help="build a dataset: Parquet shards, SWHID manifest, dropped table, report")
+    build = sub.add_parser("build", help="build a dataset: Parquet shards, SWHID manifest, dropped table, report",
+                           epilog="Other options are Apache Beam pipeline options, passed to the runner: --runner "
+                                  "(DirectRunner, PortableRunner, DaskRunner, DataflowRunner, ...), "
+                                  "--direct_num_workers, --job_endpoint, ... An option that is neither is an error.")
     _add_archive_options(build)
     build.add_argument("--output", required=True, metavar="DIR", help="dataset directory (a previous run is replaced)")
     build.add_argument("--pipeline", default=None, metavar="RECIPE",
@@ -327,10 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--allow-missing", action="store_true",
                        help="build even when a requested --origin or --swhid yields nothing (listed in report.json); "
                             "by default that is an error and nothing is published")
-    build.add_argument("--quiet", action="store_true", help="no progress lines while the pipeline runs")
+    build.add_argument("-q", "--quiet", action="store_true", help="no progress lines while the pipeline runs")
     build.add_argument("--no-wait", action="store_true",
                        help="return once the runner accepted the job (Dataflow); `stack-v2 finish` completes it")
-    build.set_defaults(func=cmd_build)
+    build.set_defaults(func=cmd_build, beam=True)
 
     finish = sub.add_parser("finish", help="turn a build submitted with --no-wait into the dataset, once it ran")
     finish.add_argument("output", metavar="DIR", help="the build's --output (local, s3:// or gs://)")
@@ -366,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     regen_m.add_argument("--optouts", action="append", metavar="FILE", help="opt-out requests (repeatable)")
     regen_m.add_argument("--group-by-repo", action="store_true",
                          help="also write manifest-by-repo/, the repository-grouped train-*-ids form")
-    regen_m.set_defaults(func=cmd_manifest_regenerate)
+    regen_m.set_defaults(func=cmd_manifest_regenerate, beam=True)
     from stack_v2.manifest_check import add_arguments as add_check_arguments
 
     check = add_check_arguments(msub.add_parser("check", help="verify a dataset: SWHIDs, duplicates, data vs "
@@ -379,11 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--requests", action="append", required=True, metavar="FILE", help="requests (repeatable)")
     apply.add_argument("--dataset", required=True, metavar="DIR", help="the dataset to change")
     apply.add_argument("--group-by-repo", action="store_true", help="also rewrite manifest-by-repo/")
-    apply.set_defaults(func=cmd_optout_apply)
+    apply.set_defaults(func=cmd_optout_apply, beam=True)
 
     demo = sub.add_parser("demo", help="build a dataset from real code shipped with this machine's Python")
     demo.add_argument("--workdir", default="demo-output", help="where the demo's repositories and archive go")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, beam=True)
 
     report = sub.add_parser("report", help="a self-contained HTML report of a dataset, with PNG plots for its card")
     report.add_argument("dataset", metavar="DIR", help="a dataset written by stack-v2 build (local, s3:// or gs://)")
@@ -401,13 +416,41 @@ def _drop_beam_import_noise(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("apitools not found")
 
 
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option of the command and its subcommands (for "did you mean" hints)."""
+    found = []
+    for action in parser._actions:
+        found += action.option_strings
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _option_strings(sub)
+    return sorted(set(found))
+
+
+def _check_extra_arguments(parser: argparse.ArgumentParser, args, extra: list[str]) -> None:
+    """Arguments the command did not take: Beam pipeline options where the command runs a pipeline, else
+    nothing; anything else is an error naming it, with the closest option as a hint."""
+    if not extra:
+        return
+    from stack_v2.runners import pipeline_options, unknown_argument
+
+    own = _option_strings(parser)
+    if getattr(args, "beam", False) and getattr(args, "web_api", None) is None:
+        pipeline_options(extra, own)  # checks every argument and the runner's name
+    else:
+        raise unknown_argument(extra[0], own)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    # Beam logs hundreds of INFO lines per run: only with -vv
+    logging.getLogger("apache_beam").setLevel(logging.INFO if args.verbose >= 2 else logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_drop_beam_import_noise)
     try:
+        _check_extra_arguments(parser, args, extra)
         return args.func(args, extra)
     except StackV2Error as exc:
         print(f"stack-v2: error: {exc}", file=sys.stderr)

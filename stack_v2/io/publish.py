@@ -226,11 +226,13 @@ def _create_exclusive(dataset: str, text: str) -> bool:
     if kind == "gs":
         return _gcs_create_exclusive(uri, text)
     path = storage.absolute(uri)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
+    except OSError as exc:  # not a directory, read-only, no permission: the output cannot be written
+        raise storage.StorageError(f"output {dataset}: cannot be written ({exc.strerror or exc})") from exc
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     return True
