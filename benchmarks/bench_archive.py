@@ -4,7 +4,7 @@ Real code: the source and data files (.py, .json, .pyx, .pxd, .pyi, .h, .c, .txt
 packages installed on this machine, one git repository per package. Side-by-side baselines:
 - traversal vs ``git ls-tree -r HEAD`` over the same repositories (git's own tree walk, C);
 - fetch vs the-stack-v2's way (one sequential boto3 ``get_object`` + gunzip per blob,
-  reference/stackv2_spec.md §1.5), against the same moto S3 server on loopback.
+  docs/the-stack-v2.md §3.2), against the same moto S3 server on loopback.
 
     python benchmarks/bench_archive.py --workdir /tmp/stack-v2-bench [--packages apache_beam botocore ...]
 

@@ -101,7 +101,7 @@ def decode_path(raw: bytes) -> str:
 
 
 class FileRecord(NamedTuple):
-    """The build pipeline's record: the-stack-v2's file-level columns (spec §8.3), then working fields.
+    """The build pipeline's record: the-stack-v2's file-level columns (docs/the-stack-v2.md §11.3), then working fields.
 
     Dates are µs since epoch UTC (see module docstring); the Parquet writer turns them into timestamps.
     ``content`` is None until the fetch stage fills it.
@@ -133,7 +133,7 @@ class FileRecord(NamedTuple):
     is_generated: Optional[bool]
     length_bytes: Optional[int]
     extension: str
-    # statistics of the train sets (spec §8.4), set when the content is decoded
+    # statistics of the train sets (docs/the-stack-v2.md §11.4), set when the content is decoded
     alphanum_fraction: Optional[float]
     alpha_fraction: Optional[float]
     num_lines: Optional[int]

@@ -13,7 +13,7 @@ Removed files go to ``dropped/`` (stage ``optout``, reason ``opted_out``, the re
 ``report.json`` gains (or extends) an ``optout`` stage so the accounting still holds; the card says how
 many requests and files; ``optout-audit.jsonl`` gets one line per request (the request as written,
 files and repositories removed, when). ``--group-by-repo`` also writes ``manifest-by-repo/``, the
-repository-grouped form of the train sets (reference/stackv2_spec.md §8.4).
+repository-grouped form of the train sets (docs/the-stack-v2.md §11.4).
 """
 
 from __future__ import annotations

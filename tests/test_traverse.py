@@ -4,7 +4,6 @@ imported from real git repositories (compared with git's own view of HEAD)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,8 +19,8 @@ from stack_v2.archive.swhid import parse_swhid_input
 from stack_v2.cli import main
 from stack_v2.errors import ArchiveError
 
-FIXTURE = Path(os.environ.get("SWH_GRAPH_EXAMPLE")
-               or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "swh-graph-example")
+# swh-graph's example export (its ORC tables), copied into the repository: see fixtures/swh-graph-example/PROVENANCE.md
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "swh-graph-example"
 
 
 def hexname(name: bytes) -> str:

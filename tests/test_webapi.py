@@ -3,7 +3,7 @@
 The real SWH API cannot be reached from the test environment, so these tests run a local stand-in of it:
 an http.server on 127.0.0.1 that answers the endpoints swh-web-client calls (origin/<url>/visit/latest/,
 origin/<url>/visits/, snapshot/, revision/, release/, directory/) with the JSON shapes of swh-web
-(reference/swh.md §5; names escaped and flagged in ``decoding_failures`` as swh-web's converters do,
+(docs/the-stack-v2.md §12.6; names escaped and flagged in ``decoding_failures`` as swh-web's converters do,
 file checksums joined from the content table only). Its answers are read from a real archive: real git
 repositories (tests/gitrepos.py) imported with import_git and read back from the ORC tables. It sends
 X-RateLimit-* headers, answers the very first request with HTTP 429, and refuses requests without the

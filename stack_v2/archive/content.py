@@ -1,6 +1,6 @@
 """Fetch blob contents by ``blob_id`` (the plain sha1) from a local or S3 content store, verified.
 
-The store holds one gzip object per blob at ``<archive>/content/<sha1>`` (reference/swh.md §4). A fetch
+The store holds one gzip object per blob at ``<archive>/content/<sha1>`` (docs/the-stack-v2.md §12.5). A fetch
 is a pure core around one I/O call:
 
 - ``fetch_blob`` checks the id and the length *before* any I/O (The Stack v2 skips blobs of 10 MiB or

@@ -1,7 +1,7 @@
 """The SWH graph export's ORC tables: names, column types, and which table a sub-table belongs to.
 
-Taken from swh-export's exporter (``swh/export/relational.py``) as described in
-reference/swh.md §3.2, and checked against swh-graph's example dataset. Ids are 40-char lowercase
+Taken from swh-export's exporter (``swh/export/relational.py``) as summarised in
+docs/the-stack-v2.md §12.2, and checked against swh-graph's example dataset. Ids are 40-char lowercase
 hex strings; names, messages and pseudonymised persons are binary; timestamps are UTC with the
 offset in a separate column.
 """

@@ -43,7 +43,7 @@ from stack_v2.archive.location import ArchiveLocation
 from stack_v2.errors import ArchiveError, GitImportError
 
 DEFAULT_ORIGIN_PREFIX = "https://github.com/local/"
-# SWH does not archive blobs over 100 MiB: they become skipped_content rows (reference/swh.md §4).
+# SWH does not archive blobs over 100 MiB: they become skipped_content rows (docs/the-stack-v2.md §12.5).
 DEFAULT_MAX_CONTENT_LENGTH = 100 * 1024 * 1024
 
 _RELEASE_TARGET = {

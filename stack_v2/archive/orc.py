@@ -3,7 +3,7 @@
 Reading never loads a whole table: callers list the (file, stripe) units of a table and read one
 stripe at a time, with only the columns they need. Timestamps come back as ``timestamp[us]`` (UTC):
 pyarrow reads ORC timestamps as nanoseconds and raises on dates outside 1677-2262, which SWH commit
-dates do contain (reference/swh.md §3.4), so a stripe that trips that error is re-read with pyorc,
+dates do contain (docs/the-stack-v2.md §12.4), so a stripe that trips that error is re-read with pyorc,
 which has no such limit.
 """
 

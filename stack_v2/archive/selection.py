@@ -1,6 +1,6 @@
 """Pure rules for choosing what to traverse: the latest full visit, and a snapshot's default branch.
 
-These follow the paper's code (reference/stackv2_spec.md §1.2) and reference/swh.md §3.3: the
+These follow the paper's code and the graph export's layout (docs/the-stack-v2.md §2, §12.3): the
 latest ``full`` visit that has a snapshot; its ``HEAD`` branch resolved through alias branches, else
 ``refs/heads/main``, else ``refs/heads/master``. No I/O, no Beam: the traversal transforms call these.
 """

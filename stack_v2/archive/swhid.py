@@ -1,7 +1,7 @@
 """Parse a SWHID given by the user into what a listing needs: the object to list and where it was found.
 
 A listing starts from a snapshot (``snp``: its default branch), a revision (``rev``: its root directory)
-or a directory (``dir``). Qualifiers follow the SWHID spec (reference/swh.md §1): ``origin=`` names the
+or a directory (``dir``). Qualifiers follow the SWHID spec (docs/the-stack-v2.md §12.1): ``origin=`` names the
 origin the object was found in and ``visit=`` the snapshot of that visit; both only fill in the records'
 provenance. ``anchor=``, ``path=`` and ``lines=`` are accepted (swh.model validates them) and ignored:
 the object itself is listed, whole.

@@ -1,6 +1,6 @@
 """List the files of each origin's default branch from the graph export, as a Beam transform.
 
-The steps mirror the paper's Spark jobs (reference/stackv2_spec.md §1.2, §1.4) as key joins:
+The steps mirror the paper's Spark jobs (docs/the-stack-v2.md §2, §3.1) as key joins:
 
 1. ``origin_visit_status``: per origin, the latest ``full`` visit that has a snapshot;
 2. ``snapshot_branch``: that snapshot's default branch (HEAD through aliases, else main, else master);
@@ -30,7 +30,7 @@ from stack_v2.archive.selection import Branch, DefaultBranch, Visit, default_bra
 from stack_v2.joins import UNMATCHED, JoinSmallToLarge
 from stack_v2.records import FileOccurrence, TraversalProblem, decode_path, repo_name_from_origin
 
-MAX_DEPTH = 64  # the paper's traversal depth (reference/stackv2_spec.md §1.4)
+MAX_DEPTH = 64  # the paper's traversal depth (docs/the-stack-v2.md §3.1)
 PROBLEMS = "problems"
 NS = "traverse"
 

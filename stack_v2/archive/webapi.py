@@ -1,6 +1,6 @@
 """List a repository's default-branch files through the SWH Web API, for a remote archive without a graph export.
 
-The selection rules are the graph traversal's (reference/swh.md §3.3):
+The selection rules are the graph traversal's (docs/the-stack-v2.md §12.3):
 
 - origin: its latest visit with status ``full`` and a snapshot (``visit/latest/`` first, the cheap call;
   when that visit is not full, ``visits/`` newest first until a full one);
@@ -21,10 +21,10 @@ date is not looked up for a SWHID input (it stays None).
 
 Requests go through swh-web-client's WebAPIClient with the bearer token from ``$SWH_API_TOKEN``: it paces
 requests from the X-RateLimit-* headers and retries HTTP 429 with exponential backoff. Each request
-spends one unit of the API budget (120/h anonymous, 1,200/h with a token, reference/swh.md §5): about
+spends one unit of the API budget (120/h anonymous, 1,200/h with a token, docs/the-stack-v2.md §12.6): about
 three to five for the visit, branches and revision, then one per distinct directory (file checksums and
 lengths come with the directory listing, never one request per blob). This is for samples; bulk work
-uses the graph export (swh.md §7).
+uses the graph export (docs/the-stack-v2.md §12.6).
 
 File names. The API sends names as text: valid UTF-8 names as they are; others escaped by swh-web's
 ``decode_with_escape`` (invalid bytes as ``\\xNN``, and then backslashes doubled), flagged by
@@ -69,7 +69,7 @@ from stack_v2.records import FileOccurrence, TraversalProblem, decode_path, micr
 
 DEFAULT_API_URL = "https://archive.softwareheritage.org/api/1"
 TOKEN_ENV = "SWH_API_TOKEN"
-DEFAULT_MAX_DEPTH = 64  # directory levels, as the-stack-v2's traversal (reference/swh.md §3.3)
+DEFAULT_MAX_DEPTH = 64  # directory levels, as the-stack-v2's traversal (docs/the-stack-v2.md §3.1)
 _BRANCH_REASONS = {
     "no_default_branch": "no HEAD, refs/heads/main or refs/heads/master branch",
     "alias_cycle": "the default branch is an alias cycle",

@@ -3,7 +3,7 @@
 Parsed with selectolax's Lexbor backend: an HTML5-conformant parser (malformed pages parse as a
 browser parses them) that is several times faster than lxml at this. The text is the page body's
 text nodes concatenated as written, like BeautifulSoup's ``get_text()`` in StarCoder's HTML filter
-(reference/stackv2_spec.md §5.5): entities decoded, whitespace kept, no separators added. Left out:
+(docs/the-stack-v2.md §7.5): entities decoded, whitespace kept, no separators added. Left out:
 ``<head>`` (title, meta), comments, and elements a browser does not render as text.
 """
 

@@ -1,7 +1,7 @@
 """Arrow schemas of the outputs: data shards, manifest and dropped table.
 
-Column names and types follow the-stack-v2's file-level schema (reference/stackv2_spec.md §8.3), then the
-train sets' per-file statistics (§8.4) and ``nl_language``:
+Column names and types follow the-stack-v2's file-level schema (docs/the-stack-v2.md §11.3), then the
+train sets' per-file statistics (§11.4) and ``nl_language``:
 ids and names are strings, dates ``timestamp[ns]``, counts ``int64``, flags ``bool``,
 ``detected_licenses`` a list of strings.
 """
@@ -28,7 +28,7 @@ FILE_SCHEMA = pa.schema([
     ("pii_redactions", pa.string()),
 ])  # fmt: skip
 
-# The repository-grouped manifest of the train sets (spec §8.4): repository fields, then its files.
+# The repository-grouped manifest of the train sets (docs/the-stack-v2.md §11.4): repository fields, then its files.
 REPO_FILE_FIELDS = ("blob_id", "path", "content_id", "language", "length_bytes", "detected_licenses", "license_type",
                     "src_encoding", "is_vendor", "is_generated", "alphanum_fraction", "alpha_fraction", "num_lines",
                     "avg_line_length", "max_line_length", "swhid")  # fmt: skip
@@ -43,7 +43,7 @@ REPO_MANIFEST_SCHEMA = pa.schema([
                                   for name in REPO_FILE_FIELDS]))),
 ])  # fmt: skip
 
-# The structured form of Python notebooks (spec §7.1): (markdown, code, output) triplets as JSON.
+# The structured form of Python notebooks (the paper, §2.4): (markdown, code, output) triplets as JSON.
 STRUCTURED_NOTEBOOK_SCHEMA = pa.schema([
     ("blob_id", pa.string()), ("repo_name", pa.string()), ("path", pa.string()), ("language", pa.string()),
     ("cells", pa.string()), ("content", pa.string()),

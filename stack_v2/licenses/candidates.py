@@ -1,4 +1,4 @@
-"""Which files are license candidates: the paper code's file-name regex (reference/stackv2_spec.md §3.1).
+"""Which files are license candidates: the paper code's file-name regex (docs/the-stack-v2.md §5.1).
 
 Adapted by BigCode from go-license-detector's ``investigation.go``; it deliberately includes READMEs,
 NOTICEs and GUIDELINES that refer to a license. Matched case-insensitively on the file's name (not its

@@ -1,6 +1,6 @@
 """MinHash signatures and LSH band keys, computed in bulk over a batch of documents (the hot loop).
 
-The paper's recipe (reference/stackv2_spec.md §4.3): lower-case the text, split on non-word
+The paper's recipe (docs/the-stack-v2.md §6.3): lower-case the text, split on non-word
 characters, take word 5-grams, MinHash them with 250 permutations, and band the signature into 25
 bands of 10 rows (LSH tuned for Jaccard 0.7). Here:
 

@@ -1,4 +1,4 @@
-"""Jupyter notebooks as training data (reference/stackv2_spec.md §7.1): two extra forms of each notebook.
+"""Jupyter notebooks as training data (the paper, §2.4): two extra forms of each notebook.
 
 - ``script``: the notebook as a plain script in its own language (Jupytext), the language from the
   notebook's metadata or, when that is missing, from a content guesser (Guesslang in the paper).

@@ -1,4 +1,4 @@
-"""Content-based language guessing for notebooks whose metadata names no language (spec §7.1: Guesslang).
+"""Content-based language guessing for notebooks whose metadata names no language (the paper, §2.4: Guesslang).
 
 A guesser is any object with ``guess(code) -> (language name, probability) | None``, the top language
 for the code. ``GuesslangGuesser`` runs the model that the ``guesslang`` 2.2.1 wheel ships

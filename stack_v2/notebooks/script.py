@@ -1,4 +1,4 @@
-"""A notebook as a plain script with Jupytext (spec §7.1), as BigCode's ``jupytext_conversion.py`` made it.
+"""A notebook as a plain script with Jupytext (the paper, §2.4), as BigCode's ``jupytext_conversion.py`` made it.
 
 The language comes from the notebook's metadata (``languages.from_metadata``). When the metadata names
 none, a guesser reads the code cells, joined with newlines, and its top language counts when its
@@ -45,7 +45,7 @@ FROM_METADATA, FROM_GUESS = "metadata", "guess"
 class ScriptConfig:
     format_name: Literal["light", "percent"] = "light"  # BigCode's (Jupytext's default before 1.17)
     header: bool = True  # Jupytext's YAML header on scripts whose language came from metadata
-    min_probability: float = 0.5  # spec §7.1: a guess counts from probability 0.5
+    min_probability: float = 0.5  # docs/the-stack-v2.md §9: a guess counts from probability 0.5
 
     def __post_init__(self) -> None:
         if self.format_name not in ("light", "percent"):

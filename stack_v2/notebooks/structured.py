@@ -1,4 +1,4 @@
-"""The structured form of a notebook (spec §7.1): (markdown, code, output) triplets, and their training text.
+"""The structured form of a notebook (the paper, §2.4): (markdown, code, output) triplets, and their training text.
 
 Rules, after BigCode's ``jupyter-structured`` scripts (``jupyter-segment-notebooks.py``,
 ``jupyter-generate-triplets.py``, ``jupyter-structured.ipynb``):

@@ -1,4 +1,4 @@
-"""PII redaction (reference/stackv2_spec.md §6.1): emails, IP addresses, keys, passwords, and optionally names.
+"""PII redaction (docs/the-stack-v2.md §8.1): emails, IP addresses, keys, passwords, and optionally names.
 
 ``redact(text, seed_key=blob_id, path=path)`` is the whole of it; the build's ``pii`` stage calls it, and
 so can a trainer who downloads raw blobs by manifest. Modules: ``prefilter`` (one RE2 pass that picks

@@ -1,6 +1,6 @@
 """Is a string random-looking (a key) or word-like (an identifier, a word)? The paper's KEY post-filter.
 
-BigCode (spec §6.1) keeps a KEY only if ``gibberish-detector`` calls it gibberish, using a character-bigram
+BigCode (docs/the-stack-v2.md §8.1) keeps a KEY only if ``gibberish-detector`` calls it gibberish, using a character-bigram
 model trained on an English text they downloaded. We do the same without downloading anything: a bigram
 model over ``a-z``, ``0-9`` and a word boundary, trained on the identifiers, comments and docstrings of the
 Python standard library's top-level modules (real English and real code names). A string is gibberish when

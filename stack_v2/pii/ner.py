@@ -1,6 +1,6 @@
 """The optional name detector: a Hugging Face token-classification model (StarPII, or any NER model) on disk.
 
-Off by default: the paper ran StarPII on GPUs (about 800 A100-hours for 800 GB, spec §6.1), and only names
+Off by default: the paper ran StarPII on GPUs (about 800 A100-hours for 800 GB, docs/the-stack-v2.md §8.1), and only names
 need a model, the other types having precise detectors here. Given a model directory, ``NameDetector`` loads
 it on first use (so a Beam core can be pickled before it is loaded) through ``transformers.pipeline`` and
 returns the spans of the entities whose group is a person name (``NAME`` for StarPII, ``PER``/``PERSON`` for

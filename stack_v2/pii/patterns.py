@@ -1,4 +1,4 @@
-"""Emails and IP addresses by precise patterns, with the paper's exceptions (spec §6.1) and ours.
+"""Emails and IP addresses by precise patterns, with the paper's exceptions (docs/the-stack-v2.md §8.1) and ours.
 
 The paper finds them with BigScience's regexes (bigcode-dataset ``pii/utils/emails_ip_addresses_detection.py``)
 and skips an IP that is invalid, private or a popular DNS server, and an ``x.x.x.x`` of single digits

@@ -1,6 +1,6 @@
 """The redaction itself: ``redact(text, seed_key=blob_id)``, the library function that the stage runs.
 
-Replacements follow the paper (spec §6.1): ``<EMAIL>``, ``<KEY>``, ``<PASSWORD>``, ``<NAME>``; an IP address
+Replacements follow the paper (docs/the-stack-v2.md §8.1): ``<EMAIL>``, ``<KEY>``, ``<PASSWORD>``, ``<NAME>``; an IP address
 becomes one of five synthetic private addresses of its family. The paper draws that address with ``random``;
 here it is chosen by a hash of (seed_key, value), so the same value always gets the same address within a
 file, and a trainer who fetches the raw blob named in the manifest and calls ``redact`` with the same

@@ -7,7 +7,7 @@ detect-secrets' default filters applied as ``scan_file`` applies them. So ``dete
 ``scan_lines`` is what ``SecretsCollection.scan_file`` reports for the same file, for these plugins (YAML files
 and unknown types that parse as INI, which detect-secrets first rewrites with its transformers, excepted).
 
-What is redacted (``accept``) follows the paper (spec §6.1) and avoids eating code:
+What is redacted (``accept``) follows the paper (docs/the-stack-v2.md §8.1) and avoids eating code:
 - every span longer than 3 characters; a KEY also longer than 8 characters and gibberish (``gibberish``);
   format-checked tokens (AWS key ids and secret keys, GitHub, Slack, Stripe, JWT) skip the gibberish test,
   because their random body already follows a known shape; private keys are redacted as whole blocks;

@@ -1,4 +1,4 @@
-"""Per-file statistics of the-stack-v2 train sets (reference/stackv2_spec.md §8.4), also what the
+"""Per-file statistics of the-stack-v2 train sets (docs/the-stack-v2.md §11.4), also what the
 quality filters measure: alphanum_fraction, alpha_fraction, num_lines, avg_line_length, max_line_length.
 
 Definitions as BigCode's code computes them: fractions over all characters (``str.isalnum()`` /

@@ -1,4 +1,4 @@
-"""Decontamination (reference/stackv2_spec.md §7.4): drop files that contain a benchmark's text.
+"""Decontamination (the paper, §3.3; docs/the-stack-v2.md §10): drop files that contain a benchmark's text.
 
 The benchmarks are the user's JSONL files (``stack_v2.decontam.matcher``); the core reads them and builds
 its automaton once per worker (``ApplyCore`` calls ``make_core()`` in ``DoFn.setup``). A dropped file's

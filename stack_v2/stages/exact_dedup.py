@@ -1,4 +1,4 @@
-"""Exact dedup by blob_id (reference/stackv2_spec.md §4.2): one occurrence per unique blob.
+"""Exact dedup by blob_id (docs/the-stack-v2.md §6.2): one occurrence per unique blob.
 
 The keeper is ranked as in the paper's code: a permissive GHArchive license first, then more stars,
 more forks, the latest revision, the latest visit; then repo name and path, so ties break the same way

@@ -1,4 +1,4 @@
-"""Fetch and decode (reference/stackv2_spec.md §1.5), as the paper's download step does it.
+"""Fetch and decode (docs/the-stack-v2.md §3.2), as the paper's download step does it.
 
 Blobs of 10 MiB or more (by SWH length) are skipped before any request; bytes with a NUL are binary;
 text is UTF-8, else the charset cChardet detects (recorded as ``src_encoding``); what cannot be decoded

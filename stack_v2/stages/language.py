@@ -1,4 +1,4 @@
-"""Language, is_vendor and is_generated with go-enry (reference/stackv2_spec.md §1.5, §2), the paper's tool.
+"""Language, is_vendor and is_generated with go-enry (docs/the-stack-v2.md §3.2, §4), the paper's tool.
 
 ``enry.get_language(path, bytes)`` classifies by file name and content (Linguist's strategies);
 ``is_vendor(path)`` and ``is_generated(path, bytes)`` are stored, not used to drop (the training

@@ -1,4 +1,4 @@
-"""The license stage: detect, propagate, classify (reference/stackv2_spec.md §3).
+"""The license stage: detect, propagate, classify (docs/the-stack-v2.md §5).
 
 1. License candidates: occurrences whose file name matches the paper's regex.
 2. Each distinct candidate blob is fetched and scanned once (``ScanCodeDetector``: index loaded in

@@ -1,4 +1,4 @@
-"""Jupyter notebooks' script and structured forms (reference/stackv2_spec.md §7.1) as a stage.
+"""Jupyter notebooks' script and structured forms (the paper, §2.4) as a stage.
 
 ``ConvertNotebooks``: FileRecord -> {"kept", "scripts", "structured", "dropped"}.
 
@@ -42,7 +42,7 @@ from stack_v2.stages.base import DROPPED, Drop, Fail, Progress, count_dropped_ro
 STAGE = "notebooks"
 NOTEBOOK_LANGUAGE = "Jupyter Notebook"  # go-enry's name
 SCRIPTS, STRUCTURED = "scripts", "structured"
-STRUCTURED_LANGUAGE = "Python"  # spec §7.1: the structured form is for Python notebooks only
+STRUCTURED_LANGUAGE = "Python"  # the paper, §2.4: the structured form is for Python notebooks only
 
 
 class StructuredNotebook(NamedTuple):

@@ -1,4 +1,4 @@
-"""Opt-outs during a build (reference/stackv2_spec.md §6.3): files of repositories whose owners asked
+"""Opt-outs during a build (the paper, §3.5): files of repositories whose owners asked
 to be left out are dropped right after repository selection, naming the request.
 
 The same requests applied to a finished dataset go through ``stack_v2.regenerate`` instead.

@@ -1,4 +1,4 @@
-"""PII redaction (reference/stackv2_spec.md §6.1): the shards hold redacted content, the manifest the counts.
+"""PII redaction (docs/the-stack-v2.md §8.1): the shards hold redacted content, the manifest the counts.
 
 The core replaces emails, public IP addresses, keys and passwords (and names, when an NER model is given)
 with ``stack_v2.pii.redact`` and records what it did in ``pii_redactions``: a compact JSON of counts per

@@ -1,4 +1,4 @@
-"""Repository selection and repo-level dedup by root directory (reference/stackv2_spec.md §1.2).
+"""Repository selection and repo-level dedup by root directory (docs/the-stack-v2.md §2).
 
 Each origin's default-branch files come from the traversal. Optional GHArchive-style repository
 metadata (a Parquet table keyed by ``repo_name``: github_id, star_events_count, fork_events_count,
