@@ -67,6 +67,7 @@ from stack_v2.stages.pii import PiiConfig
 from stack_v2.stages.pii import core_factory as pii_core_factory
 from stack_v2.stages.quality import QualityFilter, SelectLanguages
 from stack_v2.stages.select_repos import SelectRepositories
+from stack_v2.tool_versions import stages_off, tool_versions
 
 # what a build writes (and a rebuild replaces, opt-out log and grouped manifest of earlier runs included)
 OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md", "recipe.yaml", AUDIT_LOG, GROUPED,
@@ -317,6 +318,7 @@ def _run_info(req: BuildRequest, run_id: str) -> dict:
         "recipe": {"name": req.recipe.name, "path": req.recipe.path, "text": req.recipe.text},
         "origins": list(req.origins), "swhids": [s.core for s in req.swhids],
         "swhid_origins": [s.origin for s in req.swhids], "allow_missing": req.allow_missing,
+        "tool_versions": tool_versions(),  # where the build was launched (Dataflow's workers run the same image)
         "optouts": [{"request": r.to_audit_dict(), "line": r.line, "source": r.source} for r in req.optouts],
     }  # fmt: skip
 
@@ -397,6 +399,8 @@ def _complete_run(run_dir: str, report: dict, recipe: Recipe, info: dict, result
     report.update(metrics_check(result, report))  # the runner's Beam counters against the report's counts
     report["run"] = {"seconds": round(time.time() - info["started_at"], 3), "archive": info["archive"],
                      "recipe": recipe.name, "origins": info["origins"], "swhids": info["swhids"]}  # fmt: skip
+    report["tool_versions"] = info.get("tool_versions") or tool_versions()
+    report["stages_off"] = stages_off(recipe)
     report["failure_budget"] = evaluate_budget(report, recipe.failure_budget)
     nothing = _requested_but_empty(run_dir, report, info)
     if nothing:

@@ -18,6 +18,9 @@ def test_demo_builds_a_dataset_from_real_code(tmp_path, capsys):
     assert out.strip().startswith(f"dataset: {dataset}")
     report = json.loads((dataset / "report.json").read_text())
     assert report["accounting"] == "ok" and report["languages"]["Python"]["files"] > 200
+    # the demo recipe lists malware without signatures: the report says the stage was off, and why
+    assert list(report["stages_off"]) == ["malware"] and "no file was scanned" in report["stages_off"]["malware"]
+    assert "malware" not in [st["stage"] for st in report["stages"]]
     manifest = pq.read_table(str(dataset / "manifest")).to_pylist()
     assert {r["repo_name"] for r in manifest} == {f"local/py-{n}" for n in DEMO_PACKAGES if n != "xmlrpc"} | {
         f"local/{ASSETS_REPO}"}

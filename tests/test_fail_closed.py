@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -75,6 +76,7 @@ def assert_complete(out: Path) -> dict:
     """The dataset seen through the output's own paths is one whole build: report, manifest and dropped agree."""
     report = json.loads((out / "report.json").read_text())
     assert report["accounting"] == "ok" and not report["failure_budget"]["exceeded"]
+    assert report["tool_versions"]["apache-beam"] == version("apache-beam") and report["stages_off"] == {}
     manifest = pq.read_table(str(out / "manifest"))
     assert manifest.num_rows == report["totals"]["kept"]["files"] > 0
     assert pq.read_table(str(out / "data")).num_rows == manifest.num_rows
