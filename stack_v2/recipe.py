@@ -35,9 +35,10 @@ from stack_v2.errors import StackV2Error
 from stack_v2.params import Bool, Float, Int, Mapping, Optional, Param, ParameterError, Parameters, Str, StrList
 from stack_v2.params import Path as PathSpec
 from stack_v2.quality.rules import FILTERS, RULES_FILE, default_rules
+from stack_v2.resources import data_path
 from stack_v2.stages import malware
 
-PIPELINES_DIR = Path(__file__).resolve().parents[1] / "pipelines"
+PIPELINES_DIR = data_path("pipelines")
 DEFAULT_RECIPE = "the-stack-v2"
 
 # Each stage's parameters: default and type (with its range), one table per stage. Ranges are what the
@@ -113,9 +114,9 @@ DECONTAMINATE = Parameters({
     "benchmarks": Param({"humaneval": None}, Mapping(OPTIONAL_PATH, min_items=1)),
     "description": Param(None, OPTIONAL_PATH),  # null: filters/decontamination/benchmarks.yaml
 }, _benchmark_paths)  # fmt: skip
-# ClamAV (spec §6.2); off, with a message, while neither a signature database nor a clamd socket is set
+# ClamAV (the paper, §3.4); off, with a message, while neither a signature database nor a clamd socket is set
 MALWARE = Parameters.of(malware.default_parameters(), malware.parameter_specs(), malware.parameter_rule)
-# PII redaction (spec §6.1): emails, IPs, keys, passwords; names only with an NER model given by path
+# PII redaction (docs/the-stack-v2.md §8.1): emails, IPs, keys, passwords; names only with an NER model given by path
 PII = Parameters({
     "ner_model": Param(None, OPTIONAL_PATH),
     "ner_device": Param("cpu", Str()),  # a torch device: cpu, cuda, cuda:0, ...

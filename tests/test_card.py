@@ -73,7 +73,9 @@ def test_hostile_name_and_description_stay_text(tmp_path):
     write_card(str(tmp_path / "README.md"), REPORT, recipe)
     meta, body = split_card((tmp_path / "README.md").read_text())
     assert meta["pretty_name"] == NAME and meta["license"] == "other"
-    assert [c["config_name"] for c in meta["configs"]] == ["Python"]
+    # no fetch_decode, no data/: the default config is the manifest
+    assert [(c["config_name"], c["data_files"]) for c in meta["configs"]] == [
+        ("default", [{"split": "train", "path": "manifest/*.parquet"}])]
 
     tokens = blocks(body)
     assert not [t for t in tokens if t.type == "html_block"]
@@ -89,7 +91,7 @@ def test_hostile_name_and_description_stay_text(tmp_path):
     paragraphs = [inline_text(tokens[i + 1]) for i, t in enumerate(tokens) if t.type == "paragraph_open"]
     assert paragraphs[0] == "\n".join(line.strip() for line in DESCRIPTION.splitlines())
     assert f"from {ARCHIVE} with the recipe {' '.join(NAME.split())}:" in paragraphs[1]
-    [config] = [t for t in tokens if t.type == "fence"]
+    [config] = [t for t in tokens if t.type == "fence" and t.info != "python"]  # the loading snippets aside
     assert config.info == "yaml" and config.content == recipe.text.rstrip() + "\n"
     assert len([t for t in tokens if t.type in ("bullet_list_open", "ordered_list_open")]) == len(
         [t for t in plain if t.type in ("bullet_list_open", "ordered_list_open")])  # fmt: skip
@@ -105,7 +107,7 @@ def test_plots_go_in_their_place_when_the_recipe_shows_the_markers(tmp_path):
     text = card.read_text()
     _, body = split_card(text)
     assert text.index(PLOTS_BEGIN) < text.index("\n## Files\n") < text.index(PLOTS_END, text.index("## Files"))
-    [config] = [t for t in blocks(body) if t.type == "fence"]
+    [config] = [t for t in blocks(body) if t.type == "fence" and t.info != "python"]
     assert config.content == recipe.text.rstrip() + "\n"  # the recipe's own markers are left alone
     images = [c.attrs["src"] for t in blocks(body) if t.type == "inline" for c in t.children if c.type == "image"]
     assert images == ["report/funnel.png", "report/sizes.png"]

@@ -9,8 +9,9 @@ registries), so no job is submitted and nothing runs on Dataflow. What is real:
   pool, SDK container image, options) is made by the same ``apiclient.Environment`` a submission uses.
   Nothing is mocked: the dry run is Beam's, and the only step left out is staging files to GCS. A guard
   fails the test if anything tries to open a connection off this machine.
-- the Dockerfile: its base image matches the project's Beam and Python, it copies what the package reads
-  at run time, and its ``pip install`` resolves: pip resolves the same requirements from PyPI for Python
+- the Dockerfile: its base image matches the project's Beam and Python, it builds the project's wheel
+  (recipes and filter data inside; tests/test_wheel.py runs the demo from such a wheel) and installs
+  that, and its ``pip install`` resolves: pip resolves the same requirements from PyPI for Python
   3.11 (``--dry-run``, nothing installed). The image is not built (Docker Hub and Google's
   registries are not reachable), so the base image's preinstalled packages are not part of the check.
 - the Flex Template metadata: it parses, its parameters are ``stack-v2 build``'s options, and the
@@ -196,12 +197,17 @@ def test_dockerfile_matches_the_project():
     python, beam = base.groups()
     assert project["requires-python"] == f">={python}" and re.fullmatch(r"apache-beam==(\d+\.\d+)\.\*", beam_pin)
     assert beam.startswith(beam_pin.split("==")[1].rstrip("*")), (beam, beam_pin)
-    # What the package reads beside itself at run time (recipes, filter data) is copied next to it.
+    # The wheel is built from the package and what pyproject.toml maps into it (recipes, filter data), and the
+    # image installs that wheel: no editable install reading a source tree beside it.
     copied = set(re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M))
     copied = {part for line in copied for part in line.split()}
-    assert {"pyproject.toml", "README.md", "stack_v2", "pipelines", "filters"} <= copied
-    assert PIPELINES_DIR == ROOT / "pipelines"
-    assert re.search(r'pip install --no-cache-dir -e "\.\[gcp\]"', text)
+    mapped = set(_pyproject()["tool"]["setuptools"]["package-dir"].values())
+    assert mapped == {"pipelines", "filters"} and {"pyproject.toml", "README.md", "stack_v2", *mapped} <= copied
+    assert re.search(r"^FROM apache/beam_python\S+ AS wheel$", text, re.M)
+    assert re.search(r"^RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist \.$", text, re.M)
+    assert "COPY --from=wheel /dist /tmp/dist" in text
+    assert re.search(r'pip install --no-cache-dir "\$\(ls /tmp/dist/\*\.whl\)\[gcp\]"', text)
+    assert not re.search(r"pip install .*(-e|--editable)\b", text)
     assert "ENV FLEX_TEMPLATE_PYTHON_PY_FILE=/opt/stack-v2/deploy/dataflow/main.py" in text
     assert 'ENTRYPOINT ["/opt/apache/beam/boot"]' in text
     for package in ("clamav", "clamav-daemon"):  # the malware stage's clamd and clamscan
@@ -209,7 +215,7 @@ def test_dockerfile_matches_the_project():
 
 
 def test_dockerfile_python_dependencies_resolve_from_pypi(tmp_path):
-    """``pip install -e ".[gcp]"`` of the Dockerfile, resolved by pip against PyPI for this CPython 3.11 on Linux
+    """The Dockerfile's install of the wheel with ``[gcp]``, resolved by pip against PyPI for CPython 3.11 on Linux
     (the image's; some requirements, e.g. google-apitools 0.5.31, exist only as source, so pip must run on 3.11)."""
     if sys.version_info[:2] != (3, 11) or not sys.platform.startswith("linux"):
         pytest.skip("the image runs CPython 3.11 on Linux: resolve with that interpreter")

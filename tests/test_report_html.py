@@ -268,3 +268,52 @@ def test_hostile_recipe_name_and_report_texts_are_only_escaped():
     assert "<script" not in page and page.count("&lt;script&gt;") >= 10
     texts = Texts(page).texts
     assert "".join(texts["h1"]) == f"Dataset report: {name}" and "".join(texts["title"]) == f"stack-v2 report: {name}"
+
+
+def test_licenses_plot_draws_a_license_as_dropped_only_for_the_drops_it_decided(tmp_path):
+    """A GPL + MIT repository is dropped because of GPL, a repository whose GHArchive license is GPL-2.0 because
+    of that license: MIT and Apache-2.0, found beside them, decided nothing and get no dropped count."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stack_v2.io.rows import dropped_dict, manifest_row
+    from stack_v2.io.schema import DROPPED_SCHEMA, MANIFEST_SCHEMA
+    from stack_v2.licenses.classify import load_non_license, load_permissive
+    from stack_v2.records import FileOccurrence
+    from stack_v2.report_html.plots import licenses_plot
+    from stack_v2.stages.base import Drop, dropped_row
+    from stack_v2.stages.license import classify_record
+    from stack_v2.stages.select_repos import record_from_occurrence
+
+    def record(repo: str, gha_license_id: str | None):
+        content = (JSON_SRC / "decoder.py").read_text()
+        occ = FileOccurrence(origin=f"https://github.com/{repo}", repo_name=repo, snapshot_id="1" * 40,
+                             branch_name="refs/heads/main", revision_id="2" * 40, revision_date=0, committer_date=0,
+                             visit_date=0, directory_id="3" * 40, path="json/decoder.py",
+                             blob_id=hashlib.sha1(content.encode()).hexdigest(), content_id="4" * 40,
+                             length=len(content.encode()), perms=0o100644, content_status="visible")  # fmt: skip
+        return record_from_occurrence(occ, {"gha_license_id": gha_license_id})
+
+    permissive, non_license = load_permissive(), load_non_license()
+    cases = [(record("a/dual", None), ["GPL-3.0-only", "MIT"]), (record("b/gha", "GPL-2.0"), ["Apache-2.0"]),
+             (record("c/mit", None), ["MIT"])]  # fmt: skip
+    kept, dropped = [], []
+    for rec, licenses in cases:
+        verdict = classify_record(rec, [("", licenses, "")], permissive, non_license)
+        if isinstance(verdict, Drop):
+            dropped.append(dropped_dict(dropped_row(rec, "license", verdict)))
+        else:
+            kept.append(manifest_row(verdict))
+    assert [d["repo_name"] for d in dropped] == ["a/dual", "b/gha"]
+    for name, rows, schema in (("manifest", kept, MANIFEST_SCHEMA), ("dropped", dropped, DROPPED_SCHEMA)):
+        (tmp_path / name).mkdir()
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / name / "part-00000-of-00001.parquet")
+    (tmp_path / "report.json").write_text(json.dumps({"stages": [], "languages": {}}))
+    stats = collect(str(tmp_path))
+    assert set(stats.detected_licenses) == {"MIT"}  # the kept file
+    assert {n: c.files for n, c in stats.dropped_licenses.items()} == {"GPL-3.0-only": 1, "GPL-2.0 (GHArchive)": 1}
+    plot = licenses_plot(stats)
+    assert "permissive licenses found beside them are not counted as dropped" in plot.title
+    assert Image.open(io.BytesIO(plot.png)).size[0] == 1000

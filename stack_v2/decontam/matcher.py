@@ -1,4 +1,4 @@
-"""Benchmark decontamination's pure core (reference/stackv2_spec.md §7.4): benchmark strings in, first match out.
+"""Benchmark decontamination's pure core (the paper, §3.3; docs/the-stack-v2.md §10): benchmark strings in, first match out.
 
 A benchmark is a JSONL file (optionally gzipped) that the user supplies, described by a ``BenchmarkSpec``:
 which JSON fields hold the strings to look for, and an optional extraction (HumanEval's prompt -> its
@@ -26,8 +26,9 @@ import ahocorasick
 import yaml
 
 from stack_v2.errors import StackV2Error
+from stack_v2.resources import data_path
 
-DEFAULT_BENCHMARKS_FILE = Path(__file__).resolve().parents[2] / "filters" / "decontamination" / "benchmarks.yaml"
+DEFAULT_BENCHMARKS_FILE = data_path("filters/decontamination/benchmarks.yaml")
 
 # The paper keeps files containing these HumanEval canonical solutions: they are ordinary code.
 TRIVIAL_HUMANEVAL_SOLUTIONS = ("return x + y", "return len(string)", "return n**2", "return ''.join(strings)")

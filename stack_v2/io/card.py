@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 
-import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from stack_v2 import __version__
 from stack_v2.io import storage
 from stack_v2.io.rows import language_dir
+from stack_v2.io.schema import DATA_SCHEMA, MANIFEST_SCHEMA, STRUCTURED_NOTEBOOK_SCHEMA
+from stack_v2.tool_versions import stages_off, tool_versions
 
 # Where this build differs from the paper's, or settles what the paper leaves open.
 DEVIATIONS = [
@@ -82,11 +85,6 @@ def _code_fence(text: str) -> str:
     return "`" * max(3, max((len(run) for run in re.findall("`+", text)), default=0) + 1)
 
 
-def _yaml_string(key: str, value: str) -> str:
-    """``key: "value"`` on one line (line breaks and unprintable characters escaped), as yaml.safe_load reads it."""
-    return yaml.safe_dump({key: value}, default_style='"', width=float("inf"), allow_unicode=True).rstrip("\n")
-
-
 def plots_section(plots, report: str | None = None) -> list[str]:
     """The card's plots: each (path relative to the card, title) as an image, between the markers."""
     lines = [PLOTS_BEGIN, "## Plots", ""]
@@ -116,21 +114,184 @@ def embed_plots(path: str, plots, report: str | None = None) -> None:
     storage.write_text(path, text)
 
 
+# Config names: `datasets` refuses names holding any of <>:/\|?* (they name cache directories), and after one
+# bad name every config of the card fails to load. A language keeps its name when it is safe; otherwise each
+# unsafe character is spelled out: "#" -sharp, "+" -plus, "*" -star, " " _, anything else -xHH- (its code
+# point in hex), and a literal "-" that would read as the start of one of these is itself written -x2d-, so
+# `language_of_config` gives the name back exactly.
+_CONFIG_SAFE = re.compile(r"[A-Za-z0-9.]")
+_CONFIG_WORDS = {"#": "-sharp", "+": "-plus", "*": "-star", " ": "_"}
+_CONFIG_ESCAPE = re.compile(r"-(sharp|plus|star)|-x([0-9a-f]+)-|_")
+_AFTER_DASH = re.compile(r"sharp|plus|star|x[0-9a-f]+-")
+RESERVED_CONFIGS = ("default", "manifest", "jupyter-scripts", "jupyter-structured")
+
+
+def config_name(language: str) -> str:
+    """The `datasets` config name of a language (reversible: see `language_of_config`)."""
+    out = ""
+    for c in reversed(language):  # right to left: a "-" is escaped by what follows it
+        if _CONFIG_SAFE.fullmatch(c):
+            piece = c
+        elif c == "-":
+            piece = "-x2d-" if _AFTER_DASH.match(out) else "-"
+        else:
+            piece = _CONFIG_WORDS.get(c, f"-x{ord(c):x}-")
+        out = piece + out
+    # a language spelled like one of the card's other configs gets its last character escaped
+    return out if out not in RESERVED_CONFIGS else out[:-1] + f"-x{ord(out[-1]):x}-"
+
+
+def language_of_config(name: str) -> str:
+    """The language a config name stands for: `config_name`'s inverse."""
+    words = {v[1:]: k for k, v in _CONFIG_WORDS.items() if v.startswith("-")}
+    return _CONFIG_ESCAPE.sub(lambda m: " " if m.group(0) == "_" else words.get(m.group(1)) or chr(int(m.group(2), 16)),
+                              name)  # fmt: skip
+
+
+def _language_dir(language: str | None) -> str:
+    # files with no language are written under data/unknown/ (report.json counts them under "null")
+    return language_dir("unknown" if language in (None, "null") else language)
+
+
+def _data_glob(top: str, language: str) -> str:
+    """The files of one language's directory and no other's: glob characters in its name are bracketed
+    (F* -> F[*], which `datasets`' fsspec globbing reads as a literal *)."""
+    return f"{top}/{glob.escape(_language_dir(language))}/*.parquet"
+
+
+def dataset_configs(report: dict, has_content: bool) -> list[dict]:
+    """The card's `configs`: default (every language's rows), one per language, the manifest, the Jupyter outputs."""
+    languages = sorted(report.get("languages", {}))
+    split = lambda files: [{"split": "train", "path": files}]  # noqa: E731
+    if has_content:
+        configs = [{"config_name": "default", "data_files": split("data/*/*.parquet"), "default": True}]
+        configs += [{"config_name": config_name(lang), "data_files": split(_data_glob("data", lang))}
+                    for lang in languages]  # fmt: skip
+        configs.append({"config_name": "manifest", "data_files": split("manifest/*.parquet")})
+    else:  # no content: the manifest is the dataset, one table for all languages
+        configs = [{"config_name": "default", "data_files": split("manifest/*.parquet"), "default": True}]
+    notebooks = report.get("notebooks") or {}
+    scripts = sorted(lang for lang, n in notebooks.get("scripts", {}).items() if n)
+    if scripts:  # per language, never the whole directory: jupyter-scripts/dropped/ holds the dropped table
+        configs.append({"config_name": "jupyter-scripts",
+                        "data_files": split([_data_glob("jupyter-scripts", lang) for lang in scripts])})
+    if notebooks.get("structured", {}).get("all", 0):
+        configs.append({"config_name": "jupyter-structured", "data_files": split("jupyter-structured/*.parquet")})
+    return configs
+
+
+# What each column holds (the Arrow types come from stack_v2/io/schema.py).
+FIELD_MEANINGS = {
+    "blob_id": "sha1 of the file's bytes: its key in the content store",
+    "directory_id": "SWH id of the root directory of the revision",
+    "path": "path of the file in the repository",
+    "content_id": "sha1_git of the file's bytes (the SWHID's hash)",
+    "detected_licenses": "licenses ScanCode found in the license files governing the file",
+    "license_type": "permissive or no_license (non_permissive files are dropped)",
+    "repo_name": "repository name (owner/name)",
+    "snapshot_id": "SWH id of the visit's snapshot",
+    "revision_id": "SWH id of the revision (commit) of the default branch",
+    "branch_name": "the default branch",
+    "visit_date": "when Software Heritage visited the origin",
+    "revision_date": "author date of the revision",
+    "committer_date": "committer date of the revision",
+    "github_id": "GitHub repository id (GHArchive)",
+    "star_events_count": "star events (GHArchive)",
+    "fork_events_count": "fork events (GHArchive)",
+    "gha_license_id": "the repository's license per GHArchive",
+    "gha_event_created_at": "latest GHArchive event",
+    "gha_created_at": "repository creation (GHArchive)",
+    "gha_language": "the repository's main language per GHArchive",
+    "src_encoding": "charset the bytes were decoded with",
+    "language": "go-enry's language (the config name maps to it: see Configs)",
+    "is_vendor": "go-enry: vendored file",
+    "is_generated": "go-enry: generated file",
+    "length_bytes": "size of the file's bytes",
+    "extension": "file extension",
+    "alphanum_fraction": "fraction of alphanumeric characters",
+    "alpha_fraction": "fraction of alphabetic characters",
+    "num_lines": "number of lines",
+    "avg_line_length": "mean line length",
+    "max_line_length": "longest line",
+    "nl_language": "natural language of the documentation",
+    "pii_redactions": "JSON counts of redacted spans per type; null when nothing was redacted",
+    "content": "the file's text (after PII redaction when the recipe redacts)",
+    "swhid": "the file's SWHID with origin, visit, anchor and path qualifiers",
+    "cells": "JSON (markdown, code, output) triplets of the notebook",
+}
+SWH_TERMS = "https://www.softwareheritage.org/legal/bulk-access-terms-of-use/"
+THE_STACK_V2 = "https://huggingface.co/datasets/bigcode/the-stack-v2"
+
+
+def _fields_table(schema, title: str) -> list[str]:
+    lines = ["", f"### {title}", "", "| column | Arrow type | meaning |", "|---|---|---|"]
+    return lines + [f"| `{f.name}` | `{f.type}` | {FIELD_MEANINGS.get(f.name, '')} |" for f in schema]
+
+
+def _config_language(name: str) -> str:
+    if name in RESERVED_CONFIGS:
+        return {"default": "every language", "manifest": "every language (no `content`)",
+                "jupyter-scripts": "notebooks' scripts, every language", "jupyter-structured": "Python notebooks' "
+                "(markdown, code, output) triplets"}[name]  # fmt: skip
+    return md_code(language_of_config(name))
+
+
+def _paths(config: dict) -> list[str]:
+    path = config["data_files"][0]["path"]
+    return path if isinstance(path, list) else [path]
+
+
+def _python_block(code: str) -> list[str]:
+    return ["```python", code.rstrip("\n"), "```"]
+
+
+_DATASET_LINE = 'DATASET = os.path.abspath(".")  # the directory holding this README.md'
+
+
+def loading_snippets(report: dict, configs: list[dict], has_content: bool) -> tuple[str, str]:
+    """Code that loads this dataset: with `datasets`, and the manifest with contents from the archive's store.
+    Both take the dataset from the working directory: run them beside this card, or set DATASET."""
+    languages = report.get("languages", {})
+    largest = max(languages, key=lambda lang: (languages[lang]["files"], lang), default=None)
+    # an absolute path: `datasets` names the dataset after the directory, and "." has no name
+    rows = ['import os', '', 'from datasets import load_dataset', '', _DATASET_LINE]
+    if has_content:
+        rows.append('rows = load_dataset(DATASET, split="train")  # config "default": every language, with content')
+        if largest is not None:
+            rows += [f'one = load_dataset(DATASET, {config_name(largest)!r}, split="train")  # {largest} only',
+                     "# the same files without this card:",
+                     f'one = load_dataset("parquet", data_files=f"{{DATASET}}/{_data_glob("data", largest)}", '
+                     'split="train")']  # fmt: skip
+    else:
+        rows.append('rows = load_dataset(DATASET, split="train")  # the manifest: every column but content')
+    archive = report.get("run", {}).get("archive") or "ARCHIVE"
+    content = "s3://softwareheritage/content" if archive.rstrip("/") == "s3://softwareheritage" else \
+        f"{archive.rstrip('/')}/content"  # fmt: skip
+    manifest = ['import os', '', 'from stack_v2.loader import load_files', '', _DATASET_LINE,
+                f'CONTENT = {content!r}  # the archive\'s content store: one gzip object per blob_id', '',
+                'for row in load_files(DATASET, CONTENT):',
+                '    text = row["content"]  # fetched by blob_id, checked, decoded, redacted as the build did',
+                ]  # fmt: skip
+    return "\n".join(rows) + "\n", "\n".join(manifest) + "\n"
+
+
+def card_metadata(report: dict, recipe) -> DatasetCardData:
+    """The card's YAML header: name, license, tags and the `datasets` configs."""
+    has_content = "fetch_decode" in recipe.stage_names
+    return DatasetCardData(pretty_name=recipe.name, license="other", task_categories=["text-generation"],
+                           tags=["code", "software-heritage", "the-stack-v2"],
+                           configs=dataset_configs(report, has_content))  # fmt: skip
+
+
 def write_card(path: str, report: dict, recipe) -> None:
     languages = report.get("languages", {})
-    configs = "\n".join(
-        f"- config_name: {language_dir(lang)}\n  data_files:\n  - split: train\n    path: data/{language_dir(lang)}/*.parquet"
-        for lang in sorted(languages)
-    )  # fmt: skip
+    has_content = "fetch_decode" in recipe.stage_names
+    data = card_metadata(report, recipe)
     totals = report["totals"]
+    snippets = loading_snippets(report, data.configs, has_content)
+    config_rows = [f"| {md_code(c['config_name'])} | {_config_language(c['config_name'])} | "
+                   f"{', '.join(md_code(p) for p in _paths(c))} |" for c in data.configs]
     lines = [
-        "---",
-        _yaml_string("pretty_name", recipe.name),
-        "license: other",
-        "task_categories:\n- text-generation",
-        "tags:\n- code\n- software-heritage\n- the-stack-v2",
-        f"configs:\n{configs}" if configs else "configs: []",
-        "---",
         "",
         f"# {md_text(recipe.name, one_line=True)}",
         "",
@@ -141,17 +302,44 @@ def write_card(path: str, report: dict, recipe) -> None:
         f"{md_code(recipe.name)}: {totals['kept']['files']:,} files ({_mb(totals['kept']['bytes'])} MB) kept of "
         f"{totals['input']['files']:,} ({_mb(totals['input']['bytes'])} MB).",
         "",
+        "## Loading",
+        "",
+        *_python_block(snippets[0]),
+        "",
+        "The manifest alone is enough to train on: its rows carry `blob_id`, and stack-v2's loader fetches each "
+        "file's content from the archive's content store (see stack-v2's docs/loading.md):",
+        "",
+        *_python_block(snippets[1]),
+        "",
+        "## Configs",
+        "",
+        "Config names are the languages' names with the characters `datasets` refuses spelled out (`#` as "
+        "`-sharp`, `+` as `-plus`, `*` as `-star`, a space as `_`, any other as `-xHH-`); the directories keep "
+        "the language's name.",
+        "",
+        "| config | language | files |",
+        "|---|---|---|",
+        *config_rows,
+        "",
         "## Files",
         "",
-        "- `data/<language>/train-*.parquet`: the-stack-v2 file-level columns plus `content`.",
+        "- `data/<language>/train-*.parquet`: the-stack-v2 file-level columns plus `content`."
+        if has_content else "- `data/`: not written (the recipe has no `fetch_decode` stage, so no content).",
         "- `manifest/*.parquet`: the same columns without `content`, plus `swhid` "
         "(`swh:1:cnt:<content_id>;origin=...;visit=...;anchor=...;path=...`).",
         "- `dropped/*.parquet`: every occurrence (or origin) that did not make it, with stage, reason and detail.",
-        "- `report.json`: files and bytes per stage and per reason.",
+        "- `report.json`: files and bytes per stage and per reason, the tool versions and the stages left out.",
         "",
         "Contents come from the Software Heritage archive: `blob_id` is the sha1 key in "
-        "`s3://softwareheritage/content/`, gzip-compressed. Bulk use of the archive is governed by Software "
-        "Heritage's terms of use for bulk access; each file keeps its original license.",
+        "`s3://softwareheritage/content/`, gzip-compressed. See Terms of use below.",
+        "",
+        "## Data fields",
+        *_fields_table(DATA_SCHEMA if has_content else MANIFEST_SCHEMA,
+                       "data/" if has_content else "manifest/"),
+        *([f"", "`manifest/` has the same columns with `swhid` "
+           f"(`{MANIFEST_SCHEMA.field('swhid').type}`) in place of `content`."] if has_content else []),
+        *(_fields_table(STRUCTURED_NOTEBOOK_SCHEMA, "jupyter-structured/")
+          if any(c["config_name"] == "jupyter-structured" for c in data.configs) else []),
         "",
         "## Funnel",
         "",
@@ -223,9 +411,9 @@ def write_card(path: str, report: dict, recipe) -> None:
         for a in optouts["applications"]:
             lines.append(f"| {a['applied_at']} | {a['requests']:,} | {a['files_removed']:,} | "
                          f"{a['repositories_removed']:,} |")
-    lines += ["", "## Languages", "", "| language | files | MB |", "|---|---:|---:|"]
+    lines += ["", "## Languages", "", "| language | config | files | MB |", "|---|---|---:|---:|"]
     for lang, c in languages.items():
-        lines.append(f"| {lang} | {c['files']:,} | {_mb(c['bytes'])} |")
+        lines.append(f"| {md_code(lang)} | {md_code(config_name(lang))} | {c['files']:,} | {_mb(c['bytes'])} |")
     detection = report.get("license_detection")
     if detection:
         lines += ["", "## License detection", "", "| outcome | reason | license files (distinct blobs) |",
@@ -233,6 +421,24 @@ def write_card(path: str, report: dict, recipe) -> None:
         for outcome, reasons in detection.items():
             for reason, files in reasons.items():
                 lines.append(f"| {outcome} | {reason} | {files:,} |")
+    versions = report.get("tool_versions")
+    lines += ["", "## Tool versions", "",
+              "The versions the build ran with." if versions else
+              "report.json holds no tool versions (an older build): these are the versions installed when this card "
+              "was written.", "", "| tool | version |", "|---|---|"]  # fmt: skip
+    lines += [f"| {name} | {md_code(v)} |" for name, v in (versions or tool_versions()).items()]
+    lines += ["", "go-enry's own version is not exposed by enry-python; the ClamAV signature database version is "
+              "not recorded yet."]  # fmt: skip
+    off = report["stages_off"] if "stages_off" in report else stages_off(recipe)
+    lines += ["", "## Stages left out", ""]
+    lines += ([f"- `{name}` (in the recipe, not run): {md_text(why, one_line=True)}" for name, why in off.items()]
+              if off else ["Every stage of the recipe ran."])
+    lines += ["", "## Terms of use", "",
+              "The files are taken from the Software Heritage archive. Each keeps its own license (see "
+              "`detected_licenses`, `license_type` and `gha_license_id`); this dataset does not relicense them. Bulk "
+              f"use of the archive's content is governed by Software Heritage's terms of use: <{SWH_TERMS}>. The "
+              "Stack v2, whose recipe this build follows, states its own terms of use on its card: "
+              f"<{THE_STACK_V2}>."]  # fmt: skip
     notes = DEVIATIONS + (LICENSE_NOTES if "license" in recipe.stage_names else [NO_LICENSE_STAGE])
     if "near_dedup" in recipe.stage_names:
         notes += NEAR_DEDUP_NOTES
@@ -240,4 +446,5 @@ def write_card(path: str, report: dict, recipe) -> None:
     fence = _code_fence(recipe.text)
     lines += ["", "## Configuration", "", f"Recipe {md_code(os.path.basename(recipe.path))}:", "", f"{fence}yaml",
               recipe.text.rstrip(), fence, ""]  # fmt: skip
-    storage.write_text(path, "\n".join(lines))
+    card = DatasetCard(f"---\n{data.to_yaml()}\n---\n" + "\n".join(lines))
+    storage.write_text(path, str(card))

@@ -1,4 +1,4 @@
-"""Propagation of detected licenses and the license_type decision (reference/stackv2_spec.md §3.3, §3.4).
+"""Propagation of detected licenses and the license_type decision (docs/the-stack-v2.md §5.3, §5.4).
 
 The lists are data: ``filters/licenses/permissive.tsv`` (made by ``stack-v2 licenses regenerate``
 from ScanCode's license database and the Blue Oak Council list) and ``filters/licenses/non_license.txt``
@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-FILTERS_DIR = Path(__file__).resolve().parents[2] / "filters" / "licenses"
+from stack_v2.resources import data_path
+
+FILTERS_DIR = data_path("filters/licenses")
 PERMISSIVE_FILE = FILTERS_DIR / "permissive.tsv"
 NON_LICENSE_FILE = FILTERS_DIR / "non_license.txt"
 

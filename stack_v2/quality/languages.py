@@ -1,4 +1,4 @@
-"""Language and extension selection (reference/stackv2_spec.md §2, §8.6), from ``filters/languages.yaml``.
+"""Language and extension selection (docs/the-stack-v2.md §4, §11.5), from ``filters/languages.yaml``.
 
 Drops files of excluded languages (``excluded_language``), of excluded (language, extension) pairs
 (``excluded_extension``), and, when a recipe keeps only a named set such as ``smol`` or its own list,
@@ -14,9 +14,10 @@ import yaml
 
 from stack_v2.errors import StackV2Error
 from stack_v2.records import FileRecord
+from stack_v2.resources import data_path
 from stack_v2.stages.base import Drop
 
-LANGUAGES_FILE = Path(__file__).resolve().parents[2] / "filters" / "languages.yaml"
+LANGUAGES_FILE = data_path("filters/languages.yaml")
 
 
 @dataclass(frozen=True)

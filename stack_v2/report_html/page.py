@@ -166,10 +166,11 @@ def license_tables(stats: DatasetStats) -> str:
         detected.add(name, c.files, mb(c.bytes))
     out += [f"<h3>Licenses detected in kept files (top {stats.top})</h3>", detected.html()]
     if stats.dropped_licenses:
-        named = Table(["license", "#dropped files naming it", "#MB"])
+        named = Table(["license", "#files dropped because of it", "#MB"])
         for name, c in stats.dropped_licenses.items():
             named.add(name, c.files, mb(c.bytes))
-        out += [f"<h3>Licenses named by non_permissive drops (top {stats.top})</h3>", named.html()]
+        out += [f"<h3>Licenses that decided non_permissive drops (top {stats.top}; a permissive license found "
+                "beside them is not counted)</h3>", named.html()]
     detection = stats.report.get("license_detection")
     if detection:
         t = Table(["outcome", "reason", "#license files (distinct blobs)"])

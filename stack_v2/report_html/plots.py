@@ -23,6 +23,9 @@ RC = {"text.parse_math": False, "font.size": 9, "axes.spines.top": False, "axes.
 KEPT, DROPPED, FAILED, NEUTRAL = "#3a7d44", "#c0392b", "#e08e0b", "#4a6fa5"
 LICENSE_COLOURS = {"permissive": KEPT, "no_license": NEUTRAL, "non_permissive": DROPPED}
 LABEL_CHARS = 42
+LICENSES_CAPTION = ("License types and detected licenses (green: kept files whose detected_licenses name it; red: "
+                    "files the license stage dropped because of it, i.e. a non-permissive license or GHArchive "
+                    "license; permissive licenses found beside them are not counted as dropped)")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -103,15 +106,16 @@ def licenses_plot(stats: DatasetStats) -> Plot:
         dropped = [stats.dropped_licenses[n].files if n in stats.dropped_licenses else 0 for n in names]
         kind_width = 0.4
         name_ax.barh([p + kind_width / 2 for p in positions], kept, height=kind_width, color=KEPT, label="kept files")
+        # dropped counts come from deciding_licenses: a permissive license found beside a GPL one gets no red bar
         name_ax.barh([p - kind_width / 2 for p in positions], dropped, height=kind_width, color=DROPPED,
-                     label="dropped non_permissive files naming it")  # fmt: skip
+                     label="files dropped because of it (non_permissive)")  # fmt: skip
         name_ax.set_yticks(positions, [_label(n) for n in names])
-        name_ax.set_title("Detected licenses", loc="left", fontsize=10)
+        name_ax.set_title("Detected licenses: kept files, and the drops each decided", loc="left", fontsize=10)
         fig.legend(loc="outside lower right", ncols=2, fontsize=8, frameon=False)
         name_ax.margins(x=0.1)
     else:
         _empty(name_ax, "no license detected in any file")
-    return Plot("licenses", "License types and detected licenses", _png(fig))
+    return Plot("licenses", LICENSES_CAPTION, _png(fig))
 
 
 def funnel_plot(stats: DatasetStats) -> Plot:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from stack_v2.errors import StackV2Error
 from stack_v2.io import storage
+from stack_v2.licenses.classify import NOASSERTION, UNKNOWN_REFERENCE, load_non_license, load_permissive
 
 BATCH_ROWS = 65_536
 # Rows of the manifest per repository-counting pass: a pass holds at most this many repositories.
@@ -30,6 +31,7 @@ REPOS_PER_PASS = 4_000_000
 SIZE_BINS = 36  # bin 0: empty files; bin k >= 1: [2**(k-1), 2**k) bytes; the last bin holds everything larger
 NO_LICENSE_STAGE = "(no license stage)"
 _LICENSES_DETAIL = re.compile(r"(?:^|;\s*)licenses=([^;]*)")  # the license stage's drop detail
+_GHA_DETAIL = re.compile(r"(?:^|;\s*)gha_license_id=([^;]*)")
 
 
 @dataclass
@@ -87,7 +89,8 @@ class DatasetStats:
     shards: dict[str, int]  # manifest / dropped: number of Parquet files read
     license_types: dict[str, Count]  # kept files per license_type, plus the license stage's drops
     detected_licenses: dict[str, Count]  # kept files whose detected_licenses name the license (top N)
-    dropped_licenses: dict[str, Count]  # files dropped as non_permissive, per license named in the drop (top N)
+    # files dropped as non_permissive, per license that made the decision (top N): see deciding_licenses
+    dropped_licenses: dict[str, Count]
     kept_sizes: SizeStats
     dropped_sizes: SizeStats
     repositories: int  # distinct repositories with a kept file
@@ -128,6 +131,41 @@ def _top(counter: dict[str, Count], n: int) -> dict[str, Count]:
     return dict(ranked[:n])
 
 
+def deciding_licenses(detail: str, permissive: frozenset[str], non_license: frozenset[str]) -> list[str]:
+    """The licenses that made the license stage drop a file, from its drop detail, as license_type decides:
+    its GHArchive license when set (then nothing detected matters), else the detected licenses that are
+    neither permissive nor non-licenses. A permissive license found beside a GPL one decided nothing and is
+    not named: drawing it as dropped would say MIT files were removed for being MIT."""
+    gha = _GHA_DETAIL.search(detail or "")
+    gha_id = gha.group(1).strip() if gha else "None"
+    if gha_id not in ("None", NOASSERTION):
+        return [f"{gha_id} (GHArchive)"]
+    found = _LICENSES_DETAIL.search(detail or "")
+    detected = {n.strip() for n in (found.group(1).split(",") if found else [])} - {"", "none detected"}
+    others = detected - permissive - non_license
+    if detected & permissive:
+        others.discard(UNKNOWN_REFERENCE)
+    return sorted(others) or ([f"{NOASSERTION} (GHArchive)"] if gha_id == NOASSERTION else [])
+
+
+def _license_lists(dataset: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The permissive and non-license lists the build classified with: its recipe's, else the shipped ones."""
+    from stack_v2.recipe import parse_recipe
+
+    params: dict = {}
+    for name, read in (("recipe.yaml", lambda text: (text, "recipe.yaml")),
+                       ("run.json", lambda text: (json.loads(text)["recipe"]["text"], "run.json"))):  # fmt: skip
+        path = storage.join(dataset, name)
+        if storage.exists(path):
+            try:
+                stage = parse_recipe(*read(storage.read_text(path))).stage("license")
+            except (StackV2Error, KeyError, ValueError):
+                break
+            params = stage.params if stage else {}
+            break
+    return load_permissive(params.get("permissive")), load_non_license(params.get("non_license"))
+
+
 def load_report(dataset: str) -> dict:
     path = storage.join(dataset, "report.json")
     if not storage.exists(path):
@@ -163,15 +201,14 @@ def collect(dataset: str, top: int = 15, repos_per_pass: int = REPOS_PER_PASS) -
         candidates = frame.select("repo_name", "path", "language", "length_bytes").top_k(top, by="length_bytes")
         largest = pl.concat([largest, candidates.cast(largest.schema)]).top_k(top, by="length_bytes")
     dropped_licenses: dict[str, Count] = {}
+    permissive, non_license = _license_lists(dataset)
     for frame in _batches(dropped, ["stage", "reason", "detail", "length_bytes"]):
         lengths = frame["length_bytes"].drop_nulls().cast(pl.Int64).to_numpy()
         dropped_sizes.add(lengths)
         named = frame.filter((pl.col("stage") == "license") & (pl.col("reason") == "non_permissive"))
         for detail, nbytes in named.select("detail", pl.col("length_bytes").fill_null(0)).iter_rows():
-            match = _LICENSES_DETAIL.search(detail or "")
-            for name in (n.strip() for n in (match.group(1).split(",") if match else [])):
-                if name:
-                    dropped_licenses.setdefault(name, Count()).add(1, nbytes)
+            for name in deciding_licenses(detail, permissive, non_license):
+                dropped_licenses.setdefault(name, Count()).add(1, nbytes)
     for stage in report.get("stages", []):
         if stage["stage"] == "license":
             for reason, c in stage.get("reasons", {}).get("dropped", {}).items():
