@@ -13,20 +13,10 @@ the input, whatever the budget.
 
 from __future__ import annotations
 
-from stack_v2.errors import StackV2Error
-
 # select's failures that mean a requested subject gave no file at all (stack_v2.archive.traverse)
 NOTHING_LISTED = frozenset({"no_full_visit", "snapshot_not_in_export", "release_not_in_export",
                             "revision_not_in_export", "no_default_branch", "unsupported_target", "no_files",
                             "directory_not_in_export"})  # fmt: skip
-
-
-class BudgetExceeded(StackV2Error):
-    """More files failed than the recipe's failure budget allows."""
-
-
-class NothingFound(StackV2Error):
-    """A requested origin or SWHID yielded no file."""
 
 
 def evaluate(report: dict, budget) -> dict:
