@@ -28,12 +28,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import StandardOptions
 import pyarrow.parquet as pq
 
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.archive.traverse import PROBLEMS, ListDefaultBranchFiles
 from stack_v2.budget import describe_excess, nothing_listed
 from stack_v2.budget import evaluate as evaluate_budget
+from stack_v2 import progress
 from stack_v2.errors import StackV2Error
 from stack_v2.io import publish, storage
 from stack_v2.io import report as rep
@@ -144,8 +146,9 @@ def stage_label(name: str) -> str:
     return _REPORT_NAMES.get(name, name)
 
 
-def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
-    """Add the whole build to pipeline ``p``, writing under ``run_dir``."""
+def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
+    """Add the whole build to pipeline ``p``, writing under ``run_dir``; returns the stages' names in the
+    order records pass them."""
     recipe = req.recipe
     listing = p | "List" >> ListDefaultBranchFiles(req.location, origins=req.origins, swhids=req.swhids)
     select = (listing["files"], listing[PROBLEMS]) | "Select" >> SelectRepositories(
@@ -178,8 +181,8 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
     all_dropped = tuple(dropped) | "AllDropped" >> beam.Flatten()
     counts.append(rep.count_dropped(all_dropped, "Dropped"))
     counts.append(rep.count_languages(records))
-    stages = ["select"] + [stage_label(name) for name, _ in stages if name != NOTEBOOKS]
-    tuple(counts) | "Counts" >> beam.Flatten() | "Report" >> rep.WriteReport(os.path.join(run_dir, "report.json"), stages)
+    chain = ["select"] + [stage_label(name) for name, _ in stages if name != NOTEBOOKS]
+    tuple(counts) | "Counts" >> beam.Flatten() | "Report" >> rep.WriteReport(os.path.join(run_dir, "report.json"), chain)
 
     out = recipe.output
     has_content = "fetch_decode" in recipe.stage_names
@@ -202,6 +205,7 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> None:
         | "WriteDropped" >> WriteShardedParquet(os.path.join(run_dir, "dropped"), "part", DROPPED_SCHEMA, dropped_key,
                                                 target_rows=out["dropped_rows_per_shard"])  # fmt: skip
     )
+    return chain
 
 
 def _write_notebooks(records, params: dict, run_dir: str, out: dict):
@@ -265,16 +269,18 @@ def run_dir_of(output_dir: str, run_id: str) -> str:
     return publish.version_dir(output_dir, run_id)
 
 
-def run_build(req: BuildRequest, beam_args: Sequence[str] = ()) -> dict:
+def run_build(req: BuildRequest, beam_args: Sequence[str] = (), *, show_progress: bool = False) -> dict:
     """Run the build; on success its version becomes ``req.output_dir``'s current one."""
-    started = start_build(req, beam_args, wait=True)
+    started = start_build(req, beam_args, wait=True, show_progress=show_progress)
     return finish_build(req.output_dir, started.run_id, started.result)
 
 
-def start_build(req: BuildRequest, beam_args: Sequence[str] = (), *, wait: bool = True) -> StartedBuild:
+def start_build(req: BuildRequest, beam_args: Sequence[str] = (), *, wait: bool = True,
+                show_progress: bool = False) -> StartedBuild:
     """Take the output's lock and submit the build's pipeline, writing into ``<output>/versions/<run id>/``;
     with ``wait`` (the default) return when it has finished. Without, return once the runner accepted the
-    job (a Dataflow Flex Template's launcher must exit then) and leave the lock to ``finish_build``."""
+    job (a Dataflow Flex Template's launcher must exit then) and leave the lock to ``finish_build``.
+    ``show_progress`` draws a progress bar on stderr while a local runner works (stack_v2/progress.py)."""
     output_dir = storage.absolute(storage.check_uri(req.output_dir))
     options = pipeline_options(beam_args)  # --runner DaskRunner and the other runners: stack_v2/runners.py
     run_id = publish.new_version_id()
@@ -283,18 +289,27 @@ def start_build(req: BuildRequest, beam_args: Sequence[str] = (), *, wait: bool 
     try:
         publish.check_layout(output_dir, OUTPUTS)
         storage.write_text(storage.join(run_dir, RUN_INFO), json.dumps(_run_info(req, run_id), indent=2) + "\n")
-        p = beam.Pipeline(options=options)
-        # Local paths absolute: workers may run with another working directory (a worker pool, a cluster).
-        construct(p, replace(req, location=req.location.absolute(), output_dir=output_dir), run_dir)
-        result = p.run()
-        if wait:
-            state = str(result.wait_until_finish() or getattr(result, "state", ""))
-            if any(bad in state.upper() for bad in ("FAILED", "CANCELLED", "DRAINED")):
-                raise RunFailed(f"build of {output_dir}: the pipeline ended in state {state}")
+        chain: list[str] = []
+        with progress.Watch(lambda: chain, enabled=show_progress and wait and _runs_here(options)) as watch:
+            p = beam.Pipeline(options=options)
+            # Local paths absolute: workers may run with another working directory (a worker pool, a cluster).
+            chain += construct(p, replace(req, location=req.location.absolute(), output_dir=output_dir), run_dir)
+            watch.start()
+            result = p.run()
+            if wait:
+                state = str(result.wait_until_finish() or getattr(result, "state", ""))
+                if any(bad in state.upper() for bad in ("FAILED", "CANCELLED", "DRAINED")):
+                    raise RunFailed(f"build of {output_dir}: the pipeline ended in state {state}")
     except BaseException as exc:
         _abandon(output_dir, run_id, exc)
         raise
     return StartedBuild(output_dir, run_id, result, finished=wait)
+
+
+def _runs_here(options) -> bool:
+    """Whether the runner's workers are on this machine (or may be), so that progress can reach us."""
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    return "Dataflow" not in str(runner)
 
 
 def _abandon(output_dir: str, run_id: str, exc: BaseException) -> None:
@@ -318,7 +333,7 @@ def _run_info(req: BuildRequest, run_id: str) -> dict:
         "recipe": {"name": req.recipe.name, "path": req.recipe.path, "text": req.recipe.text},
         "origins": list(req.origins), "swhids": [s.core for s in req.swhids],
         "swhid_origins": [s.origin for s in req.swhids], "allow_missing": req.allow_missing,
-        "tool_versions": tool_versions(),  # where the build was launched (Dataflow's workers run the same image)
+        "tool_versions": tool_versions(req.recipe),  # where the build was launched (Dataflow's workers run the same image)
         "optouts": [{"request": r.to_audit_dict(), "line": r.line, "source": r.source} for r in req.optouts],
     }  # fmt: skip
 
@@ -399,7 +414,7 @@ def _complete_run(run_dir: str, report: dict, recipe: Recipe, info: dict, result
     report.update(metrics_check(result, report))  # the runner's Beam counters against the report's counts
     report["run"] = {"seconds": round(time.time() - info["started_at"], 3), "archive": info["archive"],
                      "recipe": recipe.name, "origins": info["origins"], "swhids": info["swhids"]}  # fmt: skip
-    report["tool_versions"] = info.get("tool_versions") or tool_versions()
+    report["tool_versions"] = info.get("tool_versions") or tool_versions(recipe)
     report["stages_off"] = stages_off(recipe)
     report["failure_budget"] = evaluate_budget(report, recipe.failure_budget)
     nothing = _requested_but_empty(run_dir, report, info)

@@ -132,14 +132,12 @@ def build_request(args):
 
 def cmd_build(args, beam_args: list[str]) -> int:
     from stack_v2.build import finish_build, start_build
-    from stack_v2.stages.base import Progress
 
     request = build_request(args)
     _check_archive_exists(request.location)
     print(f"stack-v2: building {args.output} from {request.location.describe()} with recipe {request.recipe.name}",
           file=sys.stderr)  # fmt: skip
-    Progress.enabled = not args.quiet
-    started = start_build(request, beam_args, wait=not args.no_wait)
+    started = start_build(request, beam_args, wait=not args.no_wait, show_progress=not args.quiet)
     if not started.finished:
         print(f"stack-v2: submitted; when the job has finished, run: stack-v2 finish {started.output_dir} "
               f"--run {started.run_id}", file=sys.stderr)  # fmt: skip
@@ -275,7 +273,7 @@ def cmd_licenses_regenerate(args, beam_args: list[str]) -> int:
 def cmd_demo(args, beam_args: list[str]) -> int:
     from stack_v2.demo import run_demo
 
-    return run_demo(args.workdir, beam_args=beam_args)
+    return run_demo(args.workdir, beam_args=beam_args, show_progress=not args.quiet)
 
 
 def cmd_report(args, beam_args: list[str]) -> int:
@@ -398,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="build a dataset from real code shipped with this machine's Python")
     demo.add_argument("--workdir", default="demo-output", help="where the demo's repositories and archive go")
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=cmd_demo, beam=True)
 
     report = sub.add_parser("report", help="a self-contained HTML report of a dataset, with PNG plots for its card")

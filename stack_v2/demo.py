@@ -119,7 +119,7 @@ def _write_demo_notebook(path: str) -> None:
     nbformat.write(notebook, path)
 
 
-def run_demo(workdir: str, beam_args: Sequence[str] = ()) -> int:
+def run_demo(workdir: str, beam_args: Sequence[str] = (), show_progress: bool = True) -> int:
     """Make the repositories, import them, build the dataset with the demo recipe; print where it is."""
     import datetime as dt
 
@@ -127,7 +127,6 @@ def run_demo(workdir: str, beam_args: Sequence[str] = ()) -> int:
     from stack_v2.archive.location import ArchiveLocation
     from stack_v2.build import BuildRequest, run_build, summary_table
     from stack_v2.recipe import load_recipe
-    from stack_v2.stages.base import Progress
 
     def say(msg: str) -> None:
         print(f"[demo] {msg}", file=sys.stderr)
@@ -142,9 +141,9 @@ def run_demo(workdir: str, beam_args: Sequence[str] = ()) -> int:
 
     dataset = os.path.join(workdir, "dataset")
     say(f"building the dataset with the demo recipe (pipelines/demo.yaml) into {dataset}")
-    Progress.enabled = True
     started = time.perf_counter()
-    report = run_build(BuildRequest(ArchiveLocation(archive), dataset, load_recipe("demo")), beam_args)
+    report = run_build(BuildRequest(ArchiveLocation(archive), dataset, load_recipe("demo")), beam_args,
+                       show_progress=show_progress)
     print(summary_table(report), file=sys.stderr)
     kept = report["totals"]["kept"]
     say(f"{kept['files']:,} files, {kept['bytes'] / 1e6:,.2f} MB in {len(report['languages'])} languages "

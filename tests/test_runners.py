@@ -156,12 +156,16 @@ def world(tmp_path_factory):
 
 
 def build(world, name: str, runner_args: list[str], cwd: Path | None = None, relative: bool = False) -> Path:
-    """`stack-v2 build` with the demo recipe in a subprocess (so a hung runner times out); the dataset."""
+    """`stack-v2 build` with the demo recipe in a subprocess (so a hung runner times out); the dataset.
+
+    Progress is on: its last line must account for every file of report.json, which shows that the
+    workers' counts reached the launcher (from other processes on every runner but the in-process ones).
+    """
     out = world["root"] / f"dataset-{name}"
     cwd = cwd or world["root"]
     archive, output = (os.path.relpath(p, cwd) for p in (world["archive"], out)) if relative else (world["archive"], out)
     cmd = [sys.executable, "-m", "stack_v2.cli", "build", "--archive", str(archive), "--output", str(output),
-           "--pipeline", "demo", "--repo-metadata", str(world["metadata"]), "--quiet", *runner_args]  # fmt: skip
+           "--pipeline", "demo", "--repo-metadata", str(world["metadata"]), *runner_args]  # fmt: skip
     started = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False)
@@ -169,6 +173,9 @@ def build(world, name: str, runner_args: list[str], cwd: Path | None = None, rel
         pytest.fail(f"{name}: no result after {BUILD_TIMEOUT} s:\n{(exc.stderr or b'')[-4000:]!s}")
     print(f"{name}: built in {time.perf_counter() - started:.1f} s")  # per runner, in the log with pytest -rA
     assert proc.returncode == 0, f"{name}: exit {proc.returncode}:\n{proc.stderr[-6000:]}"
+    files = json.loads((out / "report.json").read_text())["totals"]["input"]["files"]
+    last = [line for line in proc.stderr.splitlines() if line.startswith("[stack-v2] ") and "%" in line][-1]
+    assert last.startswith("[stack-v2] 100% ") and f"done: {files:,}/{files:,} files" in last, (name, last)
     return out
 
 

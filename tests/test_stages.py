@@ -152,22 +152,6 @@ def test_shipped_recipes_load():
         load_recipe("nope")
 
 
-def test_progress_lines_when_enabled(capsys, monkeypatch):
-    from stack_v2.stages.base import Progress
-
-    Progress.reset()
-    monkeypatch.setattr(Progress, "interval", 0.0)
-    monkeypatch.setattr(Progress, "enabled", False)
-    Progress.add("fetch_decode", 2_000_000)  # disabled: silent
-    assert capsys.readouterr().err == ""
-    monkeypatch.setattr(Progress, "enabled", True)
-    Progress.add("fetch_decode", 1_500_000)
-    Progress.add("language", 500_000)
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert lines[-1] == "[stack-v2] progress: fetch_decode 1 files 1.5 MB, language 1 files 0.5 MB"
-    Progress.reset()
-
-
 def test_a_core_error_fails_the_record_without_quoting_its_content():
     """An exception's message may quote the file (``int('...')``): the dropped row names where it was raised."""
     import apache_beam as beam

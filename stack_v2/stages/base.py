@@ -17,8 +17,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sys
-import threading
 import time
 import traceback
 from typing import NamedTuple
@@ -27,6 +25,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
+from stack_v2 import progress
 from stack_v2.records import DroppedRow, FileRecord
 
 DROPPED = "dropped"
@@ -81,6 +80,8 @@ def count_outcome(stage: str, outcome: str, reason: str = "", nbytes: int | None
     files.inc()
     if nbytes:
         size.inc(nbytes)
+    if outcome != INPUT:
+        progress.count(stage, outcome, nbytes)
 
 
 def count_dropped_row(row: DroppedRow) -> DroppedRow:
@@ -91,46 +92,12 @@ def count_dropped_row(row: DroppedRow) -> DroppedRow:
 
 def routed(stage: str, record: FileRecord, verdict):
     """The kept record on the main output, or its DroppedRow on ``dropped``; counted (Beam counters, progress)."""
-    Progress.add(stage, record.length_bytes or 0)
     if isinstance(verdict, (Drop, Fail)):
         count_outcome(stage, outcome_of(verdict), verdict.reason, record.length_bytes)
         yield pvalue.TaggedOutput(DROPPED, dropped_row(record, stage, verdict))
     else:
         count_outcome(stage, KEPT, "", record.length_bytes)
         yield verdict
-
-
-class Progress:
-    """Per-process progress lines on stderr (files and bytes seen per stage), at most every few seconds.
-
-    Enabled by the CLI; on the DirectRunner the workers are this process, so a person sees it live.
-    """
-
-    enabled = False
-    interval = 5.0
-    _lock = threading.Lock()
-    _counts: dict[str, list[int]] = {}
-    _last = 0.0
-
-    @classmethod
-    def add(cls, stage: str, nbytes: int) -> None:
-        if not cls.enabled:
-            return
-        with cls._lock:
-            count = cls._counts.setdefault(stage, [0, 0])
-            count[0] += 1
-            count[1] += nbytes
-            now = time.monotonic()
-            if now - cls._last >= cls.interval:
-                cls._last = now
-                parts = ", ".join(f"{s} {n:,} files {b / 1e6:,.1f} MB" for s, (n, b) in cls._counts.items())
-                print(f"[stack-v2] progress: {parts}", file=sys.stderr, flush=True)
-
-    @classmethod
-    def reset(cls) -> None:
-        with cls._lock:
-            cls._counts.clear()
-            cls._last = 0.0
 
 
 def error_detail(exc: BaseException) -> str:
@@ -144,8 +111,10 @@ def error_detail(exc: BaseException) -> str:
 class _ApplyCoreFn(beam.DoFn):
     def __init__(self, stage: str, make_core):
         self._stage, self._make_core = stage, make_core
+        self._progress = progress.target()
 
     def setup(self):
+        progress.attach(self._progress)
         self._core = self._make_core()  # heavy resources load once per worker
         self._micros = Metrics.counter("stage_time_us", self._stage)
 

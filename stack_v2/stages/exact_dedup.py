@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from stack_v2.progress import Tracked
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.records import FileRecord
 from stack_v2.stages.base import Drop, routed
@@ -63,8 +64,8 @@ class ExactDedup(beam.PTransform):
         split = (
             (keepers, keyed)
             | "JoinKeeper" >> JoinSmallToLarge()
-            | "Split" >> beam.FlatMap(_split).with_outputs("dropped", main="kept")
+            | "Split" >> beam.FlatMap(Tracked(_split)).with_outputs("dropped", main="kept")
         )
-        unarchived = with_blob[1] | "Unarchived" >> beam.FlatMap(lambda r: routed(STAGE, r, r))  # kept, counted
+        unarchived = with_blob[1] | "Unarchived" >> beam.FlatMap(Tracked(lambda r: routed(STAGE, r, r)))  # kept, counted
         kept = (split.kept, unarchived) | "WithUnarchived" >> beam.Flatten()
         return {"kept": kept, "dropped": split.dropped}

@@ -13,6 +13,7 @@ import dataclasses
 import apache_beam as beam
 import cchardet
 
+from stack_v2.progress import Tracked
 from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE, FetchContents
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.quality.stats import text_stats
@@ -80,6 +81,6 @@ class FetchDecode(beam.PTransform):
     def expand(self, records):
         fetched = records | "Fetch" >> FetchContents(self._location, self._config.concurrency,
                                                      self._config.max_length, fetch_item=_fetch_item)  # fmt: skip
-        decoded = fetched.fetched | "Decode" >> beam.FlatMap(_decode).with_outputs("dropped", main="kept")
-        failed = fetched.failed | "FetchFailed" >> beam.Map(_fetch_failure)
+        decoded = fetched.fetched | "Decode" >> beam.FlatMap(Tracked(_decode)).with_outputs("dropped", main="kept")
+        failed = fetched.failed | "FetchFailed" >> beam.Map(Tracked(_fetch_failure))
         return {"kept": decoded.kept, "dropped": (decoded.dropped, failed) | "AllDropped" >> beam.Flatten()}

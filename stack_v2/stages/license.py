@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from stack_v2.progress import Tracked
 from stack_v2.archive.content import FetchContents
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.joins import JoinSmallToLarge
@@ -183,8 +184,8 @@ class ClassifyLicenses(beam.PTransform):
         classified = (
             (license_dirs, records | "ByRoot" >> beam.Map(lambda r: (r.directory_id, r)))
             | "JoinLicenseDirs" >> JoinSmallToLarge()
-            | "Classify" >> beam.FlatMapTuple(lambda _root, dirs, record: routed(
-                STAGE, record, classify_record(record, dirs, permissive, non_license)))
+            | "Classify" >> beam.FlatMapTuple(Tracked(lambda _root, dirs, record: routed(
+                STAGE, record, classify_record(record, dirs, permissive, non_license))))
             .with_outputs("dropped", main="kept")
         )  # fmt: skip
         stats = (

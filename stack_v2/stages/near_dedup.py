@@ -19,6 +19,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from stack_v2.progress import Tracked
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.neardedup.minhash import MinHashConfig, band_keys, estimated_jaccard, signatures
 from stack_v2.records import FileRecord
@@ -172,10 +173,10 @@ class NearDedup(beam.PTransform):
         out = (
             (survivors, clustered)
             | "JoinSurvivor" >> JoinSmallToLarge()
-            | "Decide" >> beam.FlatMapTuple(lambda _c, surv, r: routed(
-                STAGE, r, near_verdict(r, surv[0] if surv else None)))
+            | "Decide" >> beam.FlatMapTuple(Tracked(lambda _c, surv, r: routed(
+                STAGE, r, near_verdict(r, surv[0] if surv else None))))
             .with_outputs("dropped", main="kept")
         )  # fmt: skip
-        alone = singles | "Singles" >> beam.FlatMapTuple(lambda _none, r: routed(STAGE, r, r))
+        alone = singles | "Singles" >> beam.FlatMapTuple(Tracked(lambda _none, r: routed(STAGE, r, r)))
         kept = (out.kept, alone) | "AllKept" >> beam.Flatten()
         return {"kept": kept, "dropped": out.dropped}

@@ -37,7 +37,7 @@ from stack_v2.notebooks.script import FROM_METADATA, NO_CODE, ScriptConfig, to_s
 from stack_v2.notebooks.structured import render, triplets
 from stack_v2.quality.stats import text_stats
 from stack_v2.records import FileRecord
-from stack_v2.stages.base import DROPPED, Drop, Fail, Progress, count_dropped_row, dropped_row
+from stack_v2.stages.base import DROPPED, Drop, Fail, count_dropped_row, dropped_row
 
 STAGE = "notebooks"
 NOTEBOOK_LANGUAGE = "Jupyter Notebook"  # go-enry's name
@@ -98,7 +98,6 @@ class _ConvertFn(beam.DoFn):
         yield record
         if record.language != NOTEBOOK_LANGUAGE:
             return
-        Progress.add(STAGE, record.length_bytes or 0)
         started = time.perf_counter()
         try:
             result = convert(record, self._guesser, self._config)

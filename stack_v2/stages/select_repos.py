@@ -14,6 +14,7 @@ import datetime as dt
 
 import apache_beam as beam
 
+from stack_v2.progress import Tracked
 from stack_v2.io.schema import REPO_METADATA_COLUMNS
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.records import (
@@ -135,8 +136,8 @@ class SelectRepositories(beam.PTransform):
         split = (
             (keepers, records | "ByRoot" >> beam.Map(lambda r: (r.directory_id, r)))
             | "JoinKeeper" >> JoinSmallToLarge()
-            | "Split" >> beam.FlatMap(_split).with_outputs("dropped", main="kept")
+            | "Split" >> beam.FlatMap(Tracked(_split)).with_outputs("dropped", main="kept")
         )
-        failed = problems | "Problems" >> beam.Map(_counted_problem_row)
+        failed = problems | "Problems" >> beam.Map(Tracked(_counted_problem_row))
         dropped = (split.dropped, failed) | "AllDropped" >> beam.Flatten()
         return {"kept": split.kept, "dropped": dropped, "input": records, "problems": failed}
