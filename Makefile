@@ -10,7 +10,7 @@ APT_INSTALL := $(SUDO) apt-get install -y -qq --no-install-recommends
 NO_VENV := $(PYTHON) cannot create a virtual environment (no venv or ensurepip module): install python3-venv \
 	(Debian, Ubuntu) or run make PYTHON=<a Python 3.11 or later that has them>
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 # Debian ships venv's pip bootstrap (ensurepip) apart, in python3-venv: without it `python3 -m venv` fails.
 $(PY):
@@ -40,6 +40,11 @@ test: $(VENV)/.installed-test
 	@{ command -v clamscan && { command -v clamd || test -x /usr/sbin/clamd; } && command -v chromium; } >/dev/null \
 		|| { $(SUDO) apt-get update -qq && $(APT_INSTALL) clamav clamav-daemon chromium; }
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# ruff: the lint rules and the formatting of pyproject.toml's [tool.ruff]
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(VENV)/.installed-base
 	$(PY) benchmarks/bench_build.py --workdir benchmarks/out

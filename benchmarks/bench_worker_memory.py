@@ -111,9 +111,7 @@ def measure(archive: Path, out: Path, home: Path, target_shard_mb: int | None = 
     from stack_v2.archive.location import ArchiveLocation
     from stack_v2.build import BuildRequest, run_build
     from stack_v2.recipe import load_recipe
-    from stack_v2.stages.base import Progress
 
-    Progress.enabled = False
     home.mkdir(parents=True, exist_ok=True)
     job_port, pool_port = free_port(), free_port()
     jobs = server(["-m", "apache_beam.runners.portability.local_job_service_main", "--port", str(job_port),

@@ -7,7 +7,7 @@ Layout of a dataset version (fixed):
     report.json                                    files and bytes per stage and reason, checked
     README.md                                      dataset card
 
-The output is a local directory or an object-store prefix (``s3://``, ``gs://``; ``io.storage``). A build
+The output is a local directory or an object-store prefix (``s3://``, ``gs://``; ``stack_v2.storage``). A build
 takes the output's lock, its pipeline writes ``<output>/versions/<run id>/``, and only a run that finished,
 accounted for every file and stayed within its failure budget is published, by replacing the output's
 pointer to its current version (``io.publish``): a crashed, failed or concurrent run never changes what
@@ -18,7 +18,6 @@ run directory and the lock held, and ``stack-v2 finish`` completes (or ``--rollb
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -32,49 +31,28 @@ from apache_beam.options.pipeline_options import StandardOptions
 import pyarrow.parquet as pq
 
 from stack_v2.archive.location import ArchiveLocation
-from stack_v2.archive.traverse import PROBLEMS, ListDefaultBranchFiles
+from stack_v2.archive.traverse import ListDefaultBranchFiles
 from stack_v2.budget import describe_excess, nothing_listed
 from stack_v2.budget import evaluate as evaluate_budget
 from stack_v2 import progress
 from stack_v2.errors import StackV2Error
-from stack_v2.io import publish, storage
+from stack_v2 import storage
+from stack_v2.io import publish
 from stack_v2.io import report as rep
 from stack_v2.io.card import write_card
 from stack_v2.io.metrics_report import metrics_check
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
 from stack_v2.io.rows import data_row, dropped_dict, dropped_key, file_key, language_dir, manifest_row
-from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA, STRUCTURED_NOTEBOOK_SCHEMA
-from stack_v2.licenses.classify import load_permissive
-from stack_v2.licenses.detect import default_cache_path
-from stack_v2.neardedup.minhash import MinHashConfig
+from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA
 from stack_v2.optout.requests import parse_request
-from stack_v2.quality.rules import FILTERS
 from stack_v2.recipe import Recipe, parse_recipe
-from stack_v2.regenerate import AUDIT_LOG, GROUPED, audit_entry
-from stack_v2.report_html import REPORT_DIR, write_report_or_warn
+from stack_v2.io.layout import AUDIT_LOG, OUTPUTS
+from stack_v2.regenerate import audit_entry
+from stack_v2.report_html import write_report_or_warn
 from stack_v2.runners import pipeline_options
-from stack_v2.stages.base import ApplyCore
-from stack_v2.stages.decontaminate import Decontaminate
-from stack_v2.stages.doc_language import DocLanguage
-from stack_v2.stages.exact_dedup import ExactDedup
-from stack_v2.stages.fetch_decode import FetchDecode, FetchDecodeConfig
-from stack_v2.stages.language import make_classifier
-from stack_v2.stages.license import ClassifyLicenses, LicenseConfig
-from stack_v2.stages.malware import MalwareConfig, ScanMalware, malware_disabled_message
-from stack_v2.stages.near_dedup import NearDedup
-from stack_v2.stages.notebooks import SCRIPTS, STRUCTURED, ConvertNotebooks, NotebooksConfig
-from stack_v2.stages.optout import STAGE as OPTOUT_STAGE
-from stack_v2.stages.optout import OptOut
-from stack_v2.stages.pii import PiiConfig
-from stack_v2.stages.pii import core_factory as pii_core_factory
-from stack_v2.stages.quality import QualityFilter, SelectLanguages
-from stack_v2.stages.select_repos import SelectRepositories
+from stack_v2.stages import optout, registry
+from stack_v2.stages.stage import Stage, StageContext
 from stack_v2.tool_versions import stages_off, tool_versions
-
-# what a build writes (and a rebuild replaces, opt-out log and grouped manifest of earlier runs included)
-OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md", "recipe.yaml", AUDIT_LOG, GROUPED,
-           "jupyter-scripts", "jupyter-structured", REPORT_DIR)
-NOTEBOOKS = "notebooks"
 
 
 @dataclass(frozen=True)
@@ -88,101 +66,40 @@ class BuildRequest:
     allow_missing: bool = False  # requested origins or SWHIDs that yield nothing are reported, not fatal
 
 
-def _stage_transform(spec, location: ArchiveLocation):
-    if spec.name == "license":
-        params = spec.params
-        cache = default_cache_path() if params["cache_path"] == "default" else params["cache_path"]
-        return ClassifyLicenses(location, LicenseConfig(float(params["deadline"]), int(params["max_bytes"]), cache,
-                                                        params["permissive"], params["non_license"],
-                                                        int(params["concurrency"])))  # fmt: skip
-    if spec.name == "exact_dedup":
-        return ExactDedup(load_permissive(spec.params["permissive"]))
-    if spec.name == "fetch_decode":
-        return FetchDecode(location, FetchDecodeConfig(spec.params["max_length"], spec.params["concurrency"]))
-    if spec.name == "language":
-        return ApplyCore("language", make_classifier)
-    if spec.name == "near_dedup":
-        params = dict(spec.params)
-        batch_size = int(params.pop("batch_size"))
-        return NearDedup(MinHashConfig(**params), batch_size)
-    if spec.name == "select_languages":
-        return SelectLanguages(spec.params)
-    if spec.name in FILTERS:
-        return QualityFilter(spec.name, spec.params)
-    if spec.name == "decontaminate":
-        return Decontaminate(spec.params)
-    if spec.name == "pii":
-        return ApplyCore("pii", pii_core_factory(PiiConfig(**spec.params)))
-    if spec.name == "malware":
-        return ScanMalware(MalwareConfig.from_params(spec.params))
-    if spec.name == "doc_language":
-        p = spec.params
-        if not p["model_path"]:
-            raise StackV2Error("stage doc_language: model_path is required (fastText's lid.176.bin or .ftz, by path)")
-        return DocLanguage(p["model_path"], p["keep_languages"], float(p["min_probability"]))
-    raise ValueError(f"no transform for stage {spec.name}")  # the recipe loader rejects unknown stages
-
-
-_REPORT_NAMES = {"select_repositories": "select"}  # stage name in dropped/ and report.json
-
-
-def _redaction_entries(record):
-    """report.json's pii section: files redacted, and spans per type."""
-    if record.pii_redactions:
-        yield ("@pii", "files_redacted", ""), (1, 0)
-        for kind, n in json.loads(record.pii_redactions).items():
-            yield ("@pii", "spans", kind), (n, 0)
-
-
-def _malware_enabled(params: dict) -> bool:
-    """The malware stage runs only with a signature database or a clamd socket; else it says so and is left out."""
-    if MalwareConfig.from_params(params).enabled:
-        return True
-    print(f"[stack-v2] {malware_disabled_message()}", file=sys.stderr)
-    return False
-
-
-def stage_label(name: str) -> str:
-    return _REPORT_NAMES.get(name, name)
+def planned_stages(req: BuildRequest) -> list[tuple[Stage, object]]:
+    """The recipe's stages with their typed configs, in order, plus the build's own: opt-outs right after
+    repository selection when the build has requests."""
+    plan = [(registry.STAGES[spec.name], registry.STAGES[spec.name].config(spec.params)) for spec in req.recipe.stages]
+    if req.optouts:
+        plan.insert(1, (optout.DEFINITION, optout.OptOutConfig(tuple(req.optouts))))
+    return plan
 
 
 def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
-    """Add the whole build to pipeline ``p``, writing under ``run_dir``; returns the stages' names in the
-    order records pass them."""
+    """Add the whole build to pipeline ``p``, writing under ``run_dir``; returns the funnel's stages (the
+    names report.json counts, in the order records pass them)."""
     recipe = req.recipe
-    listing = p | "List" >> ListDefaultBranchFiles(req.location, origins=req.origins, swhids=req.swhids)
-    select = (listing["files"], listing[PROBLEMS]) | "Select" >> SelectRepositories(
-        recipe.stage("select_repositories").params["repo_metadata"])  # fmt: skip
-    counts = [
-        rep.count_records(select["input"], "select", rep.INPUT),
-        select["problems"] | "CountProblemInputs" >> beam.Map(lambda r: (("select", rep.INPUT, ""), (1, 0))),
-        rep.count_records(select["kept"], "select", rep.KEPT),
-    ]
-    dropped = [select["dropped"]]
-    records = select["kept"]
-    stages = [(s.name, functools.partial(_stage_transform, s, req.location)) for s in recipe.stages[1:]
-              if s.name != "malware" or _malware_enabled(s.params)]
-    if req.optouts:
-        stages.insert(0, (OPTOUT_STAGE, functools.partial(OptOut, list(req.optouts))))
-    for name, make_transform in stages:
-        if name == NOTEBOOKS:  # a branch with its own outputs, not a filter: records go on unchanged
-            counts.append(_write_notebooks(records, recipe.stage(NOTEBOOKS).params, run_dir, recipe.output))
+    context = StageContext(req.location, run_dir, recipe.output)
+    records = p | "List" >> ListDefaultBranchFiles(req.location, origins=req.origins, swhids=req.swhids)
+    counts, dropped, chain = [], [], []
+    for stage, config in planned_stages(req):
+        if why := stage.why_off(config):
+            print(f"[stack-v2] {why}", file=sys.stderr)
             continue
-        label = stage_label(name)
-        counts.append(rep.count_records(records, label, rep.INPUT))
-        out = records | label >> make_transform()
-        records = out["kept"]
-        dropped.append(out["dropped"])
-        if name == "pii":
-            counts.append(records | "CountRedactions" >> beam.FlatMap(_redaction_entries))
-        counts.append(rep.count_records(records, label, rep.KEPT))
+        out = records | stage.name >> stage.make(config, context)
+        if not stage.branch:  # a branch writes outputs of its own and passes every record on
+            chain.append(stage.name)
+            counts.append(rep.count_records(out.get("input", records), stage.name, rep.INPUT))
+            counts.append(rep.count_records(out["kept"], stage.name, rep.KEPT))
+            dropped.append(out["dropped"])
         if "stats" in out:
             counts.append(out["stats"])
+        records = out["kept"]
     all_dropped = tuple(dropped) | "AllDropped" >> beam.Flatten()
     counts.append(rep.count_dropped(all_dropped, "Dropped"))
     counts.append(rep.count_languages(records))
-    chain = ["select"] + [stage_label(name) for name, _ in stages if name != NOTEBOOKS]
-    tuple(counts) | "Counts" >> beam.Flatten() | "Report" >> rep.WriteReport(os.path.join(run_dir, "report.json"), chain)
+    tuple(counts) | "Counts" >> beam.Flatten() | "Report" >> rep.WriteReport(
+        os.path.join(run_dir, "report.json"), chain, registry.filter_stages())
 
     out = recipe.output
     has_content = "fetch_decode" in recipe.stage_names
@@ -206,38 +123,6 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
                                                 target_rows=out["dropped_rows_per_shard"])  # fmt: skip
     )
     return chain
-
-
-def _write_notebooks(records, params: dict, run_dir: str, out: dict):
-    """Notebooks' scripts to jupyter-scripts/<language>/, Python notebooks' triplets to jupyter-structured/,
-    notebooks with no script form to jupyter-scripts/dropped/; returns their counts for report.json."""
-    config = NotebooksConfig(guesslang_model=params["guesslang_model"], structured=bool(params["structured"]))
-    converted = records | "Notebooks" >> ConvertNotebooks(config)
-    scripts_dir = os.path.join(run_dir, "jupyter-scripts")
-    (
-        converted[SCRIPTS]
-        | "ScriptRows" >> beam.Map(lambda r: (language_dir(r.language or "unknown"), data_row(r), len(r.content or "")))
-        | "WriteScripts" >> WriteShardedParquet(scripts_dir, "train", DATA_SCHEMA, file_key,
-                                                target_bytes=out["target_shard_bytes"])  # fmt: skip
-    )
-    (
-        converted[STRUCTURED]
-        | "StructuredRows" >> beam.Map(lambda r: ("", r._asdict(), len(r.content)))
-        | "WriteStructured" >> WriteShardedParquet(os.path.join(run_dir, "jupyter-structured"), "train",
-                                                   STRUCTURED_NOTEBOOK_SCHEMA, file_key,
-                                                   target_bytes=out["target_shard_bytes"])  # fmt: skip
-    )
-    (
-        converted["dropped"]
-        | "NotebookDroppedRows" >> beam.Map(lambda r: ("", dropped_dict(r), 1))
-        | "WriteNotebookDropped" >> WriteShardedParquet(os.path.join(scripts_dir, "dropped"), "part", DROPPED_SCHEMA,
-                                                        dropped_key, target_rows=out["dropped_rows_per_shard"])  # fmt: skip
-    )
-    return (
-        converted[SCRIPTS] | "CountScripts" >> beam.Map(lambda r: (("@notebooks", "scripts", r.language), (1, 0))),
-        converted[STRUCTURED] | "CountStructured" >> beam.Map(lambda r: (("@notebooks", "structured", ""), (1, 0))),
-        converted["dropped"] | "CountNoScript" >> beam.Map(lambda d: (("@notebooks", d.outcome, d.reason), (1, 0))),
-    ) | "NotebookCounts" >> beam.Flatten()
 
 
 RUN_INFO = "run.json"  # in the run directory: what finish_build needs when the launcher did not wait
@@ -411,7 +296,7 @@ def _complete_run(run_dir: str, report: dict, recipe: Recipe, info: dict, result
     """Everything finish_build writes into the run directory before publishing it; raises RunFailed when the
     run must not be published (report.json then says why)."""
     _complete_empty_tables(run_dir)
-    report.update(metrics_check(result, report))  # the runner's Beam counters against the report's counts
+    report.update(metrics_check(result, report, registry.filter_stages()))  # the runner's Beam counters against the report's counts
     report["run"] = {"seconds": round(time.time() - info["started_at"], 3), "archive": info["archive"],
                      "recipe": recipe.name, "origins": info["origins"], "swhids": info["swhids"]}  # fmt: skip
     report["tool_versions"] = info.get("tool_versions") or tool_versions(recipe)
@@ -456,10 +341,10 @@ def _requested_but_empty(run_dir: str, report: dict, info: dict) -> list[str]:
 
     fs, path = storage.filesystem(storage.join(run_dir, "dropped"))
     table = pq.read_table(path, filesystem=fs, columns=["stage", "outcome", "reason", "detail"])
-    table = table.filter(pc.and_(pc.equal(table.column("stage"), "select"), pc.equal(table.column("outcome"), "failed")))
+    table = table.filter(pc.and_(pc.equal(table.column("stage"), registry.FIRST), pc.equal(table.column("outcome"), "failed")))
     problems = list(zip(table.column("detail").to_pylist(), table.column("reason").to_pylist()))
     nothing = nothing_listed(requested, problems)
-    select = next((st for st in report["stages"] if st["stage"] == "select"), None)
+    select = next((st for st in report["stages"] if st["stage"] == registry.FIRST), None)
     if select is not None and not nothing and select["kept"]["files"] + select["dropped"]["files"] == 0:
         nothing = [f"{subject} (no file listed)" for subject in requested]
     return nothing
@@ -499,7 +384,7 @@ def write_build_audit(run_dir: str, requests) -> list[dict]:
 
     fs, path = storage.filesystem(storage.join(run_dir, "dropped"))
     dropped = pq.read_table(path, filesystem=fs, columns=["stage", "repo_name", "detail", "length_bytes"])
-    dropped = dropped.filter(pc.equal(dropped.column("stage"), OPTOUT_STAGE)).to_pylist()
+    dropped = dropped.filter(pc.equal(dropped.column("stage"), optout.STAGE)).to_pylist()
     applied_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     lines = []
     for request in requests:

@@ -112,7 +112,7 @@ def build_request(args):
 
     from stack_v2.archive.swhid import parse_swhid_input
     from stack_v2.build import BuildRequest
-    from stack_v2.io.storage import absolute, check_uri
+    from stack_v2.storage import absolute, check_uri
     from stack_v2.recipe import StageSpec, load_recipe
     from stack_v2.repo_metadata import check_repo_metadata
 
@@ -149,7 +149,7 @@ def cmd_build(args, beam_args: list[str]) -> int:
 
 def _check_archive_exists(location) -> None:
     """A local archive that is not there is named as such, before anything is written."""
-    from stack_v2.io.storage import is_remote
+    from stack_v2.storage import is_remote
 
     for uri, what in ((location.uri, "--archive"), (location.graph_uri, "--graph")):
         if uri and not is_remote(uri) and not os.path.isdir(uri):
@@ -203,7 +203,7 @@ def _print_optout_summary(summary: dict, where: str) -> None:
 
 def _local_only(command: str, *paths: str) -> None:
     """Commands that rewrite a dataset in place work on local directories (for now): say so, naming the URI."""
-    from stack_v2.io.storage import is_remote
+    from stack_v2.storage import is_remote
 
     for path in paths:
         if is_remote(path):
@@ -281,7 +281,7 @@ def cmd_report(args, beam_args: list[str]) -> int:
 
     if beam_args:
         raise StackV2Error(f"report: unknown option(s) {' '.join(beam_args)}")
-    from stack_v2.io import storage
+    from stack_v2 import storage
 
     from stack_v2.io.publish import resolve
 

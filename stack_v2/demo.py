@@ -112,6 +112,8 @@ def _write_demo_notebook(path: str) -> None:
         if example_block.want:
             code.outputs = [nbformat.v4.new_output("stream", name="stdout", text=example_block.want)]
         cells.append(code)
+    for i, cell in enumerate(cells):
+        cell.id = f"cell-{i}"  # nbformat makes random ids: fixed ones keep the demo's archive the same every run
     notebook = nbformat.v4.new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python", "file_extension": ".py"}})  # fmt: skip

@@ -257,7 +257,7 @@ build_redaction: RedactHook = pii_redaction()
 
 def _decode(data: bytes, src_encoding: str | None) -> str:
     if src_encoding is None:  # a manifest that does not record it: decide as the build does
-        from stack_v2.stages.fetch_decode import decode_content
+        from stack_v2.decode import decode_content
 
         decoded = decode_content(data)
         if not isinstance(decoded, tuple):

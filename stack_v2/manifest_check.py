@@ -31,7 +31,6 @@ import argparse
 import os
 import re
 import sys
-import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,13 +39,14 @@ from typing import NamedTuple, Union
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from swh.model.swhids import ObjectType, QualifiedSWHID
+from swh.model.swhids import ObjectType
 
 from stack_v2.errors import StackV2Error
 from stack_v2.io.rows import path_bytes
 from stack_v2.io.schema import DATA_SCHEMA, FILE_SCHEMA, MANIFEST_SCHEMA
 from stack_v2.optout import OptOutMatcher, OptOutRequest, load_requests
 from stack_v2.records import repo_name_from_origin
+from stack_v2.swhids import parse_swhid, render_file_swhid
 
 KINDS = ("schema", "ids", "swhid", "duplicate_blob_id", "data_not_in_manifest", "manifest_not_in_data",
          "mismatch", "language_dir", "opted_out")  # fmt: skip
@@ -60,8 +60,9 @@ _SWHID_COLUMNS = ("content_id", "directory_id", "revision_id", "snapshot_id", "r
 # Columns read from the shards: every file-level column (never ``content``), plus ``swhid`` in the manifest.
 _COMPARED = tuple(FILE_SCHEMA.names)
 
-# The fast path (see _check_swhids): ids of 40 hex digits and origins of plain URL characters, for which the
-# canonical string below is exactly what swh.model writes and parses.
+# The fast path (see _check_swhids): ids of 40 hex digits, and an origin guessed from the text, of plain URL
+# characters (nothing swh.model escapes, no whitespace), so that the guess is what swh.model would parse when
+# the text equals the rendering of the row with it.
 _HEX40_RE = re.compile(r"[0-9a-f]{40}")
 _PLAIN_ORIGIN = re.compile(r"[A-Za-z0-9:/._~+@-]+")
 _ORIGIN_QUALIFIER = re.compile(r";origin=([^;]*)")
@@ -178,12 +179,8 @@ def _check_ids(result: CheckResult, frame: pl.DataFrame) -> None:
 def canonical_swhid(
     content_id: str, origin: str, snapshot_id: str | None, revision_id: str | None, directory_id: str, path: str
 ) -> str:
-    """The SWHID a manifest row should carry, as swh.model serialises it (``io.rows.file_swhid``'s form)."""
-    out = f"swh:1:cnt:{content_id};origin={origin.replace('%', '%25').replace(';', '%3B')}"
-    if snapshot_id:
-        out += f";visit=swh:1:snp:{snapshot_id}"
-    anchor = f"swh:1:rev:{revision_id}" if revision_id else f"swh:1:dir:{directory_id}"
-    return out + f";anchor={anchor};path={urllib.parse.quote_from_bytes(b'/' + path_bytes(path))}"
+    """The SWHID a manifest row should carry (the build's renderer, ``stack_v2.swhids.render_file_swhid``)."""
+    return render_file_swhid(content_id, origin, snapshot_id, revision_id, directory_id, b"/" + path_bytes(path))
 
 
 def _fast_swhid_row(row: dict) -> tuple[bool, str | None]:
@@ -224,7 +221,7 @@ def _check_swhid_row(row: dict, exhaustive: bool = False) -> tuple[str | None, l
         if fast:
             return origin, _origin_problems(origin, row)
     try:
-        q = QualifiedSWHID.from_string(text)
+        q = parse_swhid(text)
     except Exception as exc:  # noqa: BLE001 - swh.model raises ValidationError and others
         return None, [f"swhid {text!r} does not parse: {exc}"]
     problems = []

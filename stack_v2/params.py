@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,6 +191,27 @@ class Mapping(Spec):
         return f"a {'non-empty ' if self.min_items else ''}mapping of names to {self.values.describe()}"
 
 
+SPEC = "stack_v2.spec"  # dataclass field metadata key of a recipe parameter's Spec
+
+
+def param(default: Any, spec: Spec):
+    """A config dataclass field that is a recipe parameter: its default and its type and range."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={SPEC: spec})
+    return field(default=default, metadata={SPEC: spec})
+
+
+def path_parameters(table: Parameters) -> set[str]:
+    """The parameters holding a file or directory (a Path spec, optional or in a mapping's values)."""
+    def is_path(spec: Spec) -> bool:
+        if isinstance(spec, Path):
+            return True
+        inner = getattr(spec, "inner", None) or getattr(spec, "values", None)
+        return isinstance(inner, Spec) and is_path(inner)
+
+    return {name for name, p in table.params.items() if is_path(p.spec)}
+
+
 @dataclass(frozen=True)
 class Param:
     default: Any
@@ -210,6 +232,18 @@ class Parameters:
                 param.spec.check(param.default)
             except Invalid as exc:
                 raise ValueError(f"parameter {name}: default {param.default!r} is not {exc}") from None
+
+    @classmethod
+    def of_config(cls, config_type, rule=None) -> Parameters:
+        """From a frozen config dataclass whose fields are made with ``param(default, spec)``: the one
+        place a stage's defaults and ranges are written."""
+        params = {}
+        for f in dataclasses.fields(config_type):
+            if SPEC not in f.metadata:
+                continue  # not a recipe parameter (set by code, e.g. a nested config)
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            params[f.name] = Param(default, f.metadata[SPEC])
+        return cls(params, rule)
 
     @classmethod
     def of(cls, defaults: dict, specs: dict[str, Spec], rule=None) -> Parameters:

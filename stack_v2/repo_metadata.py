@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stack_v2.errors import StackV2Error
-from stack_v2.io import storage
+from stack_v2 import storage
 from stack_v2.io.schema import REPO_METADATA_COLUMNS
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from stack_v2.malware.clamav import ClamAVError, ClamdScanner, database_version, engine_version, find_binary
+from stack_v2.stages import registry
 from stack_v2.stages.malware import MalwareConfig
 
 # Distribution names, in the order the card lists them.
@@ -55,12 +56,11 @@ def clamav_versions(recipe) -> dict[str, str]:
 
 
 def stages_off(recipe) -> dict[str, str]:
-    """Stage name -> why the build left it out, for the recipe's stages the build does not run."""
+    """Stage name -> why the build left it out, for the recipe's stages the build does not run (the same test
+    as the build's: the stage definition's ``off``)."""
     off = {}
-    malware = recipe.stage("malware")
-    if malware is not None:
-        # The same test as the build's: without signatures or a clamd socket nothing is scanned.
-        if not MalwareConfig.from_params(malware.params).enabled:
-            off["malware"] = ("neither database (ClamAV signatures) nor socket (a clamd) is set: no file was "
-                              "scanned for malware")  # fmt: skip
+    for spec in recipe.stages:
+        stage = registry.STAGES[spec.name]
+        if why := stage.why_off(stage.config(spec.params)):
+            off[spec.name] = why
     return off

@@ -134,9 +134,9 @@ def test_bad_input_is_accounted_with_reasons(world, dataset):
     dropped = read(dataset / "dropped").to_pylist()
     reasons = {(r["stage"], r["outcome"], r["reason"]) for r in dropped}
     assert {
-        ("select", "failed", "no_full_visit"),  # --origin .../none
-        ("select", "failed", "no_default_branch"),  # the empty repository
-        ("select", "dropped", "duplicate_repository"),  # the fork
+        ("select_repositories", "failed", "no_full_visit"),  # --origin .../none
+        ("select_repositories", "failed", "no_default_branch"),  # the empty repository
+        ("select_repositories", "dropped", "duplicate_repository"),  # the fork
         ("exact_dedup", "dropped", "exact_duplicate"),  # json/__init__.py copied into odd/
         ("fetch_decode", "dropped", "binary"),  # the .pyc
         ("fetch_decode", "dropped", "undecodable"),  # stray byte in UTF-8

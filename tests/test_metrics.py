@@ -32,6 +32,7 @@ from stack_v2.demo import make_assets_repo, make_demo_repos
 from stack_v2.io import metrics_report as mr
 from stack_v2.optout.requests import load_requests
 from stack_v2.recipe import PIPELINES_DIR, load_recipe
+from stack_v2.stages import registry
 
 clamav_db = clamav_fixtures.clamav_db
 PACKAGES = ("json", "email", "xmlrpc")  # xmlrpc carries CPython's LICENSE.txt: non_permissive
@@ -100,7 +101,7 @@ def test_counters_equal_report_per_stage_and_reason(run):
                 assert counters.get((stage, f"bytes_{outcome}_{reason}"), 0) == c["bytes"], (stage, reason)
                 seen_reasons.add((stage, outcome, reason))
     # the build exercised drops and failures in many stages, not just kept files
-    assert {("select", "failed", "no_full_visit"), ("select", "dropped", "duplicate_repository"),
+    assert {("select_repositories", "failed", "no_full_visit"), ("select_repositories", "dropped", "duplicate_repository"),
             ("optout", "dropped", "opted_out"), ("license", "dropped", "non_permissive"),
             ("exact_dedup", "dropped", "exact_duplicate"), ("fetch_decode", "failed", "missing"),
             ("fetch_decode", "dropped", "binary"), ("long_lines", "dropped", "avg_line_length"),
@@ -117,7 +118,7 @@ def test_report_from_counters_is_the_report_and_the_check_says_beam_metrics(run)
     stages = [st["stage"] for st in report["stages"]]
     counters = mr.query_counters(result, [*stages, mr.NOTEBOOKS])
     assert counters.committed and not counters.unavailable and mr.has_committed_metrics(result, stages)
-    from_metrics = mr.report_from_counters(counters.values, stages)
+    from_metrics = mr.report_from_counters(counters.values, stages, registry.filter_stages())
     for key in ("stages", "totals", "filters", "notebooks"):
         assert from_metrics[key] == report[key], key
     assert mr.metrics_check(result, report) == {"metrics_source": "beam_metrics",

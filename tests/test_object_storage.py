@@ -29,7 +29,7 @@ from s3util import FaultyProxy, env_restore, env_snapshot, s3_client
 from stack_v2.archive.import_git import import_git
 from stack_v2.build import RunNotFinished, finish_build
 from stack_v2.cli import main
-from stack_v2.io import storage
+from stack_v2 import storage
 from stack_v2.loader import iter_manifest_batches
 from stack_v2.recipe import load_recipe
 

@@ -307,16 +307,13 @@ def test_parameters_resolve_converts_checks_and_applies_the_rule():
         Parameters.of({"a": 1}, {"a": Int(), "b": Int()})
 
 
-def test_a_bad_quality_rules_default_names_the_rules_file(tmp_path, monkeypatch):
-    import stack_v2.recipe as recipe_module
+def test_a_bad_quality_rules_default_names_the_rules_file():
+    from stack_v2.stages.quality import parameter_tables
 
-    bad = tmp_path / "rules.yaml"
     rules = yaml.safe_load(RULES_FILE.read_text())
     rules["long_lines"]["max_lines"] = "many"
-    bad.write_text(yaml.safe_dump(rules))
-    monkeypatch.setattr(recipe_module, "default_rules", lambda: yaml.safe_load(bad.read_text()))
     with pytest.raises(StackV2Error, match=r"quality rules .*: long_lines: parameter max_lines: default 'many'"):
-        recipe_module._quality_tables()
+        parameter_tables(rules)
 
 
 # --- --repo-metadata

@@ -220,9 +220,9 @@ def test_direct_runner_builds_the_demo_recipe(reference):
     manifest = pq.read_table(str(reference["dataset"] / "manifest")).to_pylist()
     assert {r["repo_name"] for r in manifest} == {"local/jsonlib-fork", "local/sample"}  # the fork has more stars
     assert all(r["language"] and r["swhid"].startswith("swh:1:cnt:") for r in manifest)
-    assert [st["stage"] for st in report["stages"]][:4] == ["select", "license", "exact_dedup", "fetch_decode"]
+    assert [st["stage"] for st in report["stages"]][:4] == ["select_repositories", "license", "exact_dedup", "fetch_decode"]
     dropped = {(r["stage"], r["reason"]) for r in pq.read_table(str(reference["dataset"] / "dropped")).to_pylist()}
-    assert {("select", "duplicate_repository"), ("exact_dedup", "exact_duplicate")} <= dropped
+    assert {("select_repositories", "duplicate_repository"), ("exact_dedup", "exact_duplicate")} <= dropped
     assert any(name.startswith("manifest/") for name in reference["tables"])
 
 

@@ -16,7 +16,7 @@ from stack_v2.recipe import load_recipe
 from stack_v2.records import FileOccurrence, decode_path, extension_of
 from stack_v2.stages.base import Drop
 from stack_v2.stages.exact_dedup import dedup_verdict, occurrence_rank
-from stack_v2.stages.fetch_decode import decode_content
+from stack_v2.decode import decode_content
 from stack_v2.stages.language import classify
 from stack_v2.stages.select_repos import record_from_occurrence, repository_rank
 

@@ -459,6 +459,11 @@ def _occurrence_item(occ: FileOccurrence) -> tuple[str, str | None, int | None]:
     return occ.blob_id, occ.content_id, occ.length
 
 
+def record_item(record) -> tuple[str, str | None, int | None]:
+    """``fetch_item`` for FileRecords (the stages that fetch: license files, then the keepers' content)."""
+    return record.blob_id, record.content_id, record.length_bytes
+
+
 class FetchContents(beam.PTransform):
     """FileOccurrence -> ``.fetched`` (FileOccurrence, bytes) and ``.failed`` (FileOccurrence, reason, detail).
 

@@ -58,8 +58,3 @@ class ReadGraphTable(beam.PTransform):
             | "Spread" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(_ReadStripe(self._location, self._columns, self._to_elements))
         )
-
-
-def columns_as_rows(batch: pa.RecordBatch) -> Iterable[tuple]:
-    """A batch as Python tuples, one per row, in column order."""
-    return zip(*(column.to_pylist() for column in batch.columns))

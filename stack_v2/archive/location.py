@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 
 from stack_v2.errors import ArchiveError
-from stack_v2.io.storage import s3_endpoint_url, s3_filesystem, s3_region  # noqa: F401 - re-exported
+from stack_v2.storage import s3_endpoint_url, s3_filesystem, s3_region  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)

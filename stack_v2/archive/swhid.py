@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass
 
 from swh.model.exceptions import ValidationError
-from swh.model.swhids import ObjectType, QualifiedSWHID
+from swh.model.swhids import ObjectType
 
+from stack_v2.swhids import parse_swhid
 from stack_v2.errors import SWHIDError
 
 LISTABLE_TYPES = ("snp", "rev", "dir")
@@ -50,7 +51,7 @@ def parse_swhid_input(text: str) -> SelectedSWHID:
     if prefix and prefix.group(1) in ("ori", "emd"):  # extended SWHIDs: not objects of the Merkle DAG
         raise _unsupported(text, prefix.group(1))
     try:
-        swhid = QualifiedSWHID.from_string(stripped)
+        swhid = parse_swhid(stripped)
     except ValidationError as exc:
         raise SWHIDError(f"invalid SWHID {text!r}: {_reason(exc)}") from exc
     short = _SHORT_TYPES[swhid.object_type]

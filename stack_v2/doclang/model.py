@@ -11,25 +11,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 
 from stack_v2.errors import StackV2Error
+from stack_v2.model_cache import ModelCache
 
 LABEL_PREFIX = "__label__"
-
-_models: dict[str, object] = {}
-_lock = threading.Lock()
 
 
 def load_model(path: str):
     """The supervised fastText model at ``path`` (local, or any Beam filesystem URL), cached per process."""
-    model = _models.get(path)
-    if model is None:
-        with _lock:  # one load per path even when a worker's threads start together
-            model = _models.get(path)
-            if model is None:
-                model = _models[path] = _load(path)
-    return model
+    return _models.get(path)
 
 
 def predict(model, line: str) -> tuple[str, float] | None:
@@ -53,6 +44,9 @@ def _load(path: str):
     if model.getArgs().model != fasttext_pybind.model_name.supervised:
         raise StackV2Error(f"fastText model {path}: not a supervised (classification) model")
     return model
+
+
+_models = ModelCache(_load)
 
 
 def _local_copy(path: str) -> str:

@@ -9,10 +9,9 @@ import re
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from stack_v2 import __version__
-from stack_v2.io import storage
+from stack_v2 import storage
 from stack_v2.io.rows import language_dir
 from stack_v2.io.schema import DATA_SCHEMA, MANIFEST_SCHEMA, STRUCTURED_NOTEBOOK_SCHEMA
-from stack_v2.tool_versions import stages_off, tool_versions
 
 # Where this build differs from the paper's, or settles what the paper leaves open.
 DEVIATIONS = [
@@ -421,18 +420,22 @@ def write_card(path: str, report: dict, recipe) -> None:
         for outcome, reasons in detection.items():
             for reason, files in reasons.items():
                 lines.append(f"| {outcome} | {reason} | {files:,} |")
-    versions = report.get("tool_versions")
-    lines += ["", "## Tool versions", "",
-              "The versions the build ran with." if versions else
-              "report.json holds no tool versions (an older build): these are the versions installed when this card "
-              "was written.", "", "| tool | version |", "|---|---|"]  # fmt: skip
-    lines += [f"| {name} | {md_code(v)} |" for name, v in (versions or tool_versions()).items()]
-    lines += ["", "go-enry's own version is not exposed by enry-python; the ClamAV signature database version is "
-              "not recorded yet."]  # fmt: skip
-    off = report["stages_off"] if "stages_off" in report else stages_off(recipe)
+    versions = report.get("tool_versions") or {}
+    lines += ["", "## Tool versions", ""]
+    if versions:
+        lines += ["The versions the build ran with.", "", "| tool | version |", "|---|---|"]
+        lines += [f"| {name} | {md_code(v)} |" for name, v in versions.items()]
+        lines += ["", "go-enry's own version is not exposed by enry-python; ClamAV's engine and signature database "
+                  "are listed when the malware stage ran."]
+    else:
+        lines.append("report.json holds no tool versions (a build older than their recording).")
     lines += ["", "## Stages left out", ""]
-    lines += ([f"- `{name}` (in the recipe, not run): {md_text(why, one_line=True)}" for name, why in off.items()]
-              if off else ["Every stage of the recipe ran."])
+    if "stages_off" not in report:
+        lines.append("report.json does not say (a build older than its recording).")
+    else:
+        off = report["stages_off"]
+        lines += ([f"- `{name}` (in the recipe, not run): {md_text(why, one_line=True)}" for name, why in off.items()]
+                  if off else ["Every stage of the recipe ran."])
     lines += ["", "## Terms of use", "",
               "The files are taken from the Software Heritage archive. Each keeps its own license (see "
               "`detected_licenses`, `license_type` and `gha_license_id`); this dataset does not relicense them. Bulk "

@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass, field
 
 from stack_v2.io.report import DROPPED, FAILED, INPUT, KEPT, build_report
-from stack_v2.stages.base import BYTES
+from stack_v2.verdicts import BYTES
 
 log = logging.getLogger("stack_v2")
 
@@ -115,10 +115,10 @@ def notebooks_section(values: dict) -> dict:
     return {k: dict(sorted(v.items())) for k, v in sorted(section.items())}
 
 
-def report_from_counters(values: dict, stages) -> dict:
+def report_from_counters(values: dict, stages, filter_stages: tuple[str, ...] = ()) -> dict:
     """The report.json structure (stages with input/kept/dropped/failed files and bytes and reasons, totals,
     the filter table, and the notebooks section) built from counters alone."""
-    report = build_report(funnel_entries(values, stages), list(stages))
+    report = build_report(funnel_entries(values, stages), list(stages), filter_stages)
     notebooks = notebooks_section(values)
     if notebooks:
         report[NOTEBOOKS] = notebooks
@@ -154,7 +154,7 @@ def _fmt(count) -> str:
     return "none" if count is None else f"{count['files']} files / {count['bytes']} bytes"
 
 
-def metrics_check(result, report: dict) -> dict:
+def metrics_check(result, report: dict, filter_stages: tuple[str, ...] = ()) -> dict:
     """``{"metrics_source": ..., "metrics_check": {...}}`` for report.json, after comparing the runner's
     counters (``result``: the run's PipelineResult) with the report's funnel; differences are logged."""
     stages = [st["stage"] for st in report["stages"]]
@@ -164,7 +164,7 @@ def metrics_check(result, report: dict) -> dict:
         return {"metrics_source": DROPPED_TABLE, "metrics_check": {"counters": "none", "result": "unavailable",
                                                                    "detail": counters.unavailable}}  # fmt: skip
     kind = "committed" if counters.committed else "attempted"
-    mismatches = funnel_mismatches(report, report_from_counters(counters.values, stages))
+    mismatches = funnel_mismatches(report, report_from_counters(counters.values, stages, filter_stages))
     if mismatches:
         log.warning("metrics: the runner's %s counters differ from report.json's counts in %d place(s): %s",
                     kind, len(mismatches), "; ".join(mismatches[:10]))  # fmt: skip

@@ -17,7 +17,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stack_v2.io import storage
+from stack_v2 import storage
 
 _NS_LIMIT = (1 << 63) // 1000  # µs beyond this do not fit timestamp[ns]
 

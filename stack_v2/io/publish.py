@@ -36,7 +36,7 @@ import sys
 import uuid
 
 from stack_v2.errors import StackV2Error
-from stack_v2.io import storage
+from stack_v2 import storage
 
 VERSIONS = "versions"
 POINTER_LINK = "current"  # local

@@ -13,16 +13,14 @@ import json
 
 import apache_beam as beam
 
-from stack_v2.io import storage
+from stack_v2 import storage
 from stack_v2.io.parquet import sum_pairs
-from stack_v2.quality.rules import FILTERS
 from stack_v2.records import DroppedRow, FileRecord
-from stack_v2.stages.base import count_outcome
+from stack_v2.counters import count_outcome
 
 INPUT, KEPT, DROPPED, FAILED = "input", "kept", "dropped", "failed"
 LANGUAGES = "@languages"
 # stages whose removals make the train sets out of the deduplicated set (the card's filter table)
-FILTER_STAGES = ("select_languages", *FILTERS, "decontaminate", "doc_language")
 
 
 class AccountingError(RuntimeError):
@@ -51,8 +49,9 @@ def count_languages(records):
     return records | "CountLanguages" >> beam.Map(lambda r: ((LANGUAGES, r.language, ""), (1, r.length_bytes or 0)))
 
 
-def build_report(entries: list, stages: list[str]) -> dict:
-    """Entries ((stage, outcome, reason), (files, bytes)) -> the report dict (not yet checked)."""
+def build_report(entries: list, stages: list[str], filter_stages: tuple[str, ...] = ()) -> dict:
+    """Entries ((stage, outcome, reason), (files, bytes)) -> the report dict (not yet checked); the stages in
+    ``filter_stages`` make the filter table."""
     totals: dict = {}
     languages = {}
     extras: dict = {}  # other "@name" sections, e.g. @license_detection: {outcome: {reason: files}}
@@ -78,7 +77,7 @@ def build_report(entries: list, stages: list[str]) -> dict:
             "reasons": {o: dict(sorted(reasons.get(o, {}).items())) for o in (DROPPED, FAILED)},
         })  # fmt: skip
     first, last = (report_stages[0], report_stages[-1]) if report_stages else (None, None)
-    filters = filter_table(report_stages)
+    filters = filter_table(report_stages, filter_stages)
     return {
         "stages": report_stages,
         "totals": {
@@ -93,10 +92,10 @@ def build_report(entries: list, stages: list[str]) -> dict:
     }
 
 
-def filter_table(report_stages: list[dict]) -> dict:
+def filter_table(report_stages: list[dict], filter_stages: tuple[str, ...]) -> dict:
     """The training-set filters' removals, shaped like the paper's table: per filter and rule, files and
     bytes removed, and their share of what entered the first filter (select_languages, quality, decontamination)."""
-    stages = [st for st in report_stages if st["stage"] in FILTER_STAGES]
+    stages = [st for st in report_stages if st["stage"] in filter_stages]
     if not stages:
         return {}
     base = stages[0][INPUT]
@@ -144,11 +143,11 @@ def accounting_violations(report: dict) -> list[str]:
 
 
 class _WriteReport(beam.DoFn):
-    def __init__(self, path: str, stages: list[str]):
-        self._path, self._stages = path, stages
+    def __init__(self, path: str, stages: list[str], filter_stages: tuple[str, ...]):
+        self._path, self._stages, self._filters = path, stages, filter_stages
 
     def process(self, entries):
-        report = build_report(entries, self._stages)
+        report = build_report(entries, self._stages, self._filters)
         violations = accounting_violations(report)
         report["accounting"] = "ok" if not violations else violations
         storage.write_text(self._path, json.dumps(report, indent=2, sort_keys=False) + "\n")
@@ -160,14 +159,14 @@ class _WriteReport(beam.DoFn):
 class WriteReport(beam.PTransform):
     """Entries ((stage, outcome, reason), (1, bytes)) -> report.json, checked; fails the run if broken."""
 
-    def __init__(self, path: str, stages: list[str]):
+    def __init__(self, path: str, stages: list[str], filter_stages: tuple[str, ...] = ()):
         super().__init__()
-        self._path, self._stages = path, stages
+        self._path, self._stages, self._filters = path, stages, tuple(filter_stages)
 
     def expand(self, entries):
         return (
             entries
             | "Sum" >> beam.CombinePerKey(sum_pairs)
             | "All" >> beam.combiners.ToList()
-            | "Write" >> beam.ParDo(_WriteReport(self._path, self._stages))
+            | "Write" >> beam.ParDo(_WriteReport(self._path, self._stages, self._filters))
         )

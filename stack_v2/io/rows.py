@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from swh.model.swhids import CoreSWHID, ObjectType, QualifiedSWHID
-
 from stack_v2.io.parquet import micros_to_ns
 from stack_v2.io.schema import FILE_SCHEMA, REPO_FILE_FIELDS
 from stack_v2.records import DroppedRow, FileRecord
+from stack_v2.swhids import render_file_swhid, swhid_origin
 
 _DATES = ("visit_date", "revision_date", "committer_date", "gha_event_created_at", "gha_created_at")
 _FILE_COLUMNS = FILE_SCHEMA.names
@@ -32,16 +31,9 @@ def path_bytes(path: str) -> bytes:
 
 
 def file_swhid(record: FileRecord) -> str:
-    """swh:1:cnt:<content_id>;origin=...;visit=swh:1:snp:...;anchor=swh:1:rev:...;path=/<path> (swh.model-valid)."""
-    if record.revision_id:
-        anchor = CoreSWHID(object_type=ObjectType.REVISION, object_id=bytes.fromhex(record.revision_id))
-    else:
-        anchor = CoreSWHID(object_type=ObjectType.DIRECTORY, object_id=bytes.fromhex(record.directory_id))
-    visit = (CoreSWHID(object_type=ObjectType.SNAPSHOT, object_id=bytes.fromhex(record.snapshot_id))
-             if record.snapshot_id else None)  # fmt: skip
-    swhid = QualifiedSWHID(object_type=ObjectType.CONTENT, object_id=bytes.fromhex(record.content_id),
-                           origin=record.origin, visit=visit, anchor=anchor, path=b"/" + path_bytes(record.path))  # fmt: skip
-    return str(swhid)
+    """swh:1:cnt:<content_id>;origin=...;visit=swh:1:snp:...;anchor=swh:1:rev:...;path=/<path> (stack_v2.swhids)."""
+    return render_file_swhid(record.content_id, record.origin, record.snapshot_id, record.revision_id,
+                             record.directory_id, b"/" + path_bytes(record.path))
 
 
 def manifest_row(record: FileRecord) -> dict:
@@ -65,16 +57,11 @@ def language_dir(language: str) -> str:
     return language.replace("/", "_")
 
 
-_REPO_FIELDS = ("repo_name", "snapshot_id", "revision_id", "directory_id", "branch_name", "visit_date", "revision_date",
-                "committer_date", "github_id", "star_events_count", "fork_events_count", "gha_license_id",
-                "gha_created_at", "gha_language")  # fmt: skip
-
-
-def swhid_origin(swhid: str | None) -> str | None:
-    """The ``origin=`` qualifier of a file SWHID (SWH does not escape ';' in origins)."""
-    if not swhid or ";origin=" not in swhid:
-        return None
-    return swhid.split(";origin=", 1)[1].split(";", 1)[0]
+_REPO_FIELDS = (
+    "repo_name", "snapshot_id", "revision_id", "directory_id", "branch_name", "visit_date", "revision_date",
+    "committer_date", "github_id", "star_events_count", "fork_events_count", "gha_license_id", "gha_created_at",
+    "gha_language",
+)
 
 
 def repo_row(manifest_rows: list[dict]) -> dict:
@@ -85,7 +72,11 @@ def repo_row(manifest_rows: list[dict]) -> dict:
     """
     rows = sorted(manifest_rows, key=lambda r: r["path"])
     first = rows[0]
-    return {**{name: first.get(name) for name in _REPO_FIELDS}, "repo_url": swhid_origin(first.get("swhid")),
-            "gha_updated_at": None,
-            "gha_pushed_at": None, "num_files": len(rows),
-            "files": [{name: r.get(name) for name in REPO_FILE_FIELDS} for r in rows]}  # fmt: skip
+    return {
+        **{name: first.get(name) for name in _REPO_FIELDS},
+        "repo_url": swhid_origin(first.get("swhid")),
+        "gha_updated_at": None,
+        "gha_pushed_at": None,
+        "num_files": len(rows),
+        "files": [{name: r.get(name) for name in REPO_FILE_FIELDS} for r in rows],
+    }

@@ -19,8 +19,8 @@ import time
 from importlib.metadata import version
 from typing import NamedTuple
 
-from stack_v2.stages.base import Drop
-from stack_v2.stages.fetch_decode import decode_content
+from stack_v2.decode import decode_content
+from stack_v2.verdicts import Drop
 
 # The paper's code calls detect_licenses(deadline=100). ScanCode's ``deadline`` is an absolute
 # time.time() value, so a literal 100 lies in 1970 and stops matching at once (on 32.5 it finds

@@ -26,9 +26,8 @@ import numba
 import numpy as np
 import rensa
 
+from stack_v2.params import Bool, Float, Int, Str, param
 from stack_v2.unicode_classes import is_word
-
-SIGNATURE_FORMAT = f"fnv1a-words+mix-ngram+rensa-rminhash-v{rensa.RMinHash.ALGORITHM_VERSION}"
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -111,15 +110,16 @@ def shingle_hashes(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray
 
 @dataclass(frozen=True)
 class MinHashConfig:
-    ngram: int = 5
-    num_perm: int = 250
-    bands: int = 25  # threshold ~ (1/bands)**(1/rows) = 0.72: pairs at J=0.8 are candidates with p ~ 0.94
-    rows: int = 10
-    threshold: float = 0.7  # Jaccard above which candidate pairs are kept when verifying
-    seed: int = 42
-    scope: str = "language"  # language: dedup within each language; global: across all
-    verify: bool = True  # check candidate pairs by estimated Jaccard before joining clusters
-    max_rounds: int = 12  # connected-components rounds; the run fails if labels still change
+    ngram: int = param(5, Int(1))
+    num_perm: int = param(250, Int(1))
+    # threshold ~ (1/bands)**(1/rows) = 0.72: pairs at J=0.8 are candidates with p ~ 0.94
+    bands: int = param(25, Int(1, 256))  # a band's index is one byte of its LSH key
+    rows: int = param(10, Int(1))
+    threshold: float = param(0.7, Float(0, 1, min_exclusive=True))  # estimated Jaccard kept when verifying
+    seed: int = param(42, Int(0, 2**64 - 1))  # rensa's seed is an unsigned 64-bit integer
+    scope: str = param("language", Str(("language", "global")))  # dedup within each language, or across all
+    verify: bool = param(True, Bool())  # check candidate pairs by estimated Jaccard before joining clusters
+    max_rounds: int = param(12, Int(1))  # connected-components rounds; the run fails if labels still change
 
     def __post_init__(self) -> None:
         if self.bands * self.rows > self.num_perm:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import threading
 from typing import Protocol
 
 from stack_v2.errors import StackV2Error
+from stack_v2.model_cache import ModelCache
 
 INSTALL_HINT = "pip install 'tensorflow-cpu==2.21.*'"
 # The model sees the first 10,000 byte bigrams, i.e. the first 10,001 bytes: a prefix of that many
@@ -40,10 +40,6 @@ class Guesser(Protocol):
         """(language name, probability in [0, 1]) of the most likely language of ``code``, or None."""
 
 
-_models: dict[str, object] = {}
-_lock = threading.Lock()
-
-
 class GuesslangGuesser:
     """Guesslang's SavedModel at ``model_dir`` (the folder holding ``saved_model.pb``), loaded once per process."""
 
@@ -61,9 +57,9 @@ class GuesslangGuesser:
 
     def probabilities(self, code: str) -> list[tuple[str, float]]:
         """Every language with its probability, the most likely first (Guesslang's ``Guess.probabilities``)."""
-        import tensorflow as tf  # imported by _model already: cheap here
+        import tensorflow as tf  # imported by _load already: cheap here
 
-        predict = _model(self.model_dir).signatures["serving_default"]
+        predict = _models.get(self.model_dir).signatures["serving_default"]
         output = predict(tf.constant([code[:MAX_INPUT_CHARS]]))
         classes, scores = output["classes"][0].numpy(), output["scores"][0].numpy()
         pairs = [
@@ -77,18 +73,8 @@ class GuesslangGuesser:
         return self.probabilities(code)[0]
 
 
-def _model(model_dir: str):
-    """The loaded SavedModel (``serving_default``: string batch -> classes, scores), cached per process."""
-    found = _models.get(model_dir)
-    if found is None:
-        with _lock:  # one load per path even when a worker's threads start together
-            found = _models.get(model_dir)
-            if found is None:
-                found = _models[model_dir] = _load(model_dir)
-    return found
-
-
 def _load(model_dir: str):
+    """The SavedModel (``serving_default``: string batch -> classes, scores); ``_models`` keeps it per process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO lines on import are noise here
     try:
         import tensorflow as tf
@@ -101,3 +87,6 @@ def _load(model_dir: str):
     if "serving_default" not in model.signatures:
         raise StackV2Error(f"Guesslang model {model_dir}: no serving_default signature; not Guesslang's SavedModel?")
     return model
+
+
+_models = ModelCache(_load)

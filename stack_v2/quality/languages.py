@@ -15,7 +15,7 @@ import yaml
 from stack_v2.errors import StackV2Error
 from stack_v2.records import FileRecord
 from stack_v2.resources import data_path
-from stack_v2.stages.base import Drop
+from stack_v2.verdicts import Drop
 
 LANGUAGES_FILE = data_path("filters/languages.yaml")
 

@@ -14,9 +14,9 @@ import os
 import sys
 from dataclasses import dataclass
 
-from stack_v2.io import storage
+from stack_v2.io.layout import REPORT_DIR
+from stack_v2 import storage
 
-REPORT_DIR = "report"  # under the dataset directory
 INDEX = "index.html"
 
 

@@ -22,7 +22,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from stack_v2.errors import StackV2Error
-from stack_v2.io import storage
+from stack_v2 import storage
 from stack_v2.licenses.classify import NOASSERTION, UNKNOWN_REFERENCE, load_non_license, load_permissive
 
 BATCH_ROWS = 65_536

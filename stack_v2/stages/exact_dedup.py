@@ -9,24 +9,26 @@ processed once.
 
 from __future__ import annotations
 
+import dataclasses
+
 import apache_beam as beam
 
 from stack_v2.progress import Tracked
 from stack_v2.joins import JoinSmallToLarge
+from stack_v2.ranking import latest_first, popularity
 from stack_v2.records import FileRecord
+from stack_v2.licenses.classify import load_permissive
+from stack_v2.params import Optional, Path, param
 from stack_v2.stages.base import Drop, routed
+from stack_v2.stages.stage import Stage
 
 STAGE = "exact_dedup"
-_BIG = 1 << 62
 
 
 def occurrence_rank(r: FileRecord, permissive: frozenset[str]) -> tuple:
     """Smaller is better: the paper's ranking among occurrences of one blob."""
-    return (
-        r.gha_license_id not in permissive, -r.star_events_count, -r.fork_events_count,
-        -(r.revision_date if r.revision_date is not None else -_BIG), -(r.visit_date if r.visit_date is not None else -_BIG),
-        r.repo_name or "", r.origin or "", r.path,
-    )  # fmt: skip
+    return (r.gha_license_id not in permissive, *popularity(r), latest_first(r.revision_date),
+            latest_first(r.visit_date), r.repo_name or "", r.origin or "", r.path)
 
 
 def dedup_verdict(record: FileRecord, keeper: tuple) -> FileRecord | Drop:
@@ -69,3 +71,13 @@ class ExactDedup(beam.PTransform):
         unarchived = with_blob[1] | "Unarchived" >> beam.FlatMap(Tracked(lambda r: routed(STAGE, r, r)))  # kept, counted
         kept = (split.kept, unarchived) | "WithUnarchived" >> beam.Flatten()
         return {"kept": kept, "dropped": split.dropped}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExactDedupConfig:
+    permissive: str | None = param(None, Optional(Path()))  # a permissive.tsv; None: filters/licenses/permissive.tsv
+
+
+# licenses are decided on every occurrence before the keepers are chosen
+DEFINITION = Stage(STAGE, lambda config, context: ExactDedup(load_permissive(config.permissive)), ExactDedupConfig,
+                   after=("license",))

@@ -11,35 +11,18 @@ from __future__ import annotations
 import dataclasses
 
 import apache_beam as beam
-import cchardet
 
 from stack_v2.progress import Tracked
-from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE, FetchContents
+from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE, FetchContents, record_item
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.quality.stats import text_stats
+from stack_v2.decode import decode_content
 from stack_v2.records import FileRecord
+from stack_v2.params import Int, param
 from stack_v2.stages.base import Drop, Fail, count_dropped_row, dropped_row, routed
+from stack_v2.stages.stage import Stage
 
 STAGE = "fetch_decode"
-
-
-def decode_content(data: bytes) -> tuple[str, str] | Drop:
-    """(text, src_encoding), or why the bytes are not text."""
-    if b"\0" in data:
-        return Drop("binary", "contains NUL bytes")
-    try:
-        return data.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    detected = cchardet.detect(data)
-    encoding, confidence = detected.get("encoding"), detected.get("confidence") or 0.0
-    # The paper's code drops what cChardet cannot name, or names UTF-8 (which just failed).
-    if not encoding or encoding.replace("-", "").upper() == "UTF8":
-        return Drop("undecodable", f"charset={encoding} confidence={confidence:.2f}")
-    try:
-        return data.decode(encoding), encoding
-    except (UnicodeDecodeError, LookupError) as exc:
-        return Drop("undecodable", f"charset={encoding}: {type(exc).__name__}")
 
 
 def decode_verdict(record: FileRecord, data: bytes) -> FileRecord | Drop:
@@ -61,14 +44,10 @@ def _fetch_failure(element):
     return count_dropped_row(dropped_row(record, STAGE, verdict))
 
 
-def _fetch_item(record: FileRecord):
-    return record.blob_id, record.content_id, record.length_bytes
-
-
 @dataclasses.dataclass(frozen=True)
 class FetchDecodeConfig:
-    max_length: int = MAX_BLOB_LENGTH  # the paper's code: raw SWH length >= 10 MiB is skipped
-    concurrency: int = 16
+    max_length: int = param(MAX_BLOB_LENGTH, Int(1))  # the paper's code: raw SWH length >= 10 MiB is skipped
+    concurrency: int = param(16, Int(1))  # fetches in flight per worker
 
 
 class FetchDecode(beam.PTransform):
@@ -80,7 +59,12 @@ class FetchDecode(beam.PTransform):
 
     def expand(self, records):
         fetched = records | "Fetch" >> FetchContents(self._location, self._config.concurrency,
-                                                     self._config.max_length, fetch_item=_fetch_item)  # fmt: skip
+                                                     self._config.max_length, fetch_item=record_item)  # fmt: skip
         decoded = fetched.fetched | "Decode" >> beam.FlatMap(Tracked(_decode)).with_outputs("dropped", main="kept")
         failed = fetched.failed | "FetchFailed" >> beam.Map(Tracked(_fetch_failure))
         return {"kept": decoded.kept, "dropped": (decoded.dropped, failed) | "AllDropped" >> beam.Flatten()}
+
+
+# only the keepers of exact dedup are fetched, with their licenses decided
+DEFINITION = Stage(STAGE, lambda config, context: FetchDecode(context.location, config), FetchDecodeConfig,
+                   after=("license", "exact_dedup"))

@@ -8,10 +8,13 @@ the paper kept their metadata but not their content, and they cannot be placed u
 
 from __future__ import annotations
 
+import dataclasses
+
 import enry
 
 from stack_v2.records import FileRecord
-from stack_v2.stages.base import Drop
+from stack_v2.stages.base import ApplyCore, Drop
+from stack_v2.stages.stage import Stage
 
 STAGE = "language"
 
@@ -29,3 +32,13 @@ def classify(record: FileRecord) -> FileRecord | Drop:
 
 def make_classifier():
     return classify
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageConfig:
+    """No parameters: go-enry decides alone."""
+
+
+# go-enry reads the content that fetch_decode fills
+DEFINITION = Stage(STAGE, lambda config, context: ApplyCore(STAGE, make_classifier), LanguageConfig,
+                   requires=("fetch_decode",))

@@ -24,13 +24,13 @@ permissive repository survives through the permissive one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from stack_v2.progress import Tracked
-from stack_v2.archive.content import FetchContents
+from stack_v2.archive.content import FetchContents, record_item
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.licenses.candidates import base_path, is_license_candidate
@@ -42,11 +42,20 @@ from stack_v2.licenses.classify import (
     load_permissive,
     propagate,
 )
-from stack_v2.licenses.detect import DEADLINE_SECONDS, MAX_LICENSE_FILE_BYTES, Detection, ScanCodeDetector
+from stack_v2.licenses.detect import (
+    DEADLINE_SECONDS,
+    MAX_LICENSE_FILE_BYTES,
+    Detection,
+    ScanCodeDetector,
+    default_cache_path,
+)
+from stack_v2.params import Float, Int, Optional, Path, param
 from stack_v2.records import FileRecord
 from stack_v2.stages.base import Drop, Fail, routed
+from stack_v2.stages.stage import Stage
 
 STAGE = "license"
+DEFAULT_CACHE = "default"
 DETECTION_STATS = "@license_detection"
 LICENSE_UNKNOWN = "license_unknown"
 # Detection failures where the file was read and holds no license text: it contributes no license. Any
@@ -57,12 +66,17 @@ _MAX_WHY = 300  # characters of a fetch or ScanCode message kept in a failed fil
 
 @dataclass(frozen=True)
 class LicenseConfig:
-    deadline: float = DEADLINE_SECONDS
-    max_bytes: int = MAX_LICENSE_FILE_BYTES
-    cache_path: str | None = None  # None: no cache on disk (memory only)
-    permissive: str | None = None  # path of a permissive.tsv; None: filters/licenses/permissive.tsv
-    non_license: str | None = None
-    concurrency: int = 16
+    deadline: float = param(DEADLINE_SECONDS, Float(0, min_exclusive=True))  # seconds of ScanCode matching per file
+    max_bytes: int = param(MAX_LICENSE_FILE_BYTES, Int(1))  # larger license files fail too_large
+    # "default": ~/.cache/stack-v2/license-cache.sqlite; None: no cache on disk (memory only)
+    cache_path: str | None = param(DEFAULT_CACHE, Optional(Path()))
+    permissive: str | None = param(None, Optional(Path()))  # a permissive.tsv; None: filters/licenses/permissive.tsv
+    non_license: str | None = param(None, Optional(Path()))
+    concurrency: int = param(16, Int(1))  # fetches in flight per worker
+
+    def resolved(self) -> LicenseConfig:
+        """``cache_path`` "default" made the user's cache file."""
+        return replace(self, cache_path=default_cache_path() if self.cache_path == DEFAULT_CACHE else self.cache_path)
 
 
 def classify_record(record: FileRecord, license_dirs, permissive: frozenset[str],
@@ -103,10 +117,6 @@ class _DetectFn(beam.DoFn):
         detector = getattr(self, "_detector", None)
         if detector is not None:
             detector.cache.close()
-
-
-def _fetch_item(record: FileRecord):
-    return record.blob_id, record.content_id, record.length_bytes
 
 
 def _fetch_failed(element):
@@ -153,9 +163,9 @@ class ClassifyLicenses(beam.PTransform):
     """FileRecord -> {'kept', 'dropped', 'stats'}: licenses detected, propagated and decided; files whose
     license files could not be read fail (``license_unknown``) unless the decision does not need them."""
 
-    def __init__(self, location: ArchiveLocation, config: LicenseConfig = LicenseConfig()):
+    def __init__(self, location: ArchiveLocation, config: LicenseConfig = LicenseConfig(cache_path=None)):
         super().__init__()
-        self._location, self._config = location, config
+        self._location, self._config = location, config.resolved()
         # Load (and so check) the lists when the pipeline is built, not on the workers.
         self._permissive = load_permissive(config.permissive)
         self._non_license = load_non_license(config.non_license)
@@ -167,7 +177,7 @@ class ClassifyLicenses(beam.PTransform):
         unique = by_blob | "OnePerBlob" >> beam.CombinePerKey(_first_by_path) | "Blobs" >> beam.Values()
         # Fetch at most max_bytes (+1 so a file of exactly max_bytes is scanned); larger ones fail too_large.
         fetched = unique | "FetchLicenseFiles" >> FetchContents(
-            self._location, self._config.concurrency, self._config.max_bytes + 1, fetch_item=_fetch_item)  # fmt: skip
+            self._location, self._config.concurrency, self._config.max_bytes + 1, fetch_item=record_item)  # fmt: skip
         detections = (
             fetched.fetched | "Detect" >> beam.ParDo(_DetectFn(self._config)),
             fetched.failed | "FetchFailed" >> beam.Map(_fetch_failed),
@@ -193,3 +203,6 @@ class ClassifyLicenses(beam.PTransform):
             candidates | "CandidateStats" >> beam.Map(lambda r: ((DETECTION_STATS, "candidates", "occurrences"), (1, 0))),
         ) | "Stats" >> beam.Flatten()  # fmt: skip
         return {"kept": classified.kept, "dropped": classified.dropped, "stats": stats}
+
+
+DEFINITION = Stage(STAGE, lambda config, context: ClassifyLicenses(context.location, config), LicenseConfig)

@@ -16,27 +16,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from stack_v2.progress import Tracked
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.neardedup.minhash import MinHashConfig, band_keys, estimated_jaccard, signatures
+from stack_v2.ranking import latest_first, popularity
 from stack_v2.records import FileRecord
+from stack_v2.params import Int, param
 from stack_v2.stages.base import Drop, routed
+from stack_v2.stages.stage import Stage
 
 STAGE = "near_dedup"
-_BIG = 1 << 62
 _LICENSE_ORDER = {"permissive": 0, "no_license": 1}
 
 
 def survivor_rank(r: FileRecord) -> tuple:
     """Smaller is better: the paper's near-dedup keeper ranking, then blob_id for a total order."""
-    return (
-        _LICENSE_ORDER.get(r.license_type, 2), -r.star_events_count, -r.fork_events_count,
-        -(r.revision_date if r.revision_date is not None else -_BIG), -(r.visit_date if r.visit_date is not None else -_BIG),
-        r.blob_id or "",
-    )  # fmt: skip
+    return (_LICENSE_ORDER.get(r.license_type, 2), *popularity(r), latest_first(r.revision_date),
+            latest_first(r.visit_date), r.blob_id or "")
 
 
 def near_verdict(record: FileRecord, survivor: str | None) -> FileRecord | Drop:
@@ -180,3 +181,24 @@ class NearDedup(beam.PTransform):
         alone = singles | "Singles" >> beam.FlatMapTuple(Tracked(lambda _none, r: routed(STAGE, r, r)))
         kept = (out.kept, alone) | "AllKept" >> beam.Flatten()
         return {"kept": kept, "dropped": out.dropped}
+
+
+@dataclasses.dataclass(frozen=True)
+class NearDedupConfig(MinHashConfig):
+    batch_size: int = param(256, Int(1))  # files signed together in one compiled pass
+
+    def minhash(self) -> MinHashConfig:
+        return MinHashConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(MinHashConfig)})
+
+
+def _bands_fit(params: dict) -> str | None:
+    # band_keys slices bands*rows values of each num_perm-long signature
+    if params["bands"] * params["rows"] > params["num_perm"]:
+        return (f"bands={params['bands']} x rows={params['rows']} is more than num_perm={params['num_perm']} "
+                "(bands*rows must be <= num_perm)")
+    return None
+
+
+# shingles of the decoded content; per-language scope needs the language
+DEFINITION = Stage(STAGE, lambda config, context: NearDedup(config.minhash(), config.batch_size), NearDedupConfig,
+                   rule=_bands_fit, requires=("fetch_decode",), after=("language",))

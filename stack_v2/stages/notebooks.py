@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from typing import NamedTuple
 
@@ -31,13 +32,18 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
+from stack_v2.io.parquet import WriteShardedParquet
+from stack_v2.io.rows import data_row, dropped_dict, dropped_key, file_key, language_dir
+from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, STRUCTURED_NOTEBOOK_SCHEMA
 from stack_v2.notebooks.guess import Guesser, GuesslangGuesser
 from stack_v2.notebooks.parse import NotebookError, error_kind, read_notebook
 from stack_v2.notebooks.script import FROM_METADATA, NO_CODE, ScriptConfig, to_script
 from stack_v2.notebooks.structured import render, triplets
 from stack_v2.quality.stats import text_stats
 from stack_v2.records import FileRecord
+from stack_v2.params import Bool, Optional, Path, param
 from stack_v2.stages.base import DROPPED, Drop, Fail, count_dropped_row, dropped_row
+from stack_v2.stages.stage import Stage, StageContext
 
 STAGE = "notebooks"
 NOTEBOOK_LANGUAGE = "Jupyter Notebook"  # go-enry's name
@@ -62,8 +68,8 @@ beam.coders.registry.register_coder(StructuredNotebook, beam.coders.RowCoder)
 @dataclasses.dataclass(frozen=True, slots=True)
 class NotebooksConfig:
     script: ScriptConfig = dataclasses.field(default_factory=ScriptConfig)
-    guesslang_model: str | None = None  # folder of Guesslang's SavedModel; None: no guessing
-    structured: bool = True  # also emit structured rows for Python notebooks
+    guesslang_model: str | None = param(None, Optional(Path()))  # Guesslang's SavedModel folder; None: no guessing
+    structured: bool = param(True, Bool())  # also emit structured rows for Python notebooks
 
 
 def convert(record: FileRecord, guesser: Guesser | None, config: NotebooksConfig = NotebooksConfig()):
@@ -131,3 +137,49 @@ class ConvertNotebooks(beam.PTransform):
         out = records | "Convert" >> beam.ParDo(_ConvertFn(self._config, self._guesser)).with_outputs(
             SCRIPTS, STRUCTURED, DROPPED, main="kept")  # fmt: skip
         return {"kept": out.kept, SCRIPTS: out[SCRIPTS], STRUCTURED: out[STRUCTURED], DROPPED: out[DROPPED]}
+
+
+class WriteNotebooks(beam.PTransform):
+    """The recipe stage, a branch: notebooks' scripts to jupyter-scripts/<language>/, Python notebooks'
+    triplets to jupyter-structured/, notebooks with no script form to jupyter-scripts/dropped/. Every
+    record goes on unchanged (``kept``); ``stats`` are the counts for report.json."""
+
+    def __init__(self, config: NotebooksConfig, context: StageContext):
+        super().__init__()
+        self._config, self._context = config, context
+
+    def expand(self, records):
+        run_dir, out = self._context.run_dir, self._context.output
+        converted = records | "Convert" >> ConvertNotebooks(self._config)
+        scripts_dir = os.path.join(run_dir, "jupyter-scripts")
+        (
+            converted[SCRIPTS]
+            | "ScriptRows" >> beam.Map(lambda r: (language_dir(r.language or "unknown"), data_row(r),
+                                                  len(r.content or "")))
+            | "WriteScripts" >> WriteShardedParquet(scripts_dir, "train", DATA_SCHEMA, file_key,
+                                                    target_bytes=out["target_shard_bytes"])
+        )
+        (
+            converted[STRUCTURED]
+            | "StructuredRows" >> beam.Map(lambda r: ("", r._asdict(), len(r.content)))
+            | "WriteStructured" >> WriteShardedParquet(os.path.join(run_dir, "jupyter-structured"), "train",
+                                                       STRUCTURED_NOTEBOOK_SCHEMA, file_key,
+                                                       target_bytes=out["target_shard_bytes"])
+        )
+        (
+            converted[DROPPED]
+            | "DroppedRows" >> beam.Map(lambda r: ("", dropped_dict(r), 1))
+            | "WriteDropped" >> WriteShardedParquet(os.path.join(scripts_dir, "dropped"), "part", DROPPED_SCHEMA,
+                                                    dropped_key, target_rows=out["dropped_rows_per_shard"])
+        )
+        stats = (
+            converted[SCRIPTS] | "CountScripts" >> beam.Map(lambda r: (("@notebooks", "scripts", r.language), (1, 0))),
+            converted[STRUCTURED] | "CountStructured" >> beam.Map(lambda r: (("@notebooks", "structured", ""),
+                                                                             (1, 0))),
+            converted[DROPPED] | "CountNoScript" >> beam.Map(lambda d: (("@notebooks", d.outcome, d.reason), (1, 0))),
+        ) | "Counts" >> beam.Flatten()
+        return {"kept": records, "stats": stats}
+
+
+# made from the record as it leaves the stages before: after pii, so that they hold the redacted cells
+DEFINITION = Stage(STAGE, WriteNotebooks, NotebooksConfig, requires=("language",), after=("pii",), branch=True)

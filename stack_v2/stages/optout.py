@@ -6,12 +6,14 @@ The same requests applied to a finished dataset go through ``stack_v2.regenerate
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from stack_v2.optout.match import OptOutMatcher
 from stack_v2.optout.requests import OptOutRequest
 from stack_v2.records import FileRecord
 from stack_v2.stages.base import ApplyCore, Drop
+from stack_v2.stages.stage import Stage
 
 STAGE, REASON = "optout", "opted_out"
 
@@ -27,3 +29,14 @@ class OptOutCore:
 
 def OptOut(requests: list[OptOutRequest]) -> ApplyCore:
     return ApplyCore(STAGE, functools.partial(OptOutCore, list(requests)))
+
+
+@dataclasses.dataclass(frozen=True)
+class OptOutConfig:
+    """Not a recipe parameter: the requests come with the build (``--optouts``)."""
+
+    requests: tuple[OptOutRequest, ...] = ()
+
+
+# run right after repository selection when a build has requests (BuildRequest.optouts)
+DEFINITION = Stage(STAGE, lambda config, context: OptOut(list(config.requests)), OptOutConfig)

@@ -18,20 +18,26 @@ which is what ``blob_id`` names.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import apache_beam as beam
+
+from stack_v2.params import Float, Optional, Path, Str, param
 from stack_v2.pii import counts_json, redact
 from stack_v2.records import FileRecord
+from stack_v2.stages.base import ApplyCore
+from stack_v2.stages.stage import Stage
 
 STAGE = "pii"
 
 
 @dataclass(frozen=True, slots=True)
 class PiiConfig:
-    ner_model: str | None = None  # a Hugging Face token-classification model directory; None: no names
-    ner_device: str = "cpu"
-    ner_min_score: float = 0.5
+    ner_model: str | None = param(None, Optional(Path()))  # a token-classification model directory; None: no names
+    ner_device: str = param("cpu", Str())  # a torch device: cpu, cuda, cuda:0, ...
+    ner_min_score: float = param(0.5, Float(0, 1))
 
 
 def seed_key_of(record) -> str:
@@ -65,3 +71,26 @@ def make_redactor(config: PiiConfig = PiiConfig()) -> PiiRedactor:
 def core_factory(config: PiiConfig = PiiConfig()) -> Callable[[], PiiRedactor]:
     """A picklable ``make_core`` for ``ApplyCore(STAGE, ...)``."""
     return functools.partial(make_redactor, config)
+
+
+def _redaction_entries(record: FileRecord):
+    """report.json's pii section: files redacted, and spans per type."""
+    if record.pii_redactions:
+        yield ("@pii", "files_redacted", ""), (1, 0)
+        for kind, n in json.loads(record.pii_redactions).items():
+            yield ("@pii", "spans", kind), (n, 0)
+
+
+class RedactPii(beam.PTransform):
+    """FileRecord -> {'kept': redacted records, 'dropped', 'stats': redaction counts for report.json}."""
+
+    def __init__(self, config: PiiConfig = PiiConfig()):
+        super().__init__()
+        self._config = config
+
+    def expand(self, records):
+        out = records | "Redact" >> ApplyCore(STAGE, core_factory(self._config))
+        return {**out, "stats": out["kept"] | "CountRedactions" >> beam.FlatMap(_redaction_entries)}
+
+
+DEFINITION = Stage(STAGE, lambda config, context: RedactPii(config), PiiConfig, requires=("fetch_decode",))

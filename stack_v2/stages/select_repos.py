@@ -10,6 +10,7 @@ GitHub id, the earlier visit (and the origin URL, so ties break the same way on 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import apache_beam as beam
@@ -17,6 +18,7 @@ import apache_beam as beam
 from stack_v2.progress import Tracked
 from stack_v2.io.schema import REPO_METADATA_COLUMNS
 from stack_v2.joins import JoinSmallToLarge
+from stack_v2.ranking import earliest_first, popularity
 from stack_v2.records import (
     DroppedRow,
     FileOccurrence,
@@ -27,10 +29,11 @@ from stack_v2.records import (
     repo_name_from_origin,
 )  # fmt: skip
 from stack_v2.repo_metadata import check_repo_metadata
+from stack_v2.params import Optional, Path, param
 from stack_v2.stages.base import INPUT, Drop, count_dropped_row, count_outcome, routed
+from stack_v2.stages.stage import Stage
 
-STAGE = "select"
-_BIG = 1 << 62
+STAGE = "select_repositories"
 
 
 def record_from_occurrence(occ: FileOccurrence, meta: dict | None) -> FileRecord:
@@ -53,11 +56,8 @@ def record_from_occurrence(occ: FileOccurrence, meta: dict | None) -> FileRecord
 
 def repository_rank(r: FileRecord) -> tuple:
     """Smaller is better: the paper's ranking among repositories with the same root directory."""
-    return (
-        r.gha_license_id is None, -r.star_events_count, -r.fork_events_count,
-        r.revision_date if r.revision_date is not None else _BIG, r.github_id if r.github_id is not None else _BIG,
-        r.visit_date if r.visit_date is not None else _BIG, r.origin or "",
-    )  # fmt: skip
+    return (r.gha_license_id is None, *popularity(r), earliest_first(r.revision_date), earliest_first(r.github_id),
+            earliest_first(r.visit_date), r.origin or "")
 
 
 def duplicate_verdict(record: FileRecord, keeper: tuple) -> FileRecord | Drop:
@@ -105,7 +105,8 @@ def _split(joined):
 
 
 class SelectRepositories(beam.PTransform):
-    """(files: FileOccurrence, problems: TraversalProblem) -> {'kept': FileRecord, 'dropped': DroppedRow}."""
+    """{'files': FileOccurrence, 'problems': TraversalProblem} (the traversal's listing) -> {'kept': FileRecord,
+    'dropped': DroppedRow, 'input': the records selection chose among, 'stats': unlisted origins' input counts}."""
 
     def __init__(self, repo_metadata: str | None = None):
         super().__init__()
@@ -113,8 +114,8 @@ class SelectRepositories(beam.PTransform):
             check_metadata_table(repo_metadata)
         self._repo_metadata = repo_metadata
 
-    def expand(self, inputs):
-        files, problems = inputs
+    def expand(self, listing):
+        files, problems = listing["files"], listing["problems"]
         if self._repo_metadata:
             metadata = (
                 files.pipeline
@@ -140,4 +141,15 @@ class SelectRepositories(beam.PTransform):
         )
         failed = problems | "Problems" >> beam.Map(Tracked(_counted_problem_row))
         dropped = (split.dropped, failed) | "AllDropped" >> beam.Flatten()
-        return {"kept": split.kept, "dropped": dropped, "input": records, "problems": failed}
+        # an origin the traversal could not list is an input that failed: counted as input here
+        problem_inputs = failed | "CountProblemInputs" >> beam.Map(lambda r: ((STAGE, INPUT, ""), (1, 0)))
+        return {"kept": split.kept, "dropped": dropped, "input": records, "stats": problem_inputs}
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectRepositoriesConfig:
+    repo_metadata: str | None = param(None, Optional(Path()))  # GHArchive-style Parquet table keyed by repo_name
+
+
+DEFINITION = Stage(STAGE, lambda config, context: SelectRepositories(config.repo_metadata),
+                   SelectRepositoriesConfig)

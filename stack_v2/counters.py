@@ -1,0 +1,32 @@
+"""Counting a stage's outcomes: Beam counters (what Dataflow's and Spark's UIs show, and what
+``io.metrics_report`` checks report.json against) and the live progress of a local build.
+
+Namespace = the stage's name; names from ``verdicts.counter_name``, counting files, and the same with
+the ``bytes_`` prefix counting ``length_bytes``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from apache_beam.metrics import Metrics
+
+from stack_v2 import progress
+from stack_v2.verdicts import BYTES, INPUT, counter_name
+
+
+@functools.lru_cache(maxsize=4096)
+def _counters(stage: str, name: str):
+    # Beam counters find the running bundle's container when incremented, so they can be shared.
+    return Metrics.counter(stage, name), Metrics.counter(stage, BYTES + name)
+
+
+def count_outcome(stage: str, outcome: str, reason: str = "", nbytes: int | None = 0) -> None:
+    """One file (and its bytes) into the stage's ``outcome`` counters (outcome ``input``, ``kept``,
+    ``dropped`` or ``failed``; a reason for the last two)."""
+    files, size = _counters(stage, counter_name(outcome, reason))
+    files.inc()
+    if nbytes:
+        size.inc(nbytes)
+    if outcome != INPUT:
+        progress.count(stage, outcome, nbytes)

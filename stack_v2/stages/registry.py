@@ -1,0 +1,61 @@
+"""Every stage a recipe may name, in the paper's order (docs/adding-a-stage.md): one line per stage.
+
+Recipe checking (names, parameters, order), pipeline construction, the report's grouping and the
+card's notes all read this table; nothing else lists the stages.
+"""
+
+from __future__ import annotations
+
+from stack_v2.stages import (
+    decontaminate,
+    doc_language,
+    drop_extensions,
+    exact_dedup,
+    fetch_decode,
+    language,
+    license,
+    malware,
+    near_dedup,
+    notebooks,
+    optout,
+    pii,
+    quality,
+    select_languages,
+    select_repos,
+)
+from stack_v2.stages.stage import Stage
+
+RECIPE_STAGES: tuple[Stage, ...] = (
+    select_repos.DEFINITION,
+    license.DEFINITION,
+    exact_dedup.DEFINITION,
+    fetch_decode.DEFINITION,
+    language.DEFINITION,
+    near_dedup.DEFINITION,
+    select_languages.DEFINITION,
+    *quality.DEFINITIONS,
+    decontaminate.DEFINITION,
+    malware.DEFINITION,
+    pii.DEFINITION,
+    doc_language.DEFINITION,
+    notebooks.DEFINITION,
+    drop_extensions.DEFINITION,
+)
+# Stages a build adds itself, never named in a recipe: opt-outs come with the build's requests.
+BUILD_STAGES: tuple[Stage, ...] = (optout.DEFINITION,)
+
+STAGES: dict[str, Stage] = {stage.name: stage for stage in RECIPE_STAGES}
+FIRST = select_repos.DEFINITION.name  # every recipe starts by selecting repositories
+
+
+def definition(name: str) -> Stage:
+    """The stage called ``name`` (a recipe's or a build's own)."""
+    for stage in (*RECIPE_STAGES, *BUILD_STAGES):
+        if stage.name == name:
+            return stage
+    raise KeyError(name)
+
+
+def filter_stages() -> tuple[str, ...]:
+    """The stages the report groups as filters (quality rules, language and benchmark selection)."""
+    return tuple(stage.name for stage in RECIPE_STAGES if stage.group == "filter")
