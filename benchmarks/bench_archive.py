@@ -27,9 +27,14 @@ from pathlib import Path
 
 SUFFIXES = {".py", ".json", ".pyx", ".pxd", ".pyi", ".h", ".c", ".txt", ".md", ".rst"}
 DEFAULT_PACKAGES = ("apache_beam", "botocore", "moto", "numpy", "dulwich", "swh")
-ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "bench",
-       "GIT_COMMITTER_EMAIL": "b@x", "GIT_AUTHOR_DATE": "2023-01-01T00:00:00+0000",
-       "GIT_COMMITTER_DATE": "2023-01-01T00:00:00+0000"}  # fmt: skip
+ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "b@x",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "b@x",
+    "GIT_AUTHOR_DATE": "2023-01-01T00:00:00+0000",
+    "GIT_COMMITTER_DATE": "2023-01-01T00:00:00+0000",
+}
 
 
 def make_repos(workdir: Path, packages) -> tuple[list[Path], int]:
@@ -64,8 +69,11 @@ def start_moto() -> subprocess.Popen:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -73,8 +81,9 @@ def start_moto() -> subprocess.Popen:
             break
         except OSError:
             time.sleep(0.1)
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-                      AWS_ENDPOINT_URL=url)  # fmt: skip
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=url
+    )
     return server
 
 
@@ -87,8 +96,12 @@ def upload(archive: Path, bucket: str) -> None:
     client.create_bucket(Bucket=bucket)
     files = [f for f in archive.rglob("*") if f.is_file()]
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda f: client.put_object(Bucket=bucket, Key=f.relative_to(archive).as_posix(),
-                                                  Body=f.read_bytes()), files))  # fmt: skip
+        list(
+            pool.map(
+                lambda f: client.put_object(Bucket=bucket, Key=f.relative_to(archive).as_posix(), Body=f.read_bytes()),
+                files,
+            )
+        )
 
 
 def peak_rss_mb() -> float:
@@ -120,11 +133,30 @@ def main() -> int:
     results["import_mb_s"] = summary.content_bytes / 1e6 / results["import_s"]
 
     location = ArchiveLocation(str(archive))
-    traversal_tables = ["origin_visit_status", "snapshot_branch", "revision", "directory_entry", "content",
-                        "skipped_content"]  # fmt: skip
-    rows = sum(b.num_rows for t_ in traversal_tables for b in iter_table(location, t_, [
-        {"origin_visit_status": "origin", "snapshot_branch": "snapshot_id", "revision": "id",
-         "directory_entry": "directory_id"}.get(t_, "sha1")]))  # fmt: skip
+    traversal_tables = [
+        "origin_visit_status",
+        "snapshot_branch",
+        "revision",
+        "directory_entry",
+        "content",
+        "skipped_content",
+    ]
+    rows = sum(
+        b.num_rows
+        for t_ in traversal_tables
+        for b in iter_table(
+            location,
+            t_,
+            [
+                {
+                    "origin_visit_status": "origin",
+                    "snapshot_branch": "snapshot_id",
+                    "revision": "id",
+                    "directory_entry": "directory_id",
+                }.get(t_, "sha1")
+            ],
+        )
+    )
     # The traversal is 64 join levels: on the DirectRunner each costs a fixed few tens of ms whatever
     # the data. Measure that on a one-repository archive and report the marginal rate too.
     tiny = workdir / "tiny-archive"
@@ -136,8 +168,9 @@ def main() -> int:
     t = time.perf_counter()
     files, problems = list_files(location)
     results["traverse_local_s"] = time.perf_counter() - t
-    results["traverse_local_marginal_rows_s"] = rows / max(1e-9, results["traverse_local_s"] - results[
-        "traverse_fixed_overhead_s"])  # fmt: skip
+    results["traverse_local_marginal_rows_s"] = rows / max(
+        1e-9, results["traverse_local_s"] - results["traverse_fixed_overhead_s"]
+    )
     results["graph_rows"] = rows
     results["files"] = len(files)
     results["traverse_local_rows_s"] = rows / results["traverse_local_s"]

@@ -27,8 +27,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_archive import make_repos  # noqa: E402
 
 # Installed with the project and its test dependencies (cfnlint, dask, polars come with moto[server] and beam[dask]).
-DEFAULT_PACKAGES = ("apache_beam", "cfnlint", "moto", "numpy", "pyarrow", "dask", "pip", "botocore", "pygments",
-                    "polars", "beartype", "dulwich", "swh")  # fmt: skip
+DEFAULT_PACKAGES = (
+    "apache_beam",
+    "cfnlint",
+    "moto",
+    "numpy",
+    "pyarrow",
+    "dask",
+    "pip",
+    "botocore",
+    "pygments",
+    "polars",
+    "beartype",
+    "dulwich",
+    "swh",
+)
 
 
 def cpu_seconds() -> float:
@@ -74,13 +87,21 @@ def main() -> int:
     LicenseCache.clear_memory()
     report, wall, cpu = run(archive, workdir / "dataset", recipe, args.beam_args)
     files_in, bytes_in = report["totals"]["input"]["files"], report["totals"]["input"]["bytes"]
-    results.update({
-        "files_in": files_in, "mb_in": round(bytes_in / 1e6, 1), "files_kept": report["totals"]["kept"]["files"],
-        "mb_kept": round(report["totals"]["kept"]["bytes"] / 1e6, 1), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-        "files_per_s": round(files_in / wall, 1), "mb_per_s": round(bytes_in / 1e6 / wall, 2),
-        "mb_per_cpu_s": round(bytes_in / 1e6 / cpu, 2), "accounting": report["accounting"],
-        "license_detection": report.get("license_detection"),
-    })  # fmt: skip
+    results.update(
+        {
+            "files_in": files_in,
+            "mb_in": round(bytes_in / 1e6, 1),
+            "files_kept": report["totals"]["kept"]["files"],
+            "mb_kept": round(report["totals"]["kept"]["bytes"] / 1e6, 1),
+            "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
+            "files_per_s": round(files_in / wall, 1),
+            "mb_per_s": round(bytes_in / 1e6 / wall, 2),
+            "mb_per_cpu_s": round(bytes_in / 1e6 / cpu, 2),
+            "accounting": report["accounting"],
+            "license_detection": report.get("license_detection"),
+        }
+    )
 
     if not args.skip_split:
         split, previous = {}, 0.0

@@ -57,9 +57,7 @@ def synthetic_patterns(count: int, texts: list[str], seed: int = 1) -> list[Patt
     random.Random(seed).shuffle(files)
     candidates: dict[str, str] = {}
     for name in files:
-        lines = [
-            line for line in Path(name).read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
-        ]
+        lines = [line for line in Path(name).read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         for i in range(0, len(lines) - 1, 2):
             text = normalise(lines[i] + lines[i + 1])
             if 40 <= len(text) <= 200:

@@ -83,20 +83,25 @@ def main() -> None:
             row["labels"][found[0]] += 1
 
     print(
-        f"{'language':<18}{'files':>7}{'MB':>8}{'docs/s':>9}{'MB/s':>8}{'extract':>9}{'predict':>9}{'none':>6}  top labels"
+        f"{'language':<18}{'files':>7}{'MB':>8}{'docs/s':>9}{'MB/s':>8}{'extract':>9}{'predict':>9}{'none':>6}"
+        "  top labels"
     )
     total = {"files": 0, "bytes": 0, "seconds": 0.0}
     for language, row in sorted(stats.items(), key=lambda item: -item[1]["bytes"]):
         seconds = row["extract"] + row["predict"]
         top = ", ".join(f"{k} {v}" for k, v in sorted(row["labels"].items(), key=lambda kv: -kv[1])[:3])
-        print(f"{language:<18}{row['files']:>7}{row['bytes'] / 1e6:>8.1f}{row['files'] / seconds:>9.0f}"
-              f"{row['bytes'] / 1e6 / seconds:>8.1f}{row['extract']:>8.2f}s{row['predict']:>8.2f}s{row['none']:>6}  {top}")  # fmt: skip
+        print(
+            f"{language:<18}{row['files']:>7}{row['bytes'] / 1e6:>8.1f}{row['files'] / seconds:>9.0f}"
+            f"{row['bytes'] / 1e6 / seconds:>8.1f}{row['extract']:>8.2f}s{row['predict']:>8.2f}s{row['none']:>6}  {top}"
+        )
         total["files"] += row["files"]
         total["bytes"] += row["bytes"]
         total["seconds"] += seconds
     if total["seconds"]:
-        print(f"{'all':<18}{total['files']:>7}{total['bytes'] / 1e6:>8.1f}{total['files'] / total['seconds']:>9.0f}"
-              f"{total['bytes'] / 1e6 / total['seconds']:>8.1f}")  # fmt: skip
+        print(
+            f"{'all':<18}{total['files']:>7}{total['bytes'] / 1e6:>8.1f}{total['files'] / total['seconds']:>9.0f}"
+            f"{total['bytes'] / 1e6 / total['seconds']:>8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,23 @@ def main() -> int:
     records = []
     for path, text in files:
         data = text.encode()
-        occ = FileOccurrence("https://github.com/bench/site", "bench/site", None, None, None, None, None, None,
-                             "0" * 40, path, hashlib.sha1(data).hexdigest(), "0" * 40, len(data), 0o100644, "visible")
+        occ = FileOccurrence(
+            "https://github.com/bench/site",
+            "bench/site",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            "0" * 40,
+            path,
+            hashlib.sha1(data).hexdigest(),
+            "0" * 40,
+            len(data),
+            0o100644,
+            "visible",
+        )
         rec = classify(record_from_occurrence(occ, None)._replace(content=text))
         if not isinstance(rec, Drop):
             records.append(rec)

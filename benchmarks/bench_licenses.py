@@ -20,8 +20,25 @@ import time
 from importlib.metadata import distributions
 from pathlib import Path
 
-POPULAR = ("mit", "apache-2.0", "gpl-3.0", "bsd-new", "gpl-2.0", "bsd-simplified", "agpl-3.0", "lgpl-3.0",
-           "mpl-2.0", "unlicense", "isc", "lgpl-2.1", "cc0-1.0", "epl-2.0", "wtfpl-2.0", "zlib", "artistic-2.0")  # fmt: skip
+POPULAR = (
+    "mit",
+    "apache-2.0",
+    "gpl-3.0",
+    "bsd-new",
+    "gpl-2.0",
+    "bsd-simplified",
+    "agpl-3.0",
+    "lgpl-3.0",
+    "mpl-2.0",
+    "unlicense",
+    "isc",
+    "lgpl-2.1",
+    "cc0-1.0",
+    "epl-2.0",
+    "wtfpl-2.0",
+    "zlib",
+    "artistic-2.0",
+)
 
 
 def corpus() -> list[bytes]:
@@ -62,8 +79,12 @@ def main() -> int:
     cache_path = workdir / "license-bench-cache.sqlite"
     cache_path.unlink(missing_ok=True)
 
-    results = {"distinct_texts": len(texts), "occurrences": len(blobs),
-               "distinct_in_sample": len({b for b, _ in blobs}), "mb": round(sum(map(len, occurrences)) / 1e6, 2)}  # fmt: skip
+    results = {
+        "distinct_texts": len(texts),
+        "occurrences": len(blobs),
+        "distinct_in_sample": len({b for b, _ in blobs}),
+        "mb": round(sum(map(len, occurrences)) / 1e6, 2),
+    }
     started = time.perf_counter()
     ScanCodeDetector().load()
     results["index_load_s"] = round(time.perf_counter() - started, 2)

@@ -109,8 +109,10 @@ def bench_signatures(texts, num_perm: int = 250) -> dict:
     def run_datatrove():
         for t in texts:
             words = simplify_text(t, dt.config.norm_config).split()
-            shingles = np.fromiter((xxh64_intdigest(" ".join(words[i : i + 5]).encode())
-                                    for i in range(max(len(words) - 4, 1))), dtype=np.uint64).reshape(-1, 1)  # fmt: skip
+            shingles = np.fromiter(
+                (xxh64_intdigest(" ".join(words[i : i + 5]).encode()) for i in range(max(len(words) - 4, 1))),
+                dtype=np.uint64,
+            ).reshape(-1, 1)
             dt.get_signature(shingles)
 
     timed("datatrove_end_to_end", run_datatrove)
@@ -128,13 +130,26 @@ def stage_records(texts):
     out = []
     for i, text in enumerate(texts):
         data = text.encode()
-        occ = FileOccurrence(origin=f"https://github.com/bench/r{i % 97}", repo_name=f"bench/r{i % 97}",
-                             snapshot_id="1" * 40, branch_name="refs/heads/main", revision_id="2" * 40,
-                             revision_date=i, committer_date=i, visit_date=0, directory_id="3" * 40, path=f"f{i}.py",
-                             blob_id=hashlib.sha1(data).hexdigest(), content_id="4" * 40, length=len(data),
-                             perms=0o100644, content_status="visible")  # fmt: skip
-        out.append(record_from_occurrence(occ, None)._replace(content=text, language="Python",
-                                                               license_type="no_license"))  # fmt: skip
+        occ = FileOccurrence(
+            origin=f"https://github.com/bench/r{i % 97}",
+            repo_name=f"bench/r{i % 97}",
+            snapshot_id="1" * 40,
+            branch_name="refs/heads/main",
+            revision_id="2" * 40,
+            revision_date=i,
+            committer_date=i,
+            visit_date=0,
+            directory_id="3" * 40,
+            path=f"f{i}.py",
+            blob_id=hashlib.sha1(data).hexdigest(),
+            content_id="4" * 40,
+            length=len(data),
+            perms=0o100644,
+            content_status="visible",
+        )
+        out.append(
+            record_from_occurrence(occ, None)._replace(content=text, language="Python", license_type="no_license")
+        )
     return out
 
 
@@ -149,7 +164,9 @@ def run_stage(records, verify=True):
         with beam.Pipeline() as p:
             result = p | beam.Create(records) | NearDedup(MinHashConfig(verify=verify))
             kept = result["kept"] | "K" >> beam.Map(lambda r: json.dumps([r.blob_id, None]))
-            dropped = result["dropped"] | "D" >> beam.Map(lambda d: json.dumps([d.blob_id, d.detail[len("survivor="):]]))
+            dropped = result["dropped"] | "D" >> beam.Map(
+                lambda d: json.dumps([d.blob_id, d.detail[len("survivor=") :]])
+            )
             (kept, dropped) | beam.Flatten() | beam.io.WriteToText(f"{tmp}/out")
         return dict(json.loads(line) for f in Path(tmp).glob("out*") for line in f.read_text().splitlines())
 
@@ -161,10 +178,18 @@ def stage_child(megabytes: float) -> None:
     start = time.perf_counter()
     outcome = run_stage(records)
     seconds = time.perf_counter() - start
-    print(json.dumps({"mb": round(mb(texts), 1), "files": len(records), "seconds": round(seconds, 1),
-                      "files_per_s": round(len(records) / seconds, 1),
-                      "removed": sum(v is not None for v in outcome.values()),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "mb": round(mb(texts), 1),
+                "files": len(records),
+                "seconds": round(seconds, 1),
+                "files_per_s": round(len(records) / seconds, 1),
+                "removed": sum(v is not None for v in outcome.values()),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+        )
+    )
 
 
 def quality(sample_docs: int = 500) -> dict:
@@ -215,12 +240,25 @@ def main() -> int:
         stage_child(args.stage_child)
         return 0
     texts = corpus(args.megabytes)
-    results = {"corpus_mb": round(mb(texts), 2), "corpus_files": len(texts), "signatures_mb_per_s": bench_signatures(texts)}
+    results = {
+        "corpus_mb": round(mb(texts), 2),
+        "corpus_files": len(texts),
+        "signatures_mb_per_s": bench_signatures(texts),
+    }
     results["stage"] = [
-        json.loads(subprocess.run([sys.executable, __file__, "--stage-child", str(size)], check=True,
-                                  capture_output=True, text=True, env=os.environ).stdout.strip().splitlines()[-1])
+        json.loads(
+            subprocess.run(
+                [sys.executable, __file__, "--stage-child", str(size)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=os.environ,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         for size in (10, 20)
-    ]  # fmt: skip
+    ]
     results["quality"] = quality()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     (Path(args.workdir) / "near-dedup-results.json").write_text(json.dumps(results, indent=2))

@@ -89,8 +89,18 @@ def corpus(min_mb: float) -> list[Path]:
 def record(path: Path, text: str) -> Record:
     blob_id = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
     fields = dict.fromkeys(Record._fields)
-    fields.update(blob_id=blob_id, content_id=blob_id, path=path.name, content=text, detected_licenses=[],
-                  star_events_count=0, fork_events_count=0, extension="py", perms=0o100644, content_status="visible")  # fmt: skip
+    fields.update(
+        blob_id=blob_id,
+        content_id=blob_id,
+        path=path.name,
+        content=text,
+        detected_licenses=[],
+        star_events_count=0,
+        fork_events_count=0,
+        extension="py",
+        perms=0o100644,
+        content_status="visible",
+    )
     return Record(**fields)
 
 
@@ -135,7 +145,8 @@ def real_code(min_mb: float) -> None:
     others = sum(1 for path in files for f in found_ds[path] if f[0] not in SECRET_TYPES)
     print(
         f"  findings: detect-secrets reports {total} with the stage's plugins ({others} more from plugins the issue"
-        f" leaves out); the stage's detectors {'agree on every file' if not differ else f'differ on {len(differ)} files'}"
+        " leaves out); the stage's detectors "
+        + ("agree on every file" if not differ else f"differ on {len(differ)} files")
     )
     for name, only_theirs, only_ours in differ:
         print(f"    {name}: only detect-secrets {only_theirs}; only the stage {only_ours}")
@@ -159,16 +170,19 @@ def planted_agreement(path: Path) -> None:
             target.write_text(case["text"], encoding="utf-8")
             collection = SecretsCollection()
             collection.scan_file(str(target))
-            theirs = {(s.type, s.secret_value) for found in collection.data.values() for s in found
-                      if s.type in SECRET_TYPES}  # fmt: skip
+            theirs = {
+                (s.type, s.secret_value) for found in collection.data.values() for s in found if s.type in SECRET_TYPES
+            }
             ours = detect_secrets_view(scan_lines(case["text"], candidate_lines(case["text"]), str(target)))
             total += len(theirs)
             if theirs != ours:
                 transformed = determine_file_type(case["path"]) in (FileType.OTHER, FileType.YAML)
                 rewritten += transformed
                 why = " (a type detect-secrets re-reads with a transformer)" if transformed else ""
-                differ.append(f"    {case['id']} {case['path']}{why}: only detect-secrets {sorted(theirs - ours)};"
-                              f" only the stage {sorted(ours - theirs)}")  # fmt: skip
+                differ.append(
+                    f"    {case['id']} {case['path']}{why}: only detect-secrets {sorted(theirs - ours)};"
+                    f" only the stage {sorted(ours - theirs)}"
+                )
     verdict = (
         "agree on every file"
         if not differ

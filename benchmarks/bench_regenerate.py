@@ -30,8 +30,33 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_archive import ENV  # noqa: E402
 
-BINARY = {".so", ".pyc", ".png", ".jpg", ".jpeg", ".gif", ".ico", ".gz", ".bz2", ".xz", ".zip", ".whl", ".mo",
-          ".a", ".o", ".bin", ".dat", ".db", ".npz", ".npy", ".pkl", ".ttf", ".woff", ".woff2", ".pdf"}
+BINARY = {
+    ".so",
+    ".pyc",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".ico",
+    ".gz",
+    ".bz2",
+    ".xz",
+    ".zip",
+    ".whl",
+    ".mo",
+    ".a",
+    ".o",
+    ".bin",
+    ".dat",
+    ".db",
+    ".npz",
+    ".npy",
+    ".pkl",
+    ".ttf",
+    ".woff",
+    ".woff2",
+    ".pdf",
+}
 
 RECIPE = """name: bench-regenerate
 description: The paper's pipeline up to decoding.
@@ -50,12 +75,26 @@ def make_repos(workdir: Path, target_files: int) -> dict[str, list[Path]]:
     roots = [Path(sysconfig.get_paths()["purelib"]), Path("/usr/include"), Path("/usr/share")]
     owners: dict[str, list[Path]] = {}
     total = 0
-    packages = [p for root in roots if root.is_dir() for p in sorted(root.iterdir())
-                if p.is_dir() and not p.is_symlink() and not p.name.endswith((".dist-info", "__pycache__"))]  # fmt: skip
+    packages = [
+        p
+        for root in roots
+        if root.is_dir()
+        for p in sorted(root.iterdir())
+        if p.is_dir() and not p.is_symlink() and not p.name.endswith((".dist-info", "__pycache__"))
+    ]
     for package in packages:
-        for sub in sorted(p for p in package.iterdir() if p.is_dir() and not p.is_symlink() and p.name != "__pycache__"):
-            files = [f for f in sub.rglob("*") if f.is_file() and not f.is_symlink() and f.suffix.lower() not in BINARY
-                     and "__pycache__" not in f.parts and f.stat().st_size < 1_000_000]  # fmt: skip
+        for sub in sorted(
+            p for p in package.iterdir() if p.is_dir() and not p.is_symlink() and p.name != "__pycache__"
+        ):
+            files = [
+                f
+                for f in sub.rglob("*")
+                if f.is_file()
+                and not f.is_symlink()
+                and f.suffix.lower() not in BINARY
+                and "__pycache__" not in f.parts
+                and f.stat().st_size < 1_000_000
+            ]
             if len(files) < 5:
                 continue
             owner = re.sub(r"[^A-Za-z0-9-]+", "-", f"{package.parent.name}-{package.name}")[:39].strip("-")
@@ -66,8 +105,9 @@ def make_repos(workdir: Path, target_files: int) -> dict[str, list[Path]]:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(f, dest)
                 for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "sources"]):
-                    subprocess.run(["git", "-C", str(repo), *args], check=True, env={**os.environ, **ENV},
-                                   capture_output=True)  # fmt: skip
+                    subprocess.run(
+                        ["git", "-C", str(repo), *args], check=True, env={**os.environ, **ENV}, capture_output=True
+                    )
             owners.setdefault(owner, []).append(repo)
             total += len(files)
             if total >= target_files:
@@ -115,8 +155,9 @@ def main() -> int:
     repos = sorted((owner, repo.name) for owner, rs in owners.items() for repo in rs)
     chosen = random.Random(0).sample(repos, max(1, round(len(repos) * args.fraction)))
     requests_path = workdir / "optouts.jsonl"
-    requests_path.write_text("".join(json.dumps({"owner": o, "repos": [r], "received": "2023-11-20"}) + "\n"
-                                     for o, r in sorted(chosen)))  # fmt: skip
+    requests_path.write_text(
+        "".join(json.dumps({"owner": o, "repos": [r], "received": "2023-11-20"}) + "\n" for o, r in sorted(chosen))
+    )
     requests = load_requests(requests_path)
 
     regenerated = workdir / "regenerated"
@@ -128,14 +169,24 @@ def main() -> int:
     rebuild_s = timed(lambda: run_build(BuildRequest(location, str(rebuilt), recipe, optouts=requests)))
     check_s = timed(lambda: check_dataset(str(regenerated), optouts=str(requests_path)))
     report = json.loads((dataset / "report.json").read_text())
-    print(json.dumps({
-        "repositories": len(repos), "opted_out_repositories": len(chosen),
-        "dataset_files": report["totals"]["kept"]["files"], "dataset_mb": round(report["totals"]["kept"]["bytes"] / 1e6, 1),
-        "files_removed": summary["files_removed"], "first_build_s": round(build_s, 1),
-        "regenerate_s": round(regen_s, 1), "rebuild_with_optouts_s": round(rebuild_s, 1),
-        "rebuild_over_regenerate": round(rebuild_s / regen_s, 1), "manifest_check_s": round(check_s, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "repositories": len(repos),
+                "opted_out_repositories": len(chosen),
+                "dataset_files": report["totals"]["kept"]["files"],
+                "dataset_mb": round(report["totals"]["kept"]["bytes"] / 1e6, 1),
+                "files_removed": summary["files_removed"],
+                "first_build_s": round(build_s, 1),
+                "regenerate_s": round(regen_s, 1),
+                "rebuild_with_optouts_s": round(rebuild_s, 1),
+                "rebuild_over_regenerate": round(rebuild_s / regen_s, 1),
+                "manifest_check_s": round(check_s, 1),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -112,12 +112,16 @@ def main() -> int:
     shuffled = sum(b for _n, b in by_gbk.values())
     top = sorted(by_gbk.items(), key=lambda kv: -kv[1][1])[:15]
     results = {
-        "recipe": args.recipe, "input_mb": round(input_bytes / 1e6, 1), "seconds": round(seconds, 1),
-        "group_by_keys": len(plain), "shuffled_mb": round(shuffled / 1e6, 1),
+        "recipe": args.recipe,
+        "input_mb": round(input_bytes / 1e6, 1),
+        "seconds": round(seconds, 1),
+        "group_by_keys": len(plain),
+        "shuffled_mb": round(shuffled / 1e6, 1),
         "shuffled_per_input_byte": round(shuffled / input_bytes, 2),
-        "combine_inputs_mb_upper_bound": round(combine_upper / 1e6, 1), "combines": len(combined),
+        "combine_inputs_mb_upper_bound": round(combine_upper / 1e6, 1),
+        "combines": len(combined),
         "largest": [{"gbk": label, "elements": n, "mb": round(b / 1e6, 1)} for label, (n, b) in top],
-    }  # fmt: skip
+    }
     (workdir / "shuffle-results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     return 0

@@ -91,8 +91,14 @@ class PeakRss:
 
 def server(args: list[str], log: Path, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    return subprocess.Popen([sys.executable, *args], stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=cwd,  # noqa: SIM115
-                            env=env, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, *args],
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        cwd=cwd,  # noqa: SIM115
+        env=env,
+        start_new_session=True,
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -114,10 +120,23 @@ def measure(archive: Path, out: Path, home: Path, target_shard_mb: int | None = 
 
     home.mkdir(parents=True, exist_ok=True)
     job_port, pool_port = free_port(), free_port()
-    jobs = server(["-m", "apache_beam.runners.portability.local_job_service_main", "--port", str(job_port),
-                   "--staging_dir", str(home / "staging")], home / "job-service.log", home)  # fmt: skip
-    pool = server(["-m", "apache_beam.runners.worker.worker_pool_main", "--service_port", str(pool_port)],
-                  home / "worker-pool.log", home)  # fmt: skip
+    jobs = server(
+        [
+            "-m",
+            "apache_beam.runners.portability.local_job_service_main",
+            "--port",
+            str(job_port),
+            "--staging_dir",
+            str(home / "staging"),
+        ],
+        home / "job-service.log",
+        home,
+    )
+    pool = server(
+        ["-m", "apache_beam.runners.worker.worker_pool_main", "--service_port", str(pool_port)],
+        home / "worker-pool.log",
+        home,
+    )
     try:
         wait_listening(job_port, jobs, "job service")
         wait_listening(pool_port, pool, "worker pool")
@@ -125,8 +144,12 @@ def measure(archive: Path, out: Path, home: Path, target_shard_mb: int | None = 
         recipe = replace(recipe, stages=tuple(s for s in recipe.stages if s.name in STAGES))
         if target_shard_mb:  # a data shard is written by one worker from one group: its size bounds that memory
             recipe = replace(recipe, output={**recipe.output, "target_shard_bytes": target_shard_mb * 2**20})
-        beam_args = ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}", "--environment_type=EXTERNAL",
-                     f"--environment_config=localhost:{pool_port}"]  # fmt: skip
+        beam_args = [
+            "--runner=PortableRunner",
+            f"--job_endpoint=localhost:{job_port}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{pool_port}",
+        ]
         shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()
         with PeakRss(pool.pid) as workers, PeakRss(jobs.pid) as runner:
@@ -137,28 +160,38 @@ def measure(archive: Path, out: Path, home: Path, target_shard_mb: int | None = 
         stop(jobs)
     mb_in = report["totals"]["input"]["bytes"] / 1e6
     return {
-        "files_in": report["totals"]["input"]["files"], "mb_in": round(mb_in, 2), "wall_s": round(wall, 1),
+        "files_in": report["totals"]["input"]["files"],
+        "mb_in": round(mb_in, 2),
+        "wall_s": round(wall, 1),
         "mb_per_s": round(mb_in / wall, 3),
         "peak_rss_largest_sdk_worker_mb": round(workers.largest / 2**20),
         "peak_rss_worker_pool_tree_mb": round(workers.total / 2**20),
         "peak_rss_job_service_mb": round(runner.largest / 2**20),
         "target_shard_mb": round(recipe.output["target_shard_bytes"] / 2**20),
-    }  # fmt: skip
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="benchmarks/out")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
-    parser.add_argument("--target-shard-mb", type=int, default=None,
-                        help="override the recipe's output.target_shard_bytes (default: the recipe's 256 MB)")
+    parser.add_argument(
+        "--target-shard-mb",
+        type=int,
+        default=None,
+        help="override the recipe's output.target_shard_bytes (default: the recipe's 256 MB)",
+    )
     args = parser.parse_args()
 
     from stack_v2.archive.import_git import import_git
 
     workdir = Path(args.workdir).resolve()
-    results: dict = {"cores": os.cpu_count(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-                     "runner": "PortableRunner, local job service, EXTERNAL worker pool", "sizes": {}}  # fmt: skip
+    results: dict = {
+        "cores": os.cpu_count(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "runner": "PortableRunner, local job service, EXTERNAL worker pool",
+        "sizes": {},
+    }
     for size in args.sizes:
         repos, _ = make_repos(workdir, SIZES[size])
         archive = workdir / f"archive-{size}"

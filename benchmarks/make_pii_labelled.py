@@ -96,8 +96,18 @@ def public_ipv6() -> str:
 
 FIRST = ["maria", "wei", "olu", "sam", "anna", "jonas", "priya", "diego", "yuki", "fatima", "lars", "chloe"]
 LAST = ["garcia", "chen", "adeyemi", "patel", "kowalski", "berg", "nair", "santos", "tanaka", "haddad"]
-DOMAINS = ["gmail.com", "outlook.com", "protonmail.com", "univ-lyon1.fr", "cs.stanford.edu", "yahoo.co.jp",
-           "posteo.de", "fastmail.fm", "acme-robotics.io", "mail.ru"]  # fmt: skip
+DOMAINS = [
+    "gmail.com",
+    "outlook.com",
+    "protonmail.com",
+    "univ-lyon1.fr",
+    "cs.stanford.edu",
+    "yahoo.co.jp",
+    "posteo.de",
+    "fastmail.fm",
+    "acme-robotics.io",
+    "mail.ru",
+]
 
 
 def email() -> str:
@@ -109,15 +119,28 @@ cases: list[dict] = []
 
 
 def case(path: str, text: str, expect: list[tuple[str, str]], note: str) -> None:
-    cases.append({"id": f"c{len(cases):03d}", "path": path, "text": text,
-                  "expect": [{"type": t, "value": v} for t, v in expect], "note": note})  # fmt: skip
+    cases.append(
+        {
+            "id": f"c{len(cases):03d}",
+            "path": path,
+            "text": text,
+            "expect": [{"type": t, "value": v} for t, v in expect],
+            "note": note,
+        }
+    )
 
 
 # --- positives: keys ---
 for _ in range(8):
     k = aws_id()
-    ctx = rng.choice([f'AWS_ACCESS_KEY_ID = "{k}"\n', f"aws_access_key_id={k}\n", f'  "AccessKeyId": "{k}",\n',
-                      f'client = boto3.client("s3", aws_access_key_id="{k}")\n'])  # fmt: skip
+    ctx = rng.choice(
+        [
+            f'AWS_ACCESS_KEY_ID = "{k}"\n',
+            f"aws_access_key_id={k}\n",
+            f'  "AccessKeyId": "{k}",\n',
+            f'client = boto3.client("s3", aws_access_key_id="{k}")\n',
+        ]
+    )
     case(
         rng.choice(["settings.py", "deploy.sh", "creds.json", "upload.py"]),
         "import os\n" + ctx,
@@ -134,8 +157,14 @@ for _ in range(6):
     )
 for _ in range(8):
     k = github()
-    ctx = rng.choice([f'GITHUB_TOKEN = "{k}"\n', f"headers = {{'Authorization': 'token {k}'}}\n",
-                      f'gh = Github("{k}")\n', f"export GH_TOKEN={k}\n"])  # fmt: skip
+    ctx = rng.choice(
+        [
+            f'GITHUB_TOKEN = "{k}"\n',
+            f"headers = {{'Authorization': 'token {k}'}}\n",
+            f'gh = Github("{k}")\n',
+            f"export GH_TOKEN={k}\n",
+        ]
+    )
     case(rng.choice(["ci.py", "bot.py", "env.sh"]), ctx, [("key", k)], "GitHub token")
 for _ in range(6):
     k = slack()
@@ -170,8 +199,12 @@ for kind in ["RSA ", "EC ", "OPENSSH ", "", "DSA ", "RSA "]:
     )
 for _ in range(8):
     k = jwt()
-    case(rng.choice(["test_auth.py", "api.js", "README.md"]), f'curl -H "Authorization: Bearer {k}" https://api.internal-corp.net/v1/me\n',
-         [("key", k)], "JWT (header.payload.signature)")  # fmt: skip
+    case(
+        rng.choice(["test_auth.py", "api.js", "README.md"]),
+        f'curl -H "Authorization: Bearer {k}" https://api.internal-corp.net/v1/me\n',
+        [("key", k)],
+        "JWT (header.payload.signature)",
+    )
 for _ in range(8):
     k = entropy_b64(rng.choice([32, 40, 44]))
     name = rng.choice(["SECRET", "client_secret", "SIGNING_KEY", "encryption_key", "session_secret", "app_secret"])
@@ -197,8 +230,16 @@ case(
 # --- positives: passwords ---
 for _ in range(14):
     p = password()
-    ctx = rng.choice([f'password = "{p}"\n', f"DB_PASSWORD = '{p}'\n", f'conn = connect(user="app", passwd="{p}")\n',
-                      f'"password": "{p}",\n', f'$db_pass = "{p}";\n', f'String pwd = "{p}";\n'])  # fmt: skip
+    ctx = rng.choice(
+        [
+            f'password = "{p}"\n',
+            f"DB_PASSWORD = '{p}'\n",
+            f'conn = connect(user="app", passwd="{p}")\n',
+            f'"password": "{p}",\n',
+            f'$db_pass = "{p}";\n',
+            f'String pwd = "{p}";\n',
+        ]
+    )
     case(rng.choice(["db.py", "config.json", "db.php", "Main.java"]), ctx, [("password", p)], "password assignment")
 for _ in range(4):
     p = password()
@@ -212,9 +253,16 @@ for _ in range(4):
 # --- positives: emails ---
 for _ in range(20):
     e = email()
-    ctx = rng.choice([f'__author__ = "{e}"\n', f"# Maintainer: {rng.choice(FIRST).title()} <{e}>\n",
-                      f'contact = "{e}"\n', f" * @author {e}\n", f"Signed-off-by: someone <{e}>\n",
-                      f'send_mail("Hi", body, "{e}", [admin])\n'])  # fmt: skip
+    ctx = rng.choice(
+        [
+            f'__author__ = "{e}"\n',
+            f"# Maintainer: {rng.choice(FIRST).title()} <{e}>\n",
+            f'contact = "{e}"\n',
+            f" * @author {e}\n",
+            f"Signed-off-by: someone <{e}>\n",
+            f'send_mail("Hi", body, "{e}", [admin])\n',
+        ]
+    )
     case(rng.choice(["setup.py", "Main.java", "CHANGELOG", "mailer.py"]), ctx, [("email", e)], "personal email")
 e1, e2 = email(), email()
 case("AUTHORS", f"{e1}\n{e2}\n{e1}\n", [("email", e1), ("email", e2)], "several emails, one repeated")
@@ -222,8 +270,15 @@ case("AUTHORS", f"{e1}\n{e2}\n{e1}\n", [("email", e1), ("email", e2)], "several 
 # --- positives: IPs ---
 for _ in range(16):
     ip = public_ipv4()
-    ctx = rng.choice([f'SERVER = "{ip}"\n', f"ssh deploy@{ip} -p 2222\n", f"upstream backend {{ server {ip}:8080; }}\n",
-                      f'requests.get("http://{ip}/api/health")\n', f"ALLOWED_HOSTS = ['{ip}']\n"])  # fmt: skip
+    ctx = rng.choice(
+        [
+            f'SERVER = "{ip}"\n',
+            f"ssh deploy@{ip} -p 2222\n",
+            f"upstream backend {{ server {ip}:8080; }}\n",
+            f'requests.get("http://{ip}/api/health")\n',
+            f"ALLOWED_HOSTS = ['{ip}']\n",
+        ]
+    )
     case(rng.choice(["deploy.py", "nginx.conf", "run.sh"]), ctx, [("ip_address", ip)], "public IPv4")
 for _ in range(6):
     ip = public_ipv6()
@@ -329,9 +384,13 @@ for _ in range(20):
     major, minor, patch, build = rng.randint(1, 20), rng.randint(0, 40), rng.randint(0, 200), rng.randint(1, 999)
     case("setup.cfg", f"version = {major}.{minor}.{patch}.{build}\n", [], "negative: version string")
 for _ in range(20):
-    ip = rng.choice([f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-                     f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-                     f"172.{rng.randint(16, 31)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"])  # fmt: skip
+    ip = rng.choice(
+        [
+            f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+            f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+            f"172.{rng.randint(16, 31)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+        ]
+    )
     case("hosts.ini", f"[db]\nhost = {ip}\n", [], "negative: private IPv4")
 for _ in range(20):
     case(
@@ -344,8 +403,12 @@ for _ in range(15):
     u = "-".join(hexkey(n) for n in (8, 4, 4, 4, 12))
     case("fixtures.json", f'{{"id": "{u}", "name": "widget"}}\n', [], "negative: UUID")
 for _ in range(15):
-    case("versions.lock", f'  resolved "https://registry.yarnpkg.com/pkg/-/pkg-1.0.{rng.randint(0, 9)}.tgz#{hexkey(40)}"\n', [],
-         "negative: yarn lock sha1")  # fmt: skip
+    case(
+        "versions.lock",
+        f'  resolved "https://registry.yarnpkg.com/pkg/-/pkg-1.0.{rng.randint(0, 9)}.tgz#{hexkey(40)}"\n',
+        [],
+        "negative: yarn lock sha1",
+    )
 
 OUT.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases))
 print(f"{OUT.name}: {len(cases)} cases, {sum(1 for c in cases if c['expect'])} with PII")

@@ -14,9 +14,18 @@ the input, whatever the budget.
 from __future__ import annotations
 
 # select's failures that mean a requested subject gave no file at all (stack_v2.archive.traverse)
-NOTHING_LISTED = frozenset({"no_full_visit", "snapshot_not_in_export", "release_not_in_export",
-                            "revision_not_in_export", "no_default_branch", "unsupported_target", "no_files",
-                            "directory_not_in_export"})  # fmt: skip
+NOTHING_LISTED = frozenset(
+    {
+        "no_full_visit",
+        "snapshot_not_in_export",
+        "release_not_in_export",
+        "revision_not_in_export",
+        "no_default_branch",
+        "unsupported_target",
+        "no_files",
+        "directory_not_in_export",
+    }
+)
 
 
 def evaluate(report: dict, budget) -> dict:
@@ -51,8 +60,13 @@ def nothing_listed(requested: dict[str, list[str]], problems: list[tuple[str, st
     SWHID, its object id, its origin); ``problems`` are (detail, reason) pairs of select's failed rows."""
     found = []
     for subject, needles in requested.items():
-        reasons = sorted({reason for detail, reason in problems
-                          if reason in NOTHING_LISTED and any(_names(detail or "", n) for n in needles if n)})  # fmt: skip
+        reasons = sorted(
+            {
+                reason
+                for detail, reason in problems
+                if reason in NOTHING_LISTED and any(_names(detail or "", n) for n in needles if n)
+            }
+        )
         if reasons:
             found.append(f"{subject} ({', '.join(reasons)})")
     return found

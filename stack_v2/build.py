@@ -27,26 +27,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import StandardOptions
 import pyarrow.parquet as pq
+from apache_beam.options.pipeline_options import StandardOptions
 
+from stack_v2 import progress, storage
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.archive.traverse import ListDefaultBranchFiles
 from stack_v2.budget import describe_excess, nothing_listed
 from stack_v2.budget import evaluate as evaluate_budget
-from stack_v2 import progress
 from stack_v2.errors import StackV2Error
-from stack_v2 import storage
 from stack_v2.io import publish
 from stack_v2.io import report as rep
 from stack_v2.io.card import write_card
+from stack_v2.io.layout import AUDIT_LOG, OUTPUTS
 from stack_v2.io.metrics_report import metrics_check
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
 from stack_v2.io.rows import data_row, dropped_dict, dropped_key, file_key, language_dir, manifest_row
 from stack_v2.io.schema import DATA_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA
 from stack_v2.optout.requests import parse_request
 from stack_v2.recipe import Recipe, parse_recipe
-from stack_v2.io.layout import AUDIT_LOG, OUTPUTS
 from stack_v2.regenerate import audit_entry
 from stack_v2.report_html import write_report_or_warn
 from stack_v2.runners import pipeline_options
@@ -98,29 +97,47 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
     all_dropped = tuple(dropped) | "AllDropped" >> beam.Flatten()
     counts.append(rep.count_dropped(all_dropped, "Dropped"))
     counts.append(rep.count_languages(records))
-    tuple(counts) | "Counts" >> beam.Flatten() | "Report" >> rep.WriteReport(
-        os.path.join(run_dir, "report.json"), chain, registry.filter_stages())
+    (
+        tuple(counts)
+        | "Counts" >> beam.Flatten()
+        | "Report" >> rep.WriteReport(os.path.join(run_dir, "report.json"), chain, registry.filter_stages())
+    )
 
     out = recipe.output
     has_content = "fetch_decode" in recipe.stage_names
     if has_content:
         (
             records
-            | "DataRows" >> beam.Map(lambda r: (language_dir(r.language or "unknown"), data_row(r), len(r.content or "")))
-            | "WriteData" >> WriteShardedParquet(os.path.join(run_dir, "data"), "train", DATA_SCHEMA, file_key,
-                                                 target_bytes=out["target_shard_bytes"])  # fmt: skip
+            | "DataRows"
+            >> beam.Map(lambda r: (language_dir(r.language or "unknown"), data_row(r), len(r.content or "")))
+            | "WriteData"
+            >> WriteShardedParquet(
+                os.path.join(run_dir, "data"), "train", DATA_SCHEMA, file_key, target_bytes=out["target_shard_bytes"]
+            )
         )
     (
         records
         | "ManifestRows" >> beam.Map(lambda r: ("", manifest_row(r), 1))
-        | "WriteManifest" >> WriteShardedParquet(os.path.join(run_dir, "manifest"), "part", MANIFEST_SCHEMA, file_key,
-                                                 target_rows=out["manifest_rows_per_shard"])  # fmt: skip
+        | "WriteManifest"
+        >> WriteShardedParquet(
+            os.path.join(run_dir, "manifest"),
+            "part",
+            MANIFEST_SCHEMA,
+            file_key,
+            target_rows=out["manifest_rows_per_shard"],
+        )
     )
     (
         all_dropped
         | "DroppedRows" >> beam.Map(lambda r: ("", dropped_dict(r), 1))
-        | "WriteDropped" >> WriteShardedParquet(os.path.join(run_dir, "dropped"), "part", DROPPED_SCHEMA, dropped_key,
-                                                target_rows=out["dropped_rows_per_shard"])  # fmt: skip
+        | "WriteDropped"
+        >> WriteShardedParquet(
+            os.path.join(run_dir, "dropped"),
+            "part",
+            DROPPED_SCHEMA,
+            dropped_key,
+            target_rows=out["dropped_rows_per_shard"],
+        )
     )
     return chain
 
@@ -160,8 +177,9 @@ def run_build(req: BuildRequest, beam_args: Sequence[str] = (), *, show_progress
     return finish_build(req.output_dir, started.run_id, started.result)
 
 
-def start_build(req: BuildRequest, beam_args: Sequence[str] = (), *, wait: bool = True,
-                show_progress: bool = False) -> StartedBuild:
+def start_build(
+    req: BuildRequest, beam_args: Sequence[str] = (), *, wait: bool = True, show_progress: bool = False
+) -> StartedBuild:
     """Take the output's lock and submit the build's pipeline, writing into ``<output>/versions/<run id>/``;
     with ``wait`` (the default) return when it has finished. Without, return once the runner accepted the
     job (a Dataflow Flex Template's launcher must exit then) and leave the lock to ``finish_build``.
@@ -214,13 +232,19 @@ def _abandon(output_dir: str, run_id: str, exc: BaseException) -> None:
 
 def _run_info(req: BuildRequest, run_id: str) -> dict:
     return {
-        "run_id": run_id, "started_at": time.time(), "archive": req.location.describe(),
+        "run_id": run_id,
+        "started_at": time.time(),
+        "archive": req.location.describe(),
         "recipe": {"name": req.recipe.name, "path": req.recipe.path, "text": req.recipe.text},
-        "origins": list(req.origins), "swhids": [s.core for s in req.swhids],
-        "swhid_origins": [s.origin for s in req.swhids], "allow_missing": req.allow_missing,
-        "tool_versions": tool_versions(req.recipe),  # where the build was launched (Dataflow's workers run the same image)
+        "origins": list(req.origins),
+        "swhids": [s.core for s in req.swhids],
+        "swhid_origins": [s.origin for s in req.swhids],
+        "allow_missing": req.allow_missing,
+        "tool_versions": tool_versions(
+            req.recipe
+        ),  # where the build was launched (Dataflow's workers run the same image)
         "optouts": [{"request": r.to_audit_dict(), "line": r.line, "source": r.source} for r in req.optouts],
-    }  # fmt: skip
+    }
 
 
 def find_run(output_dir: str, run_id: str | None = None) -> str:
@@ -229,8 +253,9 @@ def find_run(output_dir: str, run_id: str | None = None) -> str:
     if run_id is None:
         holder = publish.read_lock(output_dir)
         if holder is None:
-            raise StackV2Error(f"{output_dir}: no run to finish (no build holds the lock; versions there: "
-                               f"{', '.join(runs) or 'none'})")  # fmt: skip
+            raise StackV2Error(
+                f"{output_dir}: no run to finish (no build holds the lock; versions there: {', '.join(runs) or 'none'})"
+            )
         run_id = holder["run_id"]
     if run_id not in runs:
         raise StackV2Error(f"{output_dir}: no run {run_id!r} (runs there: {', '.join(runs) or 'none'})")
@@ -296,9 +321,16 @@ def _complete_run(run_dir: str, report: dict, recipe: Recipe, info: dict, result
     """Everything finish_build writes into the run directory before publishing it; raises RunFailed when the
     run must not be published (report.json then says why)."""
     _complete_empty_tables(run_dir)
-    report.update(metrics_check(result, report, registry.filter_stages()))  # the runner's Beam counters against the report's counts
-    report["run"] = {"seconds": round(time.time() - info["started_at"], 3), "archive": info["archive"],
-                     "recipe": recipe.name, "origins": info["origins"], "swhids": info["swhids"]}  # fmt: skip
+    report.update(
+        metrics_check(result, report, registry.filter_stages())
+    )  # the runner's Beam counters against the report's counts
+    report["run"] = {
+        "seconds": round(time.time() - info["started_at"], 3),
+        "archive": info["archive"],
+        "recipe": recipe.name,
+        "origins": info["origins"],
+        "swhids": info["swhids"],
+    }
     report["tool_versions"] = info.get("tool_versions") or tool_versions(recipe)
     report["stages_off"] = stages_off(recipe)
     report["failure_budget"] = evaluate_budget(report, recipe.failure_budget)
@@ -308,10 +340,15 @@ def _complete_run(run_dir: str, report: dict, recipe: Recipe, info: dict, result
     if (nothing and not info.get("allow_missing")) or report["failure_budget"]["exceeded"]:
         report["published"] = False
         storage.write_text(storage.join(run_dir, "report.json"), json.dumps(report, indent=2) + "\n")
-        why = (f"requested but found nothing: {', '.join(nothing)} (--allow-missing builds without them)"
-               if nothing and not info.get("allow_missing") else describe_excess(report["failure_budget"]))
-        raise RunFailed(f"build not published, the previous dataset is unchanged: {why}; the run is kept in "
-                        f"{run_dir} (report.json, dropped/)")  # fmt: skip
+        why = (
+            f"requested but found nothing: {', '.join(nothing)} (--allow-missing builds without them)"
+            if nothing and not info.get("allow_missing")
+            else describe_excess(report["failure_budget"])
+        )
+        raise RunFailed(
+            f"build not published, the previous dataset is unchanged: {why}; the run is kept in "
+            f"{run_dir} (report.json, dropped/)"
+        )
     optouts = [parse_request(o["request"], line=o["line"], source=o["source"]) for o in info["optouts"]]
     if optouts:
         audit = write_build_audit(run_dir, optouts)
@@ -319,12 +356,17 @@ def _complete_run(run_dir: str, report: dict, recipe: Recipe, info: dict, result
             "files_removed": sum(a["files_removed"] for a in audit),
             "bytes_removed": sum(a["bytes_removed"] for a in audit),
             "repositories_removed": len({r for a in audit for r in a["repositories_removed"]}),
-            "applications": [{"applied_at": audit[0]["applied_at"], "requests": len(audit),
-                              "files_removed": sum(a["files_removed"] for a in audit),
-                              "repositories_removed": len({r for a in audit for r in a["repositories_removed"]})}],
-        }  # fmt: skip
+            "applications": [
+                {
+                    "applied_at": audit[0]["applied_at"],
+                    "requests": len(audit),
+                    "files_removed": sum(a["files_removed"] for a in audit),
+                    "repositories_removed": len({r for a in audit for r in a["repositories_removed"]}),
+                }
+            ],
+        }
     storage.write_text(storage.join(run_dir, "report.json"), json.dumps(report, indent=2) + "\n")
-    write_card(storage.join(run_dir, "README.md"), report, recipe)
+    write_card(storage.join(run_dir, "README.md"), report, recipe, *registry.card_parts(report, recipe.stage_names))
     write_report_or_warn(run_dir)  # report/index.html and the card's plots; a plotting failure only warns
     storage.write_text(storage.join(run_dir, "recipe.yaml"), recipe.text)  # manifest regenerate re-renders the card
     return report
@@ -341,7 +383,9 @@ def _requested_but_empty(run_dir: str, report: dict, info: dict) -> list[str]:
 
     fs, path = storage.filesystem(storage.join(run_dir, "dropped"))
     table = pq.read_table(path, filesystem=fs, columns=["stage", "outcome", "reason", "detail"])
-    table = table.filter(pc.and_(pc.equal(table.column("stage"), registry.FIRST), pc.equal(table.column("outcome"), "failed")))
+    table = table.filter(
+        pc.and_(pc.equal(table.column("stage"), registry.FIRST), pc.equal(table.column("outcome"), "failed"))
+    )
     problems = list(zip(table.column("detail").to_pylist(), table.column("reason").to_pylist()))
     nothing = nothing_listed(requested, problems)
     select = next((st for st in report["stages"] if st["stage"] == registry.FIRST), None)
@@ -364,16 +408,21 @@ def check_complete(run_dir: str, report: dict, has_content: bool) -> None:
             seen.add(int(match["index"]))
     for (directory, name), (count, seen) in sorted(sets.items()):
         if len(seen) != count:
-            where = directory[len(root):].lstrip("/") or "."
-            raise RunNotFinished(f"{run_dir}: {where} has {len(seen)} of {count} {name} shards: "
-                                 "the pipeline has not finished (or it failed)")  # fmt: skip
+            where = directory[len(root) :].lstrip("/") or "."
+            raise RunNotFinished(
+                f"{run_dir}: {where} has {len(seen)} of {count} {name} shards: "
+                "the pipeline has not finished (or it failed)"
+            )
     kept = report["totals"]["kept"]["files"]
     for table in ("manifest", *(("data",) if has_content else ())):
-        rows = sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows
-                   for p in paths if p.startswith(f"{root}/{table}/"))  # fmt: skip
+        rows = sum(
+            pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for p in paths if p.startswith(f"{root}/{table}/")
+        )
         if rows != kept and (rows or kept):
-            raise RunNotFinished(f"{run_dir}: {table}/ holds {rows:,} rows but report.json kept {kept:,} files: "
-                                 "the pipeline has not finished (or it failed)")  # fmt: skip
+            raise RunNotFinished(
+                f"{run_dir}: {table}/ holds {rows:,} rows but report.json kept {kept:,} files: "
+                "the pipeline has not finished (or it failed)"
+            )
 
 
 def write_build_audit(run_dir: str, requests) -> list[dict]:
@@ -385,12 +434,20 @@ def write_build_audit(run_dir: str, requests) -> list[dict]:
     fs, path = storage.filesystem(storage.join(run_dir, "dropped"))
     dropped = pq.read_table(path, filesystem=fs, columns=["stage", "repo_name", "detail", "length_bytes"])
     dropped = dropped.filter(pc.equal(dropped.column("stage"), optout.STAGE)).to_pylist()
-    applied_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    applied_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     lines = []
     for request in requests:
         rows = [r for r in dropped if r["detail"] == f"request={request.describe()}"]
-        lines.append(audit_entry(request, len(rows), sum(r["length_bytes"] or 0 for r in rows),
-                                 sorted({r["repo_name"] for r in rows}), applied_at, "build"))  # fmt: skip
+        lines.append(
+            audit_entry(
+                request,
+                len(rows),
+                sum(r["length_bytes"] or 0 for r in rows),
+                sorted({r["repo_name"] for r in rows}),
+                applied_at,
+                "build",
+            )
+        )
     storage.write_text(storage.join(run_dir, AUDIT_LOG), "".join(json.dumps(line) + "\n" for line in lines))
     return lines
 
@@ -407,8 +464,14 @@ def summary_table(report: dict) -> str:
     """The per-stage funnel as a text table (files and MB in, kept, dropped, failed)."""
     rows = [("stage", "in", "kept", "dropped", "failed", "MB in", "MB kept")]
     for st in report["stages"]:
-        rows.append((st["stage"], *(f"{st[k]['files']:,}" for k in ("input", "kept", "dropped", "failed")),
-                     f"{st['input']['bytes'] / 1e6:,.2f}", f"{st['kept']['bytes'] / 1e6:,.2f}"))  # fmt: skip
+        rows.append(
+            (
+                st["stage"],
+                *(f"{st[k]['files']:,}" for k in ("input", "kept", "dropped", "failed")),
+                f"{st['input']['bytes'] / 1e6:,.2f}",
+                f"{st['kept']['bytes'] / 1e6:,.2f}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     return "\n".join(lines)

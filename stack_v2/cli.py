@@ -28,13 +28,22 @@ def _archive_location(args):
 
 
 def _add_archive_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    parser.add_argument("--archive", required=required, metavar="URI",
-                        help="archive root: a local directory or s3://bucket/prefix (graph/orc/... and content/...)")
-    parser.add_argument("--graph", metavar="URI", default=None,
-                        help="graph export root holding orc/<table>/ when it is not <archive>/graph "
-                             "(e.g. s3://softwareheritage/graph/2023-09-06)")
-    parser.add_argument("--unsigned", action="store_true",
-                        help="anonymous S3 access (the public Software Heritage bucket)")
+    parser.add_argument(
+        "--archive",
+        required=required,
+        metavar="URI",
+        help="archive root: a local directory or s3://bucket/prefix (graph/orc/... and content/...)",
+    )
+    parser.add_argument(
+        "--graph",
+        metavar="URI",
+        default=None,
+        help="graph export root holding orc/<table>/ when it is not <archive>/graph "
+        "(e.g. s3://softwareheritage/graph/2023-09-06)",
+    )
+    parser.add_argument(
+        "--unsigned", action="store_true", help="anonymous S3 access (the public Software Heritage bucket)"
+    )
 
 
 def cmd_import_git(args, beam_args: list[str]) -> int:
@@ -49,9 +58,14 @@ def cmd_import_git(args, beam_args: list[str]) -> int:
         except ValueError as exc:
             raise StackV2Error(f"--visit-date {args.visit_date!r}: not an ISO 8601 date ({exc})") from exc
         if visit_date.tzinfo is None:
-            visit_date = visit_date.replace(tzinfo=dt.timezone.utc)
-    summary = import_git(args.repos, args.archive, origin_prefix=args.origin_prefix, visit_date=visit_date,
-                         progress=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
+            visit_date = visit_date.replace(tzinfo=dt.UTC)
+    summary = import_git(
+        args.repos,
+        args.archive,
+        origin_prefix=args.origin_prefix,
+        visit_date=visit_date,
+        progress=lambda msg: print(msg, file=sys.stderr),
+    )
     for origin, visit in summary.visits.items():
         state = f"visit {visit}" if visit else "unchanged since its last visit (nothing added)"
         print(f"{origin}: {state}", file=sys.stderr)
@@ -73,8 +87,13 @@ def cmd_files(args, beam_args: list[str]) -> int:
 
         if not args.archive:
             raise StackV2Error("archive files: give --archive URI (a graph export) or --web-api")
-        files, problems = list_files(_archive_location(args), origins=args.origin or (), swhids=swhids,
-                                     max_depth=args.max_depth, beam_args=beam_args)  # fmt: skip
+        files, problems = list_files(
+            _archive_location(args),
+            origins=args.origin or (),
+            swhids=swhids,
+            max_depth=args.max_depth,
+            beam_args=beam_args,
+        )
     out = sys.stdout
     for record in files:
         out.write(json.dumps(record.to_json_dict(), ensure_ascii=False) + "\n")
@@ -112,22 +131,30 @@ def build_request(args):
 
     from stack_v2.archive.swhid import parse_swhid_input
     from stack_v2.build import BuildRequest
-    from stack_v2.storage import absolute, check_uri
     from stack_v2.recipe import StageSpec, load_recipe
     from stack_v2.repo_metadata import check_repo_metadata
+    from stack_v2.storage import absolute, check_uri
 
     recipe = load_recipe(args.pipeline)
     if args.repo_metadata:  # relative to the working directory, like every path on the command line
         metadata = absolute(check_uri(args.repo_metadata, "--repo-metadata"))
-        stages = tuple(StageSpec(s.name, {**s.params, "repo_metadata": metadata})
-                       if s.name == "select_repositories" else s for s in recipe.stages)  # fmt: skip
+        stages = tuple(
+            StageSpec(s.name, {**s.params, "repo_metadata": metadata}) if s.name == "select_repositories" else s
+            for s in recipe.stages
+        )
         recipe = replace(recipe, stages=stages)
     if table := recipe.stage("select_repositories").params["repo_metadata"]:
         check_repo_metadata(table)  # a bad table fails here, before anything is written
     swhids = [parse_swhid_input(s) for s in args.swhid or ()]
-    return BuildRequest(_archive_location(args), check_uri(args.output, "--output"), recipe,
-                        origins=args.origin or (), swhids=swhids, optouts=_load_optouts(args.optouts),
-                        allow_missing=args.allow_missing)  # fmt: skip
+    return BuildRequest(
+        _archive_location(args),
+        check_uri(args.output, "--output"),
+        recipe,
+        origins=args.origin or (),
+        swhids=swhids,
+        optouts=_load_optouts(args.optouts),
+        allow_missing=args.allow_missing,
+    )
 
 
 def cmd_build(args, beam_args: list[str]) -> int:
@@ -135,12 +162,17 @@ def cmd_build(args, beam_args: list[str]) -> int:
 
     request = build_request(args)
     _check_archive_exists(request.location)
-    print(f"stack-v2: building {args.output} from {request.location.describe()} with recipe {request.recipe.name}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"stack-v2: building {args.output} from {request.location.describe()} with recipe {request.recipe.name}",
+        file=sys.stderr,
+    )
     started = start_build(request, beam_args, wait=not args.no_wait, show_progress=not args.quiet)
     if not started.finished:
-        print(f"stack-v2: submitted; when the job has finished, run: stack-v2 finish {started.output_dir} "
-              f"--run {started.run_id}", file=sys.stderr)  # fmt: skip
+        print(
+            f"stack-v2: submitted; when the job has finished, run: stack-v2 finish {started.output_dir} "
+            f"--run {started.run_id}",
+            file=sys.stderr,
+        )
         return 0
     report = finish_build(started.output_dir, started.run_id, started.result)
     _print_built(report, started.output_dir)
@@ -161,8 +193,11 @@ def _print_built(report: dict, output: str) -> None:
 
     print(summary_table(report), file=sys.stderr)
     kept = report["totals"]["kept"]
-    print(f"stack-v2: dataset written to {output} ({kept['files']:,} files, "
-          f"{kept['bytes'] / 1e6:,.2f} MB; {report['run']['seconds']:.1f} s)", file=sys.stderr)  # fmt: skip
+    print(
+        f"stack-v2: dataset written to {output} ({kept['files']:,} files, "
+        f"{kept['bytes'] / 1e6:,.2f} MB; {report['run']['seconds']:.1f} s)",
+        file=sys.stderr,
+    )
 
 
 def cmd_finish(args, beam_args: list[str]) -> int:
@@ -196,9 +231,11 @@ def _load_optouts(paths) -> list:
 
 
 def _print_optout_summary(summary: dict, where: str) -> None:
-    print(f"stack-v2: {where}: {summary['files_removed']:,} files ({summary['bytes_removed'] / 1e6:,.2f} MB) of "
-          f"{summary['repositories_removed']:,} repositories removed by {summary['requests']:,} requests",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"stack-v2: {where}: {summary['files_removed']:,} files ({summary['bytes_removed'] / 1e6:,.2f} MB) of "
+        f"{summary['repositories_removed']:,} repositories removed by {summary['requests']:,} requests",
+        file=sys.stderr,
+    )
 
 
 def _local_only(command: str, *paths: str) -> None:
@@ -207,8 +244,10 @@ def _local_only(command: str, *paths: str) -> None:
 
     for path in paths:
         if is_remote(path):
-            raise StackV2Error(f"{command}: {path}: works on a local dataset only; copy it down first "
-                               "(aws s3 sync / gcloud storage rsync) and upload the result")  # fmt: skip
+            raise StackV2Error(
+                f"{command}: {path}: works on a local dataset only; copy it down first "
+                "(aws s3 sync / gcloud storage rsync) and upload the result"
+            )
 
 
 def cmd_manifest_regenerate(args, beam_args: list[str]) -> int:
@@ -217,8 +256,9 @@ def cmd_manifest_regenerate(args, beam_args: list[str]) -> int:
     _local_only("manifest regenerate", args.dataset, args.output)
     if os.path.abspath(args.output) == os.path.abspath(args.dataset):
         raise StackV2Error("--output must differ from --dataset (use `stack-v2 optout apply` to change it in place)")
-    summary = regenerate(args.dataset, args.output, _load_optouts(args.optouts), group_by_repo=args.group_by_repo,
-                         beam_args=beam_args)  # fmt: skip
+    summary = regenerate(
+        args.dataset, args.output, _load_optouts(args.optouts), group_by_repo=args.group_by_repo, beam_args=beam_args
+    )
     _print_optout_summary(summary, f"regenerated {os.path.abspath(args.output)}")
     return 0
 
@@ -227,11 +267,20 @@ def cmd_optout_apply(args, beam_args: list[str]) -> int:
     from stack_v2.regenerate import regenerate
 
     _local_only("optout apply", args.dataset)
-    summary = regenerate(args.dataset, args.dataset, _load_optouts(args.requests), group_by_repo=args.group_by_repo,
-                         beam_args=beam_args, only_if_changed=True)  # fmt: skip
+    summary = regenerate(
+        args.dataset,
+        args.dataset,
+        _load_optouts(args.requests),
+        group_by_repo=args.group_by_repo,
+        beam_args=beam_args,
+        only_if_changed=True,
+    )
     if not summary["changed"]:
-        print(f"stack-v2: {os.path.abspath(args.dataset)}: nothing to do (no file of these requests remains, and "
-              "every request is already in optout-audit.jsonl)", file=sys.stderr)  # fmt: skip
+        print(
+            f"stack-v2: {os.path.abspath(args.dataset)}: nothing to do (no file of these requests remains, and "
+            "every request is already in optout-audit.jsonl)",
+            file=sys.stderr,
+        )
         return 0
     _print_optout_summary(summary, f"applied to {os.path.abspath(args.dataset)}")
     return 0
@@ -282,24 +331,33 @@ def cmd_report(args, beam_args: list[str]) -> int:
     if beam_args:
         raise StackV2Error(f"report: unknown option(s) {' '.join(beam_args)}")
     from stack_v2 import storage
-
     from stack_v2.io.publish import resolve
 
     if not storage.is_dir(storage.check_uri(args.dataset, "report: dataset")):
         raise StackV2Error(f"report: {args.dataset}: no such directory")
     written = write_report(resolve(args.dataset), output=args.output, top=args.top)
     card = "; the card (README.md) shows the plots" if written.card_updated else ""
-    print(f"stack-v2: report written to {written.html} with {len(written.plots)} plots (PNG) beside it{card}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"stack-v2: report written to {written.html} with {len(written.plots)} plots (PNG) beside it{card}",
+        file=sys.stderr,
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stack-v2", description="Build code-pretraining datasets like The Stack "
-                                     "v2 from the Software Heritage archive, on Apache Beam.")
+    parser = argparse.ArgumentParser(
+        prog="stack-v2",
+        description="Build code-pretraining datasets like The Stack "
+        "v2 from the Software Heritage archive, on Apache Beam.",
+    )
     parser.add_argument("--version", action="version", version=f"stack-v2 {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log stack-v2's progress at INFO level; -vv also Apache Beam's")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log stack-v2's progress at INFO level; -vv also Apache Beam's",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     archive = sub.add_parser("archive", help="read and write Software Heritage archives")
@@ -308,51 +366,95 @@ def build_parser() -> argparse.ArgumentParser:
     imp = asub.add_parser("import-git", help="turn local git repositories into a local SWH-layout archive")
     imp.add_argument("repos", nargs="+", metavar="REPO", help="paths of git repositories (bare or not)")
     imp.add_argument("--archive", required=True, metavar="DIR", help="archive directory (created or added to)")
-    imp.add_argument("--origin-prefix", default="https://github.com/local/",
-                     help="origin URL = prefix + repository folder name (default: %(default)s)")
+    imp.add_argument(
+        "--origin-prefix",
+        default="https://github.com/local/",
+        help="origin URL = prefix + repository folder name (default: %(default)s)",
+    )
     imp.add_argument("--visit-date", default=None, help="ISO 8601 date of the visit (default: now)")
     imp.set_defaults(func=cmd_import_git)
 
     files = asub.add_parser("files", help="print one JSON line per file of each origin's default branch")
     _add_archive_options(files, required=False)
     files.add_argument("--origin", action="append", metavar="URL", help="list only this origin (repeatable)")
-    files.add_argument("--swhid", action="append", metavar="SWHID",
-                       help="list this swh:1:snp|rev|dir SWHID, optionally with ;origin=... (repeatable)")
+    files.add_argument(
+        "--swhid",
+        action="append",
+        metavar="SWHID",
+        help="list this swh:1:snp|rev|dir SWHID, optionally with ;origin=... (repeatable)",
+    )
     files.add_argument("--max-depth", type=int, default=64, help="directory levels to descend (default: 64)")
-    files.add_argument("--web-api", nargs="?", const="", default=None, metavar="URL",
-                       help="list through the SWH Web API instead of a graph export (token: $SWH_API_TOKEN)")
+    files.add_argument(
+        "--web-api",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URL",
+        help="list through the SWH Web API instead of a graph export (token: $SWH_API_TOKEN)",
+    )
     files.set_defaults(func=cmd_files, beam=True)
 
-    build = sub.add_parser("build", help="build a dataset: Parquet shards, SWHID manifest, dropped table, report",
-                           epilog="Other options are Apache Beam pipeline options, passed to the runner: --runner "
-                                  "(DirectRunner, PortableRunner, DaskRunner, DataflowRunner, ...), "
-                                  "--direct_num_workers, --job_endpoint, ... An option that is neither is an error.")
+    build = sub.add_parser(
+        "build",
+        help="build a dataset: Parquet shards, SWHID manifest, dropped table, report",
+        epilog="Other options are Apache Beam pipeline options, passed to the runner: --runner "
+        "(DirectRunner, PortableRunner, DaskRunner, DataflowRunner, ...), "
+        "--direct_num_workers, --job_endpoint, ... An option that is neither is an error.",
+    )
     _add_archive_options(build)
     build.add_argument("--output", required=True, metavar="DIR", help="dataset directory (a previous run is replaced)")
-    build.add_argument("--pipeline", default=None, metavar="RECIPE",
-                       help="recipe name in pipelines/ or a YAML file (default: the-stack-v2)")
+    build.add_argument(
+        "--pipeline",
+        default=None,
+        metavar="RECIPE",
+        help="recipe name in pipelines/ or a YAML file (default: the-stack-v2)",
+    )
     build.add_argument("--origin", action="append", metavar="URL", help="build only from this origin (repeatable)")
-    build.add_argument("--swhid", action="append", metavar="SWHID", help="build from this snp|rev|dir SWHID (repeatable)")
-    build.add_argument("--repo-metadata", default=None, metavar="PARQUET",
-                       help="GHArchive-style repository metadata keyed by repo_name (overrides the recipe's)")
-    build.add_argument("--optouts", action="append", metavar="FILE",
-                       help="opt-out requests to honour (JSON lines, manifests/OPTOUT_FORMAT.md; repeatable)")
-    build.add_argument("--allow-missing", action="store_true",
-                       help="build even when a requested --origin or --swhid yields nothing (listed in report.json); "
-                            "by default that is an error and nothing is published")
+    build.add_argument(
+        "--swhid", action="append", metavar="SWHID", help="build from this snp|rev|dir SWHID (repeatable)"
+    )
+    build.add_argument(
+        "--repo-metadata",
+        default=None,
+        metavar="PARQUET",
+        help="GHArchive-style repository metadata keyed by repo_name (overrides the recipe's)",
+    )
+    build.add_argument(
+        "--optouts",
+        action="append",
+        metavar="FILE",
+        help="opt-out requests to honour (JSON lines, manifests/OPTOUT_FORMAT.md; repeatable)",
+    )
+    build.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="build even when a requested --origin or --swhid yields nothing (listed in report.json); "
+        "by default that is an error and nothing is published",
+    )
     build.add_argument("-q", "--quiet", action="store_true", help="no progress lines while the pipeline runs")
-    build.add_argument("--no-wait", action="store_true",
-                       help="return once the runner accepted the job (Dataflow); `stack-v2 finish` completes it")
+    build.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once the runner accepted the job (Dataflow); `stack-v2 finish` completes it",
+    )
     build.set_defaults(func=cmd_build, beam=True)
 
     finish = sub.add_parser("finish", help="turn a build submitted with --no-wait into the dataset, once it ran")
     finish.add_argument("output", metavar="DIR", help="the build's --output (local, s3:// or gs://)")
     finish.add_argument("--run", default=None, metavar="ID", help="the run id build printed (default: the only run)")
-    finish.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                        help="keep checking this long while the pipeline has not finished (default: check once)")
+    finish.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep checking this long while the pipeline has not finished (default: check once)",
+    )
     finish.add_argument("--poll", type=float, default=60.0, metavar="SECONDS", help="between checks (default: 60)")
-    finish.add_argument("--rollback", action="store_true",
-                        help="drop the run instead (its version directory) and free the lock it holds")
+    finish.add_argument(
+        "--rollback",
+        action="store_true",
+        help="drop the run instead (its version directory) and free the lock it holds",
+    )
     finish.set_defaults(func=cmd_finish)
 
     cat = asub.add_parser("cat", help="write blobs from the content store to stdout, verified")
@@ -366,8 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     regen = lsub.add_parser("regenerate", help="rebuild filters/licenses/permissive.tsv from ScanCode and Blue Oak")
     from stack_v2.licenses.classify import FILTERS_DIR
 
-    regen.add_argument("--blueoak", default=str(FILTERS_DIR / "blueoak-list-15.0.0.json"),
-                       help="the Blue Oak Council list's JSON (default: the copy in filters/licenses)")
+    regen.add_argument(
+        "--blueoak",
+        default=str(FILTERS_DIR / "blueoak-list-15.0.0.json"),
+        help="the Blue Oak Council list's JSON (default: the copy in filters/licenses)",
+    )
     regen.add_argument("--output", default=str(FILTERS_DIR), help="directory to write permissive.tsv into")
     regen.set_defaults(func=cmd_licenses_regenerate)
 
@@ -377,13 +482,19 @@ def build_parser() -> argparse.ArgumentParser:
     regen_m.add_argument("--dataset", required=True, metavar="DIR", help="a dataset written by stack-v2 build")
     regen_m.add_argument("--output", required=True, metavar="DIR2", help="where the regenerated dataset goes")
     regen_m.add_argument("--optouts", action="append", metavar="FILE", help="opt-out requests (repeatable)")
-    regen_m.add_argument("--group-by-repo", action="store_true",
-                         help="also write manifest-by-repo/, the repository-grouped train-*-ids form")
+    regen_m.add_argument(
+        "--group-by-repo",
+        action="store_true",
+        help="also write manifest-by-repo/, the repository-grouped train-*-ids form",
+    )
     regen_m.set_defaults(func=cmd_manifest_regenerate, beam=True)
     from stack_v2.manifest_check import add_arguments as add_check_arguments
 
-    check = add_check_arguments(msub.add_parser("check", help="verify a dataset: SWHIDs, duplicates, data vs "
-                                                              "manifest, opt-outs; exit 1 listing violations"))
+    check = add_check_arguments(
+        msub.add_parser(
+            "check", help="verify a dataset: SWHIDs, duplicates, data vs manifest, opt-outs; exit 1 listing violations"
+        )
+    )
     check.set_defaults(func=cmd_manifest_check)
 
     optout = sub.add_parser("optout", help="opt-out requests")
@@ -401,11 +512,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="a self-contained HTML report of a dataset, with PNG plots for its card")
     report.add_argument("dataset", metavar="DIR", help="a dataset written by stack-v2 build (local, s3:// or gs://)")
-    report.add_argument("--output", default=None, metavar="FILE",
-                        help="the HTML file; the PNG plots go beside it (default: DIR/report/index.html, and then "
-                             "the dataset card links the plots)")
-    report.add_argument("--top", type=int, default=15, metavar="N",
-                        help="languages, licenses, repositories and largest files shown (default: %(default)s)")
+    report.add_argument(
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="the HTML file; the PNG plots go beside it (default: DIR/report/index.html, and then "
+        "the dataset card links the plots)",
+    )
+    report.add_argument(
+        "--top",
+        type=int,
+        default=15,
+        metavar="N",
+        help="languages, licenses, repositories and largest files shown (default: %(default)s)",
+    )
     report.set_defaults(func=cmd_report)
     return parser
 

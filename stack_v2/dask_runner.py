@@ -144,8 +144,10 @@ def _run_bundle(step: str, spec_bytes: bytes, only_tag, partition: list, *side_v
     fresh = fn is None
     if fresh:
         fn = pickler.loads(fn_bytes)  # a new instance per concurrent bundle, as Beam's workers do
-    side_inputs = [SideInputMap(view_class, view_options, values)
-                   for (view_class, view_options), values in zip(side_views, side_values)]  # fmt: skip
+    side_inputs = [
+        SideInputMap(view_class, view_options, values)
+        for (view_class, view_options), values in zip(side_views, side_values)
+    ]
     out: dict = {}
     runner = DoFnRunner(fn, args, kwargs, side_inputs, windowing, _Receivers(out), step_name=step.split("/", 1)[1])
     if fresh:
@@ -267,7 +269,7 @@ class _Translator(PipelineVisitor):
             return keys
         out = []
         for i in range(self._parallelism):
-            chunk = keys[i * len(keys) // self._parallelism:(i + 1) * len(keys) // self._parallelism]
+            chunk = keys[i * len(keys) // self._parallelism : (i + 1) * len(keys) // self._parallelism]
             self.graph[key := self._key("coalesce")] = (_concat, *chunk)
             out.append(key)
         return out
@@ -300,7 +302,7 @@ class _Translator(PipelineVisitor):
             n = max(1, min(n, len(values)))
             keys = []
             for i in range(n):
-                chunk = values[i * len(values) // n:(i + 1) * len(values) // n]
+                chunk = values[i * len(values) // n : (i + 1) * len(values) // n]
                 self.graph[key := self._key("create")] = (_created, pickler.dumps(chunk))
                 keys.append(key)
         elif isinstance(transform, _Flatten):
@@ -313,8 +315,9 @@ class _Translator(PipelineVisitor):
         elif isinstance(transform, _GroupByKey):
             windowfn = applied.inputs[0].windowing.windowfn
             if not isinstance(windowfn, GlobalWindows):
-                raise NotImplementedError(f"{label}: the DaskRunner groups in the global window only, "
-                                          f"not {type(windowfn).__name__}")  # fmt: skip
+                raise NotImplementedError(
+                    f"{label}: the DaskRunner groups in the global window only, not {type(windowfn).__name__}"
+                )
             keys = self._shuffle(inputs[0], _key_bucket, _group)
         elif isinstance(transform, _Read):
             keys = []
@@ -346,7 +349,8 @@ class _Translator(PipelineVisitor):
             side_keys.append(self._gathered[side.pvalue])
         # The spec is one node of the graph, sent once to each worker that runs the step.
         self.graph[spec := self._key("spec")] = pickler.dumps(
-            (pickler.dumps(transform.fn), transform.args, transform.kwargs, applied.inputs[0].windowing, side_views))
+            (pickler.dumps(transform.fn), transform.args, transform.kwargs, applied.inputs[0].windowing, side_views)
+        )
         step = f"{self._run_id}/{applied.full_label}"
         outputs = applied.outputs
         single = len(outputs) == 1

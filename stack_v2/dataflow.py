@@ -29,10 +29,18 @@ from dataclasses import dataclass
 from stack_v2.errors import StackV2Error
 
 # stack-v2 build's own options, as a Flex Template names them (everything else is a Beam option)
-BUILD_OPTIONS = {"archive": "--archive", "graph": "--graph", "unsigned": "--unsigned", "output": "--output",
-                 "pipeline": "--pipeline", "origin": "--origin", "swhid": "--swhid",
-                 "repo_metadata": "--repo-metadata", "optouts": "--optouts",
-                 "allow_missing": "--allow-missing"}  # fmt: skip
+BUILD_OPTIONS = {
+    "archive": "--archive",
+    "graph": "--graph",
+    "unsigned": "--unsigned",
+    "output": "--output",
+    "pipeline": "--pipeline",
+    "origin": "--origin",
+    "swhid": "--swhid",
+    "repo_metadata": "--repo-metadata",
+    "optouts": "--optouts",
+    "allow_missing": "--allow-missing",
+}
 LIST_OPTIONS = ("origin", "swhid", "optouts")  # several values, comma-separated in a template parameter
 FLAGS = ("unsigned", "allow_missing")
 TRUE = ("true", "1", "yes")
@@ -95,16 +103,23 @@ class DataflowJob:
         requirements or package when the SDK container image holds everything."""
         from apache_beam.portability.api import beam_runner_api_pb2
 
-        return sorted(beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(d.role_payload).staged_name
-                      for env in self.pipeline.components.environments.values() for d in env.dependencies)  # fmt: skip
+        return sorted(
+            beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(d.role_payload).staged_name
+            for env in self.pipeline.components.environments.values()
+            for d in env.dependencies
+        )
 
     def worker_pool(self) -> dict:
         pool = self.job.proto.environment.worker_pools[0]
         images = [i.container_image for i in pool.sdk_harness_container_images]
-        return {"machine_type": pool.machine_type, "num_workers": pool.num_workers,
-                "max_num_workers": pool.autoscaling_settings.max_num_workers, "disk_size_gb": pool.disk_size_gb,
-                "worker_harness_container_image": pool.worker_harness_container_image,
-                "sdk_harness_container_images": images}  # fmt: skip
+        return {
+            "machine_type": pool.machine_type,
+            "num_workers": pool.num_workers,
+            "max_num_workers": pool.autoscaling_settings.max_num_workers,
+            "disk_size_gb": pool.disk_size_gb,
+            "worker_harness_container_image": pool.worker_harness_container_image,
+            "sdk_harness_container_images": images,
+        }
 
     def to_json(self) -> str:
         """The job request (without the pipeline proto, which a submission stages as pipeline.pb)."""
@@ -143,9 +158,12 @@ def dataflow_job(request, beam_args: Sequence[str]) -> DataflowJob:
     staging = job.google_cloud_options.staging_location
     # What DataflowApplicationClient.create_job_description does after staging (which a dry run skips).
     job.proto.environment = apiclient.Environment(
-        packages=[], options=job.options, environment_version=apiclient._FNAPI_ENVIRONMENT_MAJOR_VERSION,
+        packages=[],
+        options=job.options,
+        environment_version=apiclient._FNAPI_ENVIRONMENT_MAJOR_VERSION,
         proto_pipeline_staged_url=FileSystems.join(staging, names.STAGED_PIPELINE_FILENAME),
-        proto_pipeline=job.proto_pipeline).proto  # fmt: skip
+        proto_pipeline=job.proto_pipeline,
+    ).proto
     return DataflowJob(job, job.proto_pipeline)
 
 
@@ -175,8 +193,11 @@ def launch(argv: Sequence[str]) -> str:
     request, beam_args = build_request(argv)
     started = start_build(request, _with_dataflow_runner(beam_args), wait=False)
     job_id = started.result.job_id() if hasattr(started.result, "job_id") else ""
-    print(f"stack-v2: submitted Dataflow job {job_id} writing {started.run_dir}; when it has finished: "
-          f"stack-v2 finish {started.output_dir} --run {started.run_id}", file=sys.stderr)  # fmt: skip
+    print(
+        f"stack-v2: submitted Dataflow job {job_id} writing {started.run_dir}; when it has finished: "
+        f"stack-v2 finish {started.output_dir} --run {started.run_id}",
+        file=sys.stderr,
+    )
     return job_id
 
 
@@ -187,8 +208,9 @@ def flex_main(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack_v2.dataflow", description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("graph", "launch"), help="graph: make and check the job offline; "
-                                                                  "launch: submit it and exit")  # fmt: skip
+    parser.add_argument(
+        "mode", choices=("graph", "launch"), help="graph: make and check the job offline; launch: submit it and exit"
+    )
     parser.add_argument("--job-json", default=None, metavar="FILE", help="graph: write the job request here")
     args, rest = parser.parse_known_args(argv)
     try:
@@ -203,9 +225,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.job_json:
         with open(args.job_json, "w", encoding="utf-8") as f:
             f.write(job.to_json() + "\n")
-    print(json.dumps({"job_name": job.job.proto.name, "transforms": len(job.pipeline.components.transforms),
-                      "top_level": job.top_level_names(), "container_images": job.container_images(),
-                      "artifacts_to_stage": job.artifacts(), "worker_pool": job.worker_pool()}, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "job_name": job.job.proto.name,
+                "transforms": len(job.pipeline.components.transforms),
+                "top_level": job.top_level_names(),
+                "container_images": job.container_images(),
+                "artifacts_to_stage": job.artifacts(),
+                "worker_pool": job.worker_pool(),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -2,10 +2,10 @@
 
 It takes a few pure-Python packages of the standard library (each becomes a repository with two
 commits), plus one repository of installed packages' web assets and generated code (ScanCode's HTML
-templates and minified JavaScript, Beam's generated protobuf modules) for the quality filters, imports them into a local SWH-layout archive and builds the dataset from it with the demo
-recipe: Parquet shards per language, the SWHID manifest, the dropped table, report and card. Dates
-are fixed, so two runs give the same archive ids and byte-identical manifests.
-"""
+templates and minified JavaScript, Beam's generated protobuf modules) for the quality filters, imports them into a
+local SWH-layout archive and builds the dataset from it with the demo recipe: Parquet shards per language, the SWHID
+manifest, the dropped table, report and card. Dates are fixed, so two runs give the same archive ids and
+byte-identical manifests."""
 
 from __future__ import annotations
 
@@ -55,8 +55,11 @@ def make_demo_repos(repos_dir: str, packages: Sequence[str] = DEMO_PACKAGES) -> 
         _git(repo, "commit", "-qm", f"import {name}", date=_DATES[0])
         for sub in sorted(os.listdir(src)):
             if os.path.isdir(os.path.join(src, sub)) and not sub.startswith("__"):
-                shutil.copytree(os.path.join(src, sub), os.path.join(repo, sub),
-                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+                shutil.copytree(
+                    os.path.join(src, sub),
+                    os.path.join(repo, sub),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                )
         with open(os.path.join(repo, "README.md"), "w", encoding="utf-8") as f:
             f.write(f"# {name}\n\nThe `{name}` package of CPython {sys.version.split()[0]}'s standard library.\n")
         if name == LICENSED_PACKAGE and os.path.isfile(os.path.join(os.path.dirname(src), "LICENSE.txt")):
@@ -72,8 +75,11 @@ def make_demo_repos(repos_dir: str, packages: Sequence[str] = DEMO_PACKAGES) -> 
 # A repository of files the quality filters exist for, from packages the project installs:
 # (package, directory inside it, directory in the repository).
 ASSETS_REPO = "web-assets"
-_ASSET_SOURCES = (("formattedcode", "templates", "templates"), ("licensedcode", "static", "static"),
-                  ("apache_beam", "portability/api", "generated/api"))  # fmt: skip
+_ASSET_SOURCES = (
+    ("formattedcode", "templates", "templates"),
+    ("licensedcode", "static", "static"),
+    ("apache_beam", "portability/api", "generated/api"),
+)
 
 
 def make_assets_repo(repos_dir: str) -> str:
@@ -114,9 +120,13 @@ def _write_demo_notebook(path: str) -> None:
         cells.append(code)
     for i, cell in enumerate(cells):
         cell.id = f"cell-{i}"  # nbformat makes random ids: fixed ones keep the demo's archive the same every run
-    notebook = nbformat.v4.new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python", "file_extension": ".py"}})  # fmt: skip
+    notebook = nbformat.v4.new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python", "file_extension": ".py"},
+        },
+    )
     os.makedirs(os.path.dirname(path), exist_ok=True)
     nbformat.write(notebook, path)
 
@@ -138,17 +148,23 @@ def run_demo(workdir: str, beam_args: Sequence[str] = (), show_progress: bool = 
     say(f"making git repositories from the standard library and installed packages in {workdir}/repos")
     repos = make_demo_repos(os.path.join(workdir, "repos")) + [make_assets_repo(os.path.join(workdir, "repos"))]
     say(f"importing {len(repos)} repositories into {archive}")
-    summary = import_git(repos, archive, visit_date=dt.datetime(2023, 9, 6, tzinfo=dt.timezone.utc))
-    say("added: " + (", ".join(f"{n} {t}" for t, n in summary.new_rows.items() if n) or "nothing new (already imported)"))
+    summary = import_git(repos, archive, visit_date=dt.datetime(2023, 9, 6, tzinfo=dt.UTC))
+    say(
+        "added: "
+        + (", ".join(f"{n} {t}" for t, n in summary.new_rows.items() if n) or "nothing new (already imported)")
+    )
 
     dataset = os.path.join(workdir, "dataset")
     say(f"building the dataset with the demo recipe (pipelines/demo.yaml) into {dataset}")
     started = time.perf_counter()
-    report = run_build(BuildRequest(ArchiveLocation(archive), dataset, load_recipe("demo")), beam_args,
-                       show_progress=show_progress)
+    report = run_build(
+        BuildRequest(ArchiveLocation(archive), dataset, load_recipe("demo")), beam_args, show_progress=show_progress
+    )
     print(summary_table(report), file=sys.stderr)
     kept = report["totals"]["kept"]
-    say(f"{kept['files']:,} files, {kept['bytes'] / 1e6:,.2f} MB in {len(report['languages'])} languages "
-        f"({time.perf_counter() - started:.1f} s); accounting {report['accounting']}")  # fmt: skip
+    say(
+        f"{kept['files']:,} files, {kept['bytes'] / 1e6:,.2f} MB in {len(report['languages'])} languages "
+        f"({time.perf_counter() - started:.1f} s); accounting {report['accounting']}"
+    )
     print(f"dataset: {dataset}  (data/, manifest/, dropped/, report.json, README.md, report/index.html)")
     return 0 if report["accounting"] == "ok" else 1

@@ -135,10 +135,15 @@ def manifest_files(manifest_uri: str, *, unsigned: bool = False) -> tuple[pafs.F
     return fs, files
 
 
-def iter_manifest_batches(manifest_uri: str, columns: Sequence[str] | None = None, *,
-                          languages: Iterable[str] | None = None, optional_columns: Sequence[str] = (),
-                          batch_size: int = _DEFAULT_BATCH_ROWS, unsigned: bool = False
-                          ) -> Iterator[pa.RecordBatch]:  # fmt: skip
+def iter_manifest_batches(
+    manifest_uri: str,
+    columns: Sequence[str] | None = None,
+    *,
+    languages: Iterable[str] | None = None,
+    optional_columns: Sequence[str] = (),
+    batch_size: int = _DEFAULT_BATCH_ROWS,
+    unsigned: bool = False,
+) -> Iterator[pa.RecordBatch]:
     """The manifest as Arrow record batches of at most ``batch_size`` rows, file by file in path order.
 
     ``columns`` selects columns (all by default); a requested column a file lacks is an error naming the
@@ -155,8 +160,14 @@ def iter_manifest_batches(manifest_uri: str, columns: Sequence[str] | None = Non
     return _read_batches(fs, files, columns, wanted, optional_columns, batch_size)
 
 
-def _read_batches(fs: pafs.FileSystem, files: list[str], columns: Sequence[str] | None, wanted: pa.Array | None,
-                  optional_columns: Sequence[str], batch_size: int) -> Iterator[pa.RecordBatch]:  # fmt: skip
+def _read_batches(
+    fs: pafs.FileSystem,
+    files: list[str],
+    columns: Sequence[str] | None,
+    wanted: pa.Array | None,
+    optional_columns: Sequence[str],
+    batch_size: int,
+) -> Iterator[pa.RecordBatch]:
     for path in files:
         where = f"s3://{path}" if isinstance(fs, pafs.S3FileSystem) else path
         try:
@@ -184,28 +195,36 @@ def _read_batches(fs: pafs.FileSystem, files: list[str], columns: Sequence[str] 
             raise ArchiveError(f"manifest {where}: {' '.join(str(exc).split())}") from exc
 
 
-def iter_manifest(manifest_uri: str, columns: Sequence[str] | None = None, *,
-                  languages: Iterable[str] | None = None, batch_size: int = _DEFAULT_BATCH_ROWS,
-                  unsigned: bool = False) -> Iterator[dict]:  # fmt: skip
+def iter_manifest(
+    manifest_uri: str,
+    columns: Sequence[str] | None = None,
+    *,
+    languages: Iterable[str] | None = None,
+    batch_size: int = _DEFAULT_BATCH_ROWS,
+    unsigned: bool = False,
+) -> Iterator[dict]:
     """Manifest rows as dicts (column name -> Python value), streamed from a local or ``s3://`` Parquet
     manifest (a file, a directory of parts, or a dataset root holding ``manifest/``), in path order.
     Arguments and the file list are checked when this is called."""
-    batches = iter_manifest_batches(manifest_uri, columns, languages=languages, batch_size=batch_size,
-                                    unsigned=unsigned)  # fmt: skip
+    batches = iter_manifest_batches(
+        manifest_uri, columns, languages=languages, batch_size=batch_size, unsigned=unsigned
+    )
     return (row for batch in batches for row in batch.to_pylist())
 
 
 # -- the content store ---------------------------------------------------------------------------
 
 
-def open_store(content_uri: str, *, unsigned: bool = False, retry: RetryPolicy | None = None,
-               max_pool_connections: int = 32) -> ContentStore:  # fmt: skip
+def open_store(
+    content_uri: str, *, unsigned: bool = False, retry: RetryPolicy | None = None, max_pool_connections: int = 32
+) -> ContentStore:
     """The content store whose objects are ``<content_uri>/<blob_id>``: ``s3://bucket/prefix`` (e.g.
     ``s3://softwareheritage/content``) or a local directory (e.g. ``<archive>/content``)."""
     if _location(content_uri, unsigned, "content store").is_s3:
         parsed = urlparse(content_uri)
-        return S3ContentStore(parsed.netloc, parsed.path, unsigned=unsigned, retry=retry,
-                              max_pool_connections=max_pool_connections)  # fmt: skip
+        return S3ContentStore(
+            parsed.netloc, parsed.path, unsigned=unsigned, retry=retry, max_pool_connections=max_pool_connections
+        )
     path = urlparse(content_uri).path if content_uri.startswith("file://") else content_uri
     return LocalContentStore(os.path.expanduser(path))
 
@@ -272,11 +291,20 @@ def _where(row: dict) -> str:
     return f" (manifest row {row.get('repo_name')!s}:{row.get('path')!r})"
 
 
-def load_files(manifest_uri: str, content_uri: str, *, redact: RedactHook | None = build_redaction,
-               concurrency: int = 16, languages: Iterable[str] | None = None, columns: Sequence[str] | None = None,
-               on_missing: Literal["raise", "skip"] = "raise", unsigned: bool = False,
-               retry: RetryPolicy | None = None, max_length: int | None = MAX_BLOB_LENGTH,
-               batch_size: int = _DEFAULT_BATCH_ROWS) -> Iterator[dict]:  # fmt: skip
+def load_files(
+    manifest_uri: str,
+    content_uri: str,
+    *,
+    redact: RedactHook | None = build_redaction,
+    concurrency: int = 16,
+    languages: Iterable[str] | None = None,
+    columns: Sequence[str] | None = None,
+    on_missing: Literal["raise", "skip"] = "raise",
+    unsigned: bool = False,
+    retry: RetryPolicy | None = None,
+    max_length: int | None = MAX_BLOB_LENGTH,
+    batch_size: int = _DEFAULT_BATCH_ROWS,
+) -> Iterator[dict]:
     """Each manifest row (in manifest order) with ``content``: the blob fetched from the content store,
     verified, decoded with the row's ``src_encoding`` and passed through ``redact``.
 
@@ -310,14 +338,27 @@ def load_files(manifest_uri: str, content_uri: str, *, redact: RedactHook | None
     store = open_store(content_uri, unsigned=unsigned, retry=retry, max_pool_connections=max(concurrency, 10))
     out_columns = None if columns is None else [c for c in dict.fromkeys(columns) if c != "content"]
     read_columns = None if out_columns is None else list(dict.fromkeys([*out_columns, *_REQUIRED]))
-    batches = iter_manifest_batches(manifest_uri, read_columns, languages=languages, optional_columns=_OPTIONAL,
-                                    batch_size=batch_size, unsigned=unsigned)  # fmt: skip
+    batches = iter_manifest_batches(
+        manifest_uri,
+        read_columns,
+        languages=languages,
+        optional_columns=_OPTIONAL,
+        batch_size=batch_size,
+        unsigned=unsigned,
+    )
     rows = (row for batch in batches for row in batch.to_pylist())
     return _load(store, rows, redact, concurrency, on_missing, max_length, out_columns)
 
 
-def _load(store: ContentStore, rows: Iterator[dict], redact: RedactHook | None, concurrency: int, on_missing: str,
-          max_length: int | None, out_columns: list[str] | None) -> Iterator[dict]:  # fmt: skip
+def _load(
+    store: ContentStore,
+    rows: Iterator[dict],
+    redact: RedactHook | None,
+    concurrency: int,
+    on_missing: str,
+    max_length: int | None,
+    out_columns: list[str] | None,
+) -> Iterator[dict]:
     in_flight: deque[dict] = deque()
 
     def items() -> Iterator[tuple[str, str | None, int | None]]:
@@ -342,8 +383,9 @@ def _load(store: ContentStore, rows: Iterator[dict], redact: RedactHook | None, 
             if redact is not None:
                 text = redact(text, row)
                 if not isinstance(text, str):
-                    raise TypeError(f"load_files: redact returned {type(text).__name__}, not str, "
-                                    f"for blob_id {result.blob_id}")  # fmt: skip
+                    raise TypeError(
+                        f"load_files: redact returned {type(text).__name__}, not str, for blob_id {result.blob_id}"
+                    )
             if out_columns is not None:
                 row = {name: row[name] for name in out_columns}
             yield {**row, "content": text}

@@ -34,7 +34,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import polars as pl
 import pyarrow as pa
@@ -48,8 +48,17 @@ from stack_v2.optout import OptOutMatcher, OptOutRequest, load_requests
 from stack_v2.records import repo_name_from_origin
 from stack_v2.swhids import parse_swhid, render_file_swhid
 
-KINDS = ("schema", "ids", "swhid", "duplicate_blob_id", "data_not_in_manifest", "manifest_not_in_data",
-         "mismatch", "language_dir", "opted_out")  # fmt: skip
+KINDS = (
+    "schema",
+    "ids",
+    "swhid",
+    "duplicate_blob_id",
+    "data_not_in_manifest",
+    "manifest_not_in_data",
+    "mismatch",
+    "language_dir",
+    "opted_out",
+)
 DEFAULT_LIMIT = 50
 KEY = ("blob_id", "repo_name", "path")
 _NULL = "\x00<null>"  # stands for null in join keys (null never equals null in a join)
@@ -68,7 +77,7 @@ _PLAIN_ORIGIN = re.compile(r"[A-Za-z0-9:/._~+@-]+")
 _ORIGIN_QUALIFIER = re.compile(r";origin=([^;]*)")
 
 # a JSON-lines file, several, the requests themselves, or a matcher
-Optouts = Union[None, str, os.PathLike, OptOutMatcher, Iterable[OptOutRequest], Iterable[str | os.PathLike]]
+Optouts = None | str | os.PathLike | OptOutMatcher | Iterable[OptOutRequest] | Iterable[str | os.PathLike]
 
 
 class Violation(NamedTuple):
@@ -145,10 +154,14 @@ def _read_shard(result: CheckResult, dataset_dir: str, rel: str, expected: pa.Sc
     have = {f.name: f.type for f in schema}
     missing = [f.name for f in expected if f.name not in have]
     extra = [name for name in have if name not in expected.names]
-    wrong = [f"{f.name} is {have[f.name]}, expected {f.type}" for f in expected
-             if f.name in have and have[f.name] != f.type]  # fmt: skip
-    problems = ([f"missing columns {', '.join(missing)}"] if missing else []) + \
-        ([f"unexpected columns {', '.join(extra)}"] if extra else []) + wrong  # fmt: skip
+    wrong = [
+        f"{f.name} is {have[f.name]}, expected {f.type}" for f in expected if f.name in have and have[f.name] != f.type
+    ]
+    problems = (
+        ([f"missing columns {', '.join(missing)}"] if missing else [])
+        + ([f"unexpected columns {', '.join(extra)}"] if extra else [])
+        + wrong
+    )
     if problems:
         result.add("schema", rel, None, "; ".join(problems))
     needed = [c for c in columns if c in have]
@@ -170,8 +183,11 @@ def _check_ids(result: CheckResult, frame: pl.DataFrame) -> None:
         if name not in frame.columns:
             continue
         col = pl.col(name)
-        bad = col.is_null() | ~col.str.contains(_HEX40) if name in _REQUIRED_IDS else \
-            col.is_not_null() & ~col.str.contains(_HEX40)  # fmt: skip
+        bad = (
+            col.is_null() | ~col.str.contains(_HEX40)
+            if name in _REQUIRED_IDS
+            else col.is_not_null() & ~col.str.contains(_HEX40)
+        )
         for file, row, value in frame.filter(bad).select("_file", "_row", name).iter_rows():
             result.add("ids", file, row, f"{name} {_fmt(value)} is not 40 lower-case hex digits")
 
@@ -197,8 +213,9 @@ def _fast_swhid_row(row: dict) -> tuple[bool, str | None]:
     if not all(isinstance(i, str) and _HEX40_RE.fullmatch(i) for i in ids):
         return False, None
     origin = m.group(1)
-    expected = canonical_swhid(row["content_id"], origin, row.get("snapshot_id"), row.get("revision_id"),
-                               row.get("directory_id"), row["path"])  # fmt: skip
+    expected = canonical_swhid(
+        row["content_id"], origin, row.get("snapshot_id"), row.get("revision_id"), row.get("directory_id"), row["path"]
+    )
     return (True, origin) if text == expected else (False, None)
 
 
@@ -280,8 +297,11 @@ def _check_duplicates(result: CheckResult, frame: pl.DataFrame, table: str) -> N
     dup = frame.filter(pl.col("blob_id").is_not_null() & pl.col("blob_id").is_duplicated())
     if dup.is_empty():
         return
-    groups = (dup.sort("_file", "_row").group_by("blob_id", maintain_order=True)
-              .agg(pl.col("_file"), pl.col("_row"), pl.len().alias("n")))  # fmt: skip
+    groups = (
+        dup.sort("_file", "_row")
+        .group_by("blob_id", maintain_order=True)
+        .agg(pl.col("_file"), pl.col("_row"), pl.len().alias("n"))
+    )
     for blob_id, files, rows, n in groups.iter_rows():
         others = ", ".join(f"{f} row {r}" for f, r in list(zip(files, rows))[1:6]) + (" ..." if n > 6 else "")
         result.add(
@@ -304,17 +324,24 @@ def _cross_check(
     def key_text(row_values) -> str:
         return ", ".join(f"{k}={_fmt(v)}" for k, v in zip(KEY, row_values))
 
-    for file, row, *key in d.join(m.select(keys), on=keys, how="anti").sort("_file", "_row") \
-            .select("_file", "_row", *KEY).iter_rows():  # fmt: skip
+    for file, row, *key in (
+        d.join(m.select(keys), on=keys, how="anti").sort("_file", "_row").select("_file", "_row", *KEY).iter_rows()
+    ):
         result.add("data_not_in_manifest", file, row, f"no manifest row has {key_text(key)}")
-    for file, row, *key in m.join(d.select(keys), on=keys, how="anti").sort("_file", "_row") \
-            .select("_file", "_row", *KEY).iter_rows():  # fmt: skip
+    for file, row, *key in (
+        m.join(d.select(keys), on=keys, how="anti").sort("_file", "_row").select("_file", "_row", *KEY).iter_rows()
+    ):
         result.add("manifest_not_in_data", file, row, f"no data row has {key_text(key)}")
 
     compared = [c for c in compared if c in m.columns and c in d.columns]
     m_first = m.sort("_file", "_row").unique(subset=keys, keep="first", maintain_order=True)
-    m_side = m_first.select(*keys, pl.col("_file").alias("_m_file"), pl.col("_row").alias("_m_row"),
-                            pl.col("_origin"), *(pl.col(c).alias(f"_m_{c}") for c in compared))  # fmt: skip
+    m_side = m_first.select(
+        *keys,
+        pl.col("_file").alias("_m_file"),
+        pl.col("_row").alias("_m_row"),
+        pl.col("_origin"),
+        *(pl.col(c).alias(f"_m_{c}") for c in compared),
+    )
     joined = d.join(m_side, on=keys, how="left").sort("_file", "_row")
     for c in compared:
         try:
@@ -323,7 +350,8 @@ def _cross_check(
         except Exception:  # noqa: BLE001 - a column whose types differ (already a schema violation)
             continue
         for file, row, value, m_file, m_row, m_value in bad.select(
-                "_file", "_row", c, "_m_file", "_m_row", f"_m_{c}").iter_rows():  # fmt: skip
+            "_file", "_row", c, "_m_file", "_m_row", f"_m_{c}"
+        ).iter_rows():
             result.add("mismatch", file, row, f"{c} is {_fmt(value)}, {m_file} row {m_row} has {_fmt(m_value)}")
     return joined.select(*[c for c in data.columns], "_origin")
 
@@ -447,9 +475,12 @@ def check_dataset(
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="a dataset directory written by stack-v2 build")
-    parser.add_argument("--optouts", action="append",
-                        help="opt-out requests (JSON lines, manifests/OPTOUT_FORMAT.md): report any row of a "
-                             "repository they cover (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--optouts",
+        action="append",
+        help="opt-out requests (JSON lines, manifests/OPTOUT_FORMAT.md): report any row of a "
+        "repository they cover (repeatable)",
+    )
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="violations listed per kind (default 50)")
     parser.add_argument(
         "--exhaustive",

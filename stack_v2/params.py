@@ -8,9 +8,9 @@ gives the complete, converted parameter set. Pure: no Beam, no I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,8 +59,11 @@ class Int(Spec):
     max: int | None = None
 
     def check(self, value):
-        if not _is_int(value) or (self.min is not None and value < self.min) or (
-                self.max is not None and value > self.max):  # fmt: skip
+        if (
+            not _is_int(value)
+            or (self.min is not None and value < self.min)
+            or (self.max is not None and value > self.max)
+        ):
             raise self.invalid()
         return value
 
@@ -203,6 +206,7 @@ def param(default: Any, spec: Spec):
 
 def path_parameters(table: Parameters) -> set[str]:
     """The parameters holding a file or directory (a Path spec, optional or in a mapping's values)."""
+
     def is_path(spec: Spec) -> bool:
         if isinstance(spec, Path):
             return True

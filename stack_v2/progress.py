@@ -211,8 +211,10 @@ def _rate(n: float, seconds: float, unit: str) -> str:
 def describe(est: Estimate, seconds: float) -> str:
     """The words after the bar: files settled of files seen, rates, the stage under way."""
     at = "listing files" if est.stage == "listing" else f"at {est.stage}" if est.stage else "writing outputs"
-    return (f"{est.settled:,}/{est.files:,} files, {_rate(est.settled, seconds, 'files')}, "
-            f"{_rate(est.settled_bytes / 1e6, seconds, 'MB')}, {at}")
+    return (
+        f"{est.settled:,}/{est.files:,} files, {_rate(est.settled, seconds, 'files')}, "
+        f"{_rate(est.settled_bytes / 1e6, seconds, 'MB')}, {at}"
+    )
 
 
 class Watch:
@@ -221,8 +223,9 @@ class Watch:
     Sets this process's ``target()`` on entry, so the stages made inside report here.
     """
 
-    def __init__(self, chain_of: Callable[[], Sequence[str]] | Sequence[str] = (), *, enabled: bool = True,
-                 stream=None):
+    def __init__(
+        self, chain_of: Callable[[], Sequence[str]] | Sequence[str] = (), *, enabled: bool = True, stream=None
+    ):
         self._chain_of = chain_of if callable(chain_of) else (lambda: chain_of)
         self.enabled = enabled
         self.stream = stream or sys.stderr
@@ -252,8 +255,13 @@ class Watch:
         if self.stream.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=1000, file=self.stream, desc="stack-v2", leave=True,
-                             bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
+            self._bar = tqdm(
+                total=1000,
+                file=self.stream,
+                desc="stack-v2",
+                leave=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
+            )
         self._thread = threading.Thread(target=self._loop, name="stack-v2-progress-watch", daemon=True)
         self._thread.start()
 
@@ -278,8 +286,11 @@ class Watch:
                 eta = f"ETA {_clock(seconds * (1 - self._shown) / self._shown)}"
             else:
                 eta = "ETA -"
-            print(f"[stack-v2] {100 * self._shown:3.0f}% {_clock(seconds)} {eta}: "
-                  f"{describe(est, seconds)}", file=self.stream, flush=True)
+            print(
+                f"[stack-v2] {100 * self._shown:3.0f}% {_clock(seconds)} {eta}: {describe(est, seconds)}",
+                file=self.stream,
+                flush=True,
+            )
 
     def __exit__(self, exc_type, exc, tb) -> None:
         global _target

@@ -48,17 +48,21 @@ STAGE_PARAMETERS: dict[str, dict] = {name: table.defaults() for name, table in S
 # (stage, stage it needs before it), and (earlier, later) when both are in a recipe
 REQUIRES = [(stage.name, needed) for stage in registry.RECIPE_STAGES for needed in stage.requires]
 ORDER = [(earlier, stage.name) for stage in registry.RECIPE_STAGES for earlier in stage.after]
-OUTPUT = Parameters({
-    "target_shard_bytes": Param(256 * 1024 * 1024, POSITIVE),
-    "manifest_rows_per_shard": Param(1_000_000, POSITIVE),
-    "dropped_rows_per_shard": Param(1_000_000, POSITIVE),
-})
+OUTPUT = Parameters(
+    {
+        "target_shard_bytes": Param(256 * 1024 * 1024, POSITIVE),
+        "manifest_rows_per_shard": Param(1_000_000, POSITIVE),
+        "dropped_rows_per_shard": Param(1_000_000, POSITIVE),
+    }
+)
 OUTPUT_PARAMETERS = OUTPUT.defaults()
 # How many of a stage's (or the whole build's) input files may fail before the build does.
-FAILURE_BUDGET = Parameters({
-    "fraction": Param(0.001, FRACTION),  # of the input files
-    "files": Param(10, Int(0)),  # allowed whatever the fraction: small runs
-})
+FAILURE_BUDGET = Parameters(
+    {
+        "fraction": Param(0.001, FRACTION),  # of the input files
+        "files": Param(10, Int(0)),  # allowed whatever the fraction: small runs
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -182,9 +186,15 @@ def parse_recipe(text: str, path: str) -> Recipe:
             raise RecipeError(path, f"stage {earlier} must come before {later}")
     output = _section(raw, "output", OUTPUT, path)
     budget = _section(raw, "failure_budget", FAILURE_BUDGET, path)
-    return Recipe(name=str(raw.get("name") or Path(path).stem), path=path, text=text,
-                  description=str(raw.get("description") or ""), stages=tuple(stages), output=output,
-                  failure_budget=FailureBudget(**budget))  # fmt: skip
+    return Recipe(
+        name=str(raw.get("name") or Path(path).stem),
+        path=path,
+        text=text,
+        description=str(raw.get("description") or ""),
+        stages=tuple(stages),
+        output=output,
+        failure_budget=FailureBudget(**budget),
+    )
 
 
 def _section(raw: dict, key: str, table: Parameters, path: str) -> dict:

@@ -31,9 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stack_v2.errors import StackV2Error
-from stack_v2.io.layout import AUDIT_LOG, GROUPED, OUTPUTS
 from stack_v2.io import publish
 from stack_v2.io.card import write_card
+from stack_v2.io.layout import AUDIT_LOG, GROUPED, OUTPUTS
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
 from stack_v2.io.report import accounting_violations
 from stack_v2.io.rows import dropped_key, repo_row
@@ -42,9 +42,10 @@ from stack_v2.optout.match import OptOutMatcher
 from stack_v2.optout.requests import OptOutRequest
 from stack_v2.report_html import write_report_or_warn
 from stack_v2.runners import pipeline_options
+from stack_v2.stages import registry
+from stack_v2.stages.optout import REASON, STAGE  # the same stage and reason in dropped/ as a build's
 from stack_v2.swhids import swhid_origin
 
-STAGE, REASON = "optout", "opted_out"
 # A SWHID without its per-file parts (core id, path): the same for every file of a repository visit.
 _PER_FILE_PARTS = r"^swh:1:cnt:[0-9a-f]{40}|;path=[^;]*"
 _REWRITTEN_TABLES = ("manifest", "data")
@@ -118,7 +119,8 @@ class _RewriteShard(beam.DoFn):
             write_parquet_atomic(dst, table.to_pylist(), full.schema)
             if is_manifest:
                 gone = full.filter(removed_mask).select(
-                    [c for c in ("blob_id", "repo_name", "path", "length_bytes", "language") if c in names])
+                    [c for c in ("blob_id", "repo_name", "path", "length_bytes", "language") if c in names]
+                )
                 for row in gone.to_pylist():
                     request = self._requests[opted_out[row["repo_name"]]]
                     yield beam.pvalue.TaggedOutput(self.REMOVED, (opted_out[row["repo_name"]], row, request.describe()))
@@ -129,9 +131,20 @@ class _RewriteShard(beam.DoFn):
 
 def _dropped_row(element) -> tuple:
     _index, row, described = element
-    return "", {"blob_id": row["blob_id"], "repo_name": row["repo_name"], "path": row["path"], "stage": STAGE,
-                "outcome": "dropped", "reason": REASON, "detail": f"request={described}",
-                "length_bytes": row.get("length_bytes")}, 1  # fmt: skip
+    return (
+        "",
+        {
+            "blob_id": row["blob_id"],
+            "repo_name": row["repo_name"],
+            "path": row["path"],
+            "stage": STAGE,
+            "outcome": "dropped",
+            "reason": REASON,
+            "detail": f"request={described}",
+            "length_bytes": row.get("length_bytes"),
+        },
+        1,
+    )
 
 
 class _WriteStats(beam.DoFn):
@@ -148,9 +161,13 @@ class _WriteStats(beam.DoFn):
             lang = stats["languages"][row.get("language") or "unknown"]
             lang[0] += 1
             lang[1] += row.get("length_bytes") or 0
-        out = {"requests": {str(i): {"files": f, "bytes": b, "repositories": sorted(r)}
-                            for i, (f, b, r) in stats["requests"].items()},
-               "languages": {k: {"files": f, "bytes": b} for k, (f, b) in stats["languages"].items()}}  # fmt: skip
+        out = {
+            "requests": {
+                str(i): {"files": f, "bytes": b, "repositories": sorted(r)}
+                for i, (f, b, r) in stats["requests"].items()
+            },
+            "languages": {k: {"files": f, "bytes": b} for k, (f, b) in stats["languages"].items()},
+        }
         with open(self._path, "w", encoding="utf-8") as f:
             json.dump(out, f)
 
@@ -167,16 +184,19 @@ def _construct(p, dataset: str, run_dir: str, requests: list[OptOutRequest], gro
     rewritten = (
         p
         | "AllShards" >> beam.Create(all_shards)
-        | "Rewrite" >> beam.ParDo(_RewriteShard(dataset, run_dir, requests, group_by_repo),
-                                  beam.pvalue.AsDict(opted_out)).with_outputs(
-            _RewriteShard.REMOVED, _RewriteShard.KEPT_ROWS)  # fmt: skip
+        | "Rewrite"
+        >> beam.ParDo(
+            _RewriteShard(dataset, run_dir, requests, group_by_repo), beam.pvalue.AsDict(opted_out)
+        ).with_outputs(_RewriteShard.REMOVED, _RewriteShard.KEPT_ROWS)
     )
     removed = rewritten[_RewriteShard.REMOVED]
     (
         removed
         | "DroppedRows" >> beam.Map(_dropped_row)
-        | "WriteDropped" >> WriteShardedParquet(os.path.join(run_dir, "dropped"), f"optout-{stamp}", DROPPED_SCHEMA,
-                                                dropped_key, target_rows=1_000_000)  # fmt: skip
+        | "WriteDropped"
+        >> WriteShardedParquet(
+            os.path.join(run_dir, "dropped"), f"optout-{stamp}", DROPPED_SCHEMA, dropped_key, target_rows=1_000_000
+        )
     )
     (
         removed
@@ -188,17 +208,31 @@ def _construct(p, dataset: str, run_dir: str, requests: list[OptOutRequest], gro
             rewritten[_RewriteShard.KEPT_ROWS]
             | "ByRepo" >> beam.GroupByKey()
             | "RepoRows" >> beam.MapTuple(lambda repo, rows: ("", repo_row(list(rows)), 1))
-            | "WriteGrouped" >> WriteShardedParquet(os.path.join(run_dir, GROUPED), "part", REPO_MANIFEST_SCHEMA,
-                                                    lambda row: row["repo_name"] or "", target_rows=100_000)  # fmt: skip
+            | "WriteGrouped"
+            >> WriteShardedParquet(
+                os.path.join(run_dir, GROUPED),
+                "part",
+                REPO_MANIFEST_SCHEMA,
+                lambda row: row["repo_name"] or "",
+                target_rows=100_000,
+            )
         )
 
 
-def audit_entry(request: OptOutRequest, files: int, nbytes: int, repositories: list[str], applied_at: str,
-                dataset: str) -> dict:  # fmt: skip
+def audit_entry(
+    request: OptOutRequest, files: int, nbytes: int, repositories: list[str], applied_at: str, dataset: str
+) -> dict:
     """One line of optout-audit.jsonl: the request as written, what it removed, when, where."""
-    return {"request": request.to_audit_dict(), "source": request.source, "line": request.line,
-            "files_removed": files, "bytes_removed": nbytes, "repositories_removed": repositories,
-            "applied_at": applied_at, "dataset": dataset}  # fmt: skip
+    return {
+        "request": request.to_audit_dict(),
+        "source": request.source,
+        "line": request.line,
+        "files_removed": files,
+        "bytes_removed": nbytes,
+        "repositories_removed": repositories,
+        "applied_at": applied_at,
+        "dataset": dataset,
+    }
 
 
 def _audit_lines(dataset: str) -> list[dict]:
@@ -218,8 +252,14 @@ def _updated_report(report: dict, stats: dict, requests: list[OptOutRequest], ap
         stage = last
     else:
         kept = dict(last["kept"]) if last else {"files": 0, "bytes": 0}
-        stage = {"stage": STAGE, "input": kept, "kept": dict(kept), "dropped": {"files": 0, "bytes": 0},
-                 "failed": {"files": 0, "bytes": 0}, "reasons": {"dropped": {}, "failed": {}}}  # fmt: skip
+        stage = {
+            "stage": STAGE,
+            "input": kept,
+            "kept": dict(kept),
+            "dropped": {"files": 0, "bytes": 0},
+            "failed": {"files": 0, "bytes": 0},
+            "reasons": {"dropped": {}, "failed": {}},
+        }
         stages.append(stage)
     stage["kept"] = {"files": stage["kept"]["files"] - files, "bytes": stage["kept"]["bytes"] - nbytes}
     stage["dropped"] = {"files": stage["dropped"]["files"] + files, "bytes": stage["dropped"]["bytes"] + nbytes}
@@ -236,14 +276,21 @@ def _updated_report(report: dict, stats: dict, requests: list[OptOutRequest], ap
             entry["bytes"] -= c["bytes"]
             if entry["files"] <= 0:
                 del report["languages"][language]
-    section = report.setdefault("optouts", {"files_removed": 0, "bytes_removed": 0, "repositories_removed": 0,
-                                            "applications": []})  # fmt: skip
+    section = report.setdefault(
+        "optouts", {"files_removed": 0, "bytes_removed": 0, "repositories_removed": 0, "applications": []}
+    )
     repos = {r for s in stats["requests"].values() for r in s["repositories"]}
     section["files_removed"] += files
     section["bytes_removed"] += nbytes
     section["repositories_removed"] += len(repos)
-    section["applications"].append({"applied_at": applied_at, "requests": len(requests), "files_removed": files,
-                                    "repositories_removed": len(repos)})  # fmt: skip
+    section["applications"].append(
+        {
+            "applied_at": applied_at,
+            "requests": len(requests),
+            "files_removed": files,
+            "repositories_removed": len(repos),
+        }
+    )
     violations = accounting_violations(report)
     report["accounting"] = "ok" if not violations else violations
     return report
@@ -256,8 +303,15 @@ def _recipe_of(dataset: str, report: dict):
     return load_recipe(saved if os.path.isfile(saved) else report.get("run", {}).get("recipe"))
 
 
-def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, group_by_repo: bool = False,
-               beam_args: Sequence[str] = (), only_if_changed: bool = False) -> dict:  # fmt: skip
+def regenerate(
+    dataset: str,
+    output: str,
+    requests: list[OptOutRequest],
+    *,
+    group_by_repo: bool = False,
+    beam_args: Sequence[str] = (),
+    only_if_changed: bool = False,
+) -> dict:
     """Write ``output`` from ``dataset`` without the opted-out repositories; returns a summary.
 
     ``output`` may be ``dataset`` itself (in place). Either way the new outputs are a new version of
@@ -274,7 +328,7 @@ def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, grou
     with open(report_path, encoding="utf-8") as f:
         report = json.load(f)
     options = pipeline_options(beam_args)  # the runner: stack_v2/runners.py
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     version = publish.new_version_id()
     publish.acquire(output, version, "optout apply" if output == dataset else "manifest regenerate")
     run_dir = publish.version_dir(output, version)
@@ -291,13 +345,18 @@ def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, grou
         audit = _audit_lines(source)
         seen = {json.dumps(line.get("request"), sort_keys=True) for line in audit}
         new_requests = [r for r in requests if json.dumps(r.to_audit_dict(), sort_keys=True) not in seen]
-        summary = {"files_removed": removed, "bytes_removed": sum(s["bytes"] for s in stats["requests"].values()),
-                   "repositories_removed": len({r for s in stats["requests"].values() for r in s["repositories"]}),
-                   "requests": len(requests), "new_requests": len(new_requests), "changed": True}  # fmt: skip
+        summary = {
+            "files_removed": removed,
+            "bytes_removed": sum(s["bytes"] for s in stats["requests"].values()),
+            "repositories_removed": len({r for s in stats["requests"].values() for r in s["repositories"]}),
+            "requests": len(requests),
+            "new_requests": len(new_requests),
+            "changed": True,
+        }
         if only_if_changed and removed == 0 and not new_requests and output == dataset and not group_by_repo:
             summary["changed"] = False
             return summary
-        applied_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        applied_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         for entry in os.listdir(source):  # everything else (dropped/, recipe, other outputs) as it was
             if entry.startswith(".") or entry == "run.json" or (entry in _HANDLED and entry != "dropped"):
                 continue
@@ -313,15 +372,17 @@ def regenerate(dataset: str, output: str, requests: list[OptOutRequest], *, grou
         with open(os.path.join(run_dir, "report.json"), "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
-        write_card(os.path.join(run_dir, "README.md"), report, _recipe_of(source, report))
+        recipe = _recipe_of(source, report)
+        write_card(os.path.join(run_dir, "README.md"), report, recipe, *registry.card_parts(report, recipe.stage_names))
         write_report_or_warn(run_dir)  # the plots follow the opt-outs (the report/ copied above is the old one)
         with open(os.path.join(run_dir, AUDIT_LOG), "w", encoding="utf-8") as f:
             for line in audit:
                 f.write(json.dumps(line) + "\n")
             for index, request in enumerate(requests):
                 s = stats["requests"].get(str(index), {"files": 0, "bytes": 0, "repositories": []})
-                entry = audit_entry(request, s["files"], s["bytes"], s["repositories"], applied_at,
-                                    os.path.basename(output))  # fmt: skip
+                entry = audit_entry(
+                    request, s["files"], s["bytes"], s["repositories"], applied_at, os.path.basename(output)
+                )
                 f.write(json.dumps(entry) + "\n")
         # Opt-outs are a legal duty: the version that still holds the removed files is not kept.
         publish.publish(output, version, OUTPUTS, keep_previous=False)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stack_v2.errors import StackV2Error
 from stack_v2 import storage
+from stack_v2.errors import StackV2Error
 from stack_v2.io.schema import REPO_METADATA_COLUMNS
 
 
@@ -36,10 +36,14 @@ _TIMESTAMP = ("a timestamp", _kind(pa.types.is_timestamp))  # metadata_row turns
 # column -> (what is expected, check); select_repos.metadata_row reads these columns
 EXPECTED = {
     "repo_name": ("string", lambda t: _text(t.value_type if pa.types.is_dictionary(t) else t)),
-    "github_id": _INTEGER, "star_events_count": _INTEGER, "fork_events_count": _INTEGER,
-    "gha_license_id": _STRING, "gha_event_created_at": _TIMESTAMP, "gha_created_at": _TIMESTAMP,
+    "github_id": _INTEGER,
+    "star_events_count": _INTEGER,
+    "fork_events_count": _INTEGER,
+    "gha_license_id": _STRING,
+    "gha_event_created_at": _TIMESTAMP,
+    "gha_created_at": _TIMESTAMP,
     "gha_language": _STRING,
-}  # fmt: skip
+}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -59,10 +63,10 @@ def check_repo_metadata(uri: str) -> None:
     if "repo_name" not in schema.names:
         raise RepoMetadataError(f"repo metadata {uri}: no 'repo_name' column (it has {schema.names})")
     if unknown := set(schema.names) - set(EXPECTED):
-        raise RepoMetadataError(f"repo metadata {uri}: unknown column(s) {sorted(unknown)}; "
-                                f"known: {list(REPO_METADATA_COLUMNS)}")  # fmt: skip
+        raise RepoMetadataError(
+            f"repo metadata {uri}: unknown column(s) {sorted(unknown)}; known: {list(REPO_METADATA_COLUMNS)}"
+        )
     for column in schema:
         expected, fits = EXPECTED[column.name]
         if not fits(column.type):
-            raise RepoMetadataError(f"repo metadata {uri}: column {column.name} is {column.type}, "
-                                    f"expected {expected}")  # fmt: skip
+            raise RepoMetadataError(f"repo metadata {uri}: column {column.name} is {column.type}, expected {expected}")

@@ -51,8 +51,7 @@ def _import_dask(runner: str) -> None:
 
         from stack_v2 import dask_runner  # noqa: F401  (registers DaskOptions: --dask_client_address ...)
     except ImportError as exc:
-        raise StackV2Error(f"--runner {runner}: Dask is not installed ({exc}); "
-                           "pip install 'stack-v2[dask]'") from exc  # fmt: skip
+        raise StackV2Error(f"--runner {runner}: Dask is not installed ({exc}); pip install 'stack-v2[dask]'") from exc
 
 
 def _beam_parser() -> argparse.ArgumentParser:

@@ -188,7 +188,7 @@ def list_names(uri: str) -> list[str]:
     if not is_remote(uri):
         return sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)))
     # Object stores: from the objects under the prefix (not every server lists "directories" alike)
-    return sorted({p[len(path) + 1:].split("/", 1)[0] for p in _object_paths(fs, path)})
+    return sorted({p[len(path) + 1 :].split("/", 1)[0] for p in _object_paths(fs, path)})
 
 
 def _object_paths(fs: pafs.FileSystem, path: str) -> list[str]:
@@ -201,8 +201,11 @@ def list_files(uri: str, suffix: str = "") -> list[str]:
     sorted, without hidden ones (temporary files are ``.name.tmp``)."""
     fs, path = filesystem(uri)
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    return sorted(i.path for i in infos
-                  if i.type == pafs.FileType.File and i.path.endswith(suffix) and not i.base_name.startswith("."))  # fmt: skip
+    return sorted(
+        i.path
+        for i in infos
+        if i.type == pafs.FileType.File and i.path.endswith(suffix) and not i.base_name.startswith(".")
+    )
 
 
 def delete(uri: str) -> None:
@@ -240,7 +243,7 @@ def copy_tree(source: str, target: str) -> int:
         pairs = [(src, dst)]
     else:
         infos = fs.get_file_info(pafs.FileSelector(src, recursive=True, allow_not_found=True))
-        pairs = [(i.path, dst + i.path[len(src):]) for i in infos if i.type == pafs.FileType.File]
+        pairs = [(i.path, dst + i.path[len(src) :]) for i in infos if i.type == pafs.FileType.File]
     try:
         for a, b in pairs:
             if isinstance(fs, pafs.LocalFileSystem):  # object stores have no directories to make

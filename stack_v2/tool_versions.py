@@ -16,8 +16,16 @@ from stack_v2.stages import registry
 from stack_v2.stages.malware import MalwareConfig
 
 # Distribution names, in the order the card lists them.
-DISTRIBUTIONS = ("stack-v2", "apache-beam", "scancode-toolkit", "enry-python", "detect-secrets", "pyarrow",
-                 "jupytext", "rensa")  # fmt: skip
+DISTRIBUTIONS = (
+    "stack-v2",
+    "apache-beam",
+    "scancode-toolkit",
+    "enry-python",
+    "detect-secrets",
+    "pyarrow",
+    "jupytext",
+    "rensa",
+)
 
 
 def tool_versions(recipe=None) -> dict[str, str]:
@@ -49,8 +57,12 @@ def clamav_versions(recipe) -> dict[str, str]:
         except (ClamAVError, OSError) as exc:
             return {"clamav": f"unknown: clamd at {config.socket} did not answer the launcher ({exc})"}
         engine, _, signatures = answer.partition("/")
-        return {"clamav": engine, "clamav-signatures": f"daily {signatures.replace('/', ' (', 1)})" if signatures
-                else "not reported by clamd (it names only a daily database's version)"}  # fmt: skip
+        return {
+            "clamav": engine,
+            "clamav-signatures": f"daily {signatures.replace('/', ' (', 1)})"
+            if signatures
+            else "not reported by clamd (it names only a daily database's version)",
+        }
     binary = find_binary("clamscan" if config.mode == "clamscan" else "clamd")
     return {"clamav": engine_version(binary), "clamav-signatures": database_version(config.database)}
 

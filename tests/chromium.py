@@ -24,8 +24,10 @@ import time
 from dataclasses import dataclass, field
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-INSTALL_HINT = ("headless Chromium is required for the HTML report test: on Debian/Ubuntu `apt-get install -y "
-                "chromium` (or set CHROMIUM=/path/to/chrome)")  # fmt: skip
+INSTALL_HINT = (
+    "headless Chromium is required for the HTML report test: on Debian/Ubuntu `apt-get install -y "
+    "chromium` (or set CHROMIUM=/path/to/chrome)"
+)
 
 
 def find_chromium() -> str | None:
@@ -50,8 +52,12 @@ class PageResult:
     evaluated: object = None  # the value of the expression given to open_page
 
     def problems(self) -> list[str]:
-        return ([f"console: {m}" for m in self.console_errors] + [f"exception: {m}" for m in self.exceptions]
-                + [f"failed load: {m}" for m in self.failed_loads] + [f"dialog: {m}" for m in self.dialogs])
+        return (
+            [f"console: {m}" for m in self.console_errors]
+            + [f"exception: {m}" for m in self.exceptions]
+            + [f"failed load: {m}" for m in self.failed_loads]
+            + [f"dialog: {m}" for m in self.dialogs]
+        )
 
 
 class _Pipe:
@@ -132,8 +138,9 @@ class _Pipe:
 
 
 # Puts the two pipe ends on fds 3 and 4, then becomes the browser (a shell cannot name fds above 9).
-_TRAMPOLINE = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
-               "os.execv(sys.argv[3], sys.argv[3:])")
+_TRAMPOLINE = (
+    "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); os.execv(sys.argv[3], sys.argv[3:])"
+)
 
 
 def _high_fd(fd: int) -> int:
@@ -143,8 +150,9 @@ def _high_fd(fd: int) -> int:
     return high
 
 
-def open_page(url: str, width: int = 1280, height: int = 900, expression: str | None = None,
-              timeout: float = 60.0) -> PageResult:  # fmt: skip
+def open_page(
+    url: str, width: int = 1280, height: int = 900, expression: str | None = None, timeout: float = 60.0
+) -> PageResult:
     """Load ``url`` in a fresh headless Chromium with a ``width`` x ``height`` viewport; the screenshot is
     of that viewport; ``expression`` (JavaScript) is evaluated after the load event."""
     chromium = find_chromium()
@@ -153,16 +161,33 @@ def open_page(url: str, width: int = 1280, height: int = 900, expression: str | 
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
     to_browser_r, from_browser_w = _high_fd(to_browser_r), _high_fd(from_browser_w)
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, \
-            tempfile.TemporaryFile() as stderr:  # fmt: skip
-        flags = ["--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--mute-audio",
-                 f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, tempfile.TemporaryFile() as stderr:
+        flags = [
+            "--headless",
+            "--remote-debugging-pipe",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--mute-audio",
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
         # fd 3: what the browser reads, fd 4: what it writes (the protocol's fixed numbers)
         command = [sys.executable, "-c", _TRAMPOLINE, str(to_browser_r), str(from_browser_w), chromium, *flags]
-        proc = subprocess.Popen(command, pass_fds=(to_browser_r, from_browser_w), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=stderr)  # fmt: skip
+        proc = subprocess.Popen(
+            command,
+            pass_fds=(to_browser_r, from_browser_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
         os.close(to_browser_r)
         os.close(from_browser_w)
         pipe = _Pipe(from_browser_r, to_browser_w)
@@ -188,8 +213,11 @@ def _load(pipe: _Pipe, url: str, width: int, height: int, expression: str | None
     session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     for method in ("Page.enable", "Runtime.enable", "Log.enable", "Network.enable"):
         pipe.call(method, session=session)
-    pipe.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
-                                                     "mobile": False}, session=session)  # fmt: skip
+    pipe.call(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        session=session,
+    )
     pipe.events.clear()
     navigation = pipe.call("Page.navigate", {"url": url}, session=session)
     if navigation.get("errorText"):
@@ -198,8 +226,9 @@ def _load(pipe: _Pipe, url: str, width: int, height: int, expression: str | None
     pipe.drain(0.5)  # late errors (image decoding, deferred loads)
     evaluated = None
     if expression:
-        result = pipe.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                "awaitPromise": True}, session=session)  # fmt: skip
+        result = pipe.call(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session=session
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"evaluating {expression!r}: {result['exceptionDetails']}")
         evaluated = result["result"].get("value")

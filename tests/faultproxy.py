@@ -37,9 +37,11 @@ from urllib.parse import urlparse
 import pytest
 
 OUTAGE, RESET, ERROR, TRUNCATE = "outage", "reset", "error", "truncate"
-_MESSAGES = {"SlowDown": "Please reduce your request rate.",
-             "ServiceUnavailable": "Service is unable to handle request.",
-             "InternalError": "We encountered an internal error. Please try again."}  # fmt: skip
+_MESSAGES = {
+    "SlowDown": "Please reduce your request rate.",
+    "ServiceUnavailable": "Service is unable to handle request.",
+    "InternalError": "We encountered an internal error. Please try again.",
+}
 # Headers about one connection, not the request: never forwarded (Expect is answered by the proxy itself).
 _REQUEST_HOP = {"connection", "keep-alive", "proxy-connection", "expect", "te", "upgrade"}
 _RESPONSE_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding"}
@@ -227,9 +229,11 @@ class FaultProxy:
             def _error(self, f: Faults) -> None:
                 for _ in self._body():  # read the upload, so the connection can carry the next request
                     pass
-                body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{f.code}</Code><Message>'
-                        f"{_MESSAGES.get(f.code, 'Injected by the test proxy.')}</Message>"
-                        f"<RequestId>faultproxy</RequestId><HostId>faultproxy</HostId></Error>").encode()  # fmt: skip
+                body = (
+                    f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{f.code}</Code><Message>'
+                    f"{_MESSAGES.get(f.code, 'Injected by the test proxy.')}</Message>"
+                    f"<RequestId>faultproxy</RequestId><HostId>faultproxy</HostId></Error>"
+                ).encode()
                 self.send_response_only(f.status)
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("x-amz-request-id", "faultproxy")

@@ -37,11 +37,15 @@ def make_public(endpoint: str, bucket: str) -> None:
     """A public-read bucket policy (GetObject and ListBucket for everyone), as SWH's bucket has."""
     policy = {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"],
-            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-        }],
-    }  # fmt: skip
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            }
+        ],
+    }
     s3_client(endpoint).put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
 
@@ -53,8 +57,14 @@ class FaultyProxy:
     (default ``503 SlowDown``) and forwards everything else. ``requests`` records (method, path, headers);
     ``rewrite`` lists (old, new) byte strings replaced in response bodies."""
 
-    def __init__(self, upstream: str, fail_first: int = 0, status: int = 503, code: str = "SlowDown",
-                 rewrite: tuple[tuple[bytes, bytes], ...] = ()):  # fmt: skip
+    def __init__(
+        self,
+        upstream: str,
+        fail_first: int = 0,
+        status: int = 503,
+        code: str = "SlowDown",
+        rewrite: tuple[tuple[bytes, bytes], ...] = (),
+    ):
         self.upstream = urlparse(upstream)
         self.fail_first, self.status, self.code, self.rewrite = fail_first, status, code, rewrite
         self.requests: list[tuple[str, str, dict[str, str]]] = []
@@ -105,8 +115,14 @@ class FaultyProxy:
             def _headers(self, body: bytes) -> dict:
                 if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
                     return dict(self.headers)
-                dropped = {"transfer-encoding", "content-encoding", "content-length", "x-amz-trailer",
-                           "x-amz-decoded-content-length", "x-amz-content-sha256"}  # fmt: skip
+                dropped = {
+                    "transfer-encoding",
+                    "content-encoding",
+                    "content-length",
+                    "x-amz-trailer",
+                    "x-amz-decoded-content-length",
+                    "x-amz-content-sha256",
+                }
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 return {**headers, "Content-Length": str(len(body)), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
 
@@ -117,9 +133,10 @@ class FaultyProxy:
                     fail = self.command == "GET" and proxy.failed < proxy.fail_first
                     proxy.failed += fail
                 if fail:
-                    error = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{proxy.code}</Code>'
-                             f"<Message>injected by the test proxy</Message><RequestId>proxy</RequestId></Error>"
-                             ).encode()  # fmt: skip
+                    error = (
+                        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{proxy.code}</Code>'
+                        f"<Message>injected by the test proxy</Message><RequestId>proxy</RequestId></Error>"
+                    ).encode()
                     self.send_response(proxy.status)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(error)))

@@ -64,8 +64,9 @@ def world(tmp_path_factory):
     import_git([str(p) for p in (lib, sample, fork, odd, empty)], str(archive))
     # A content object that the store lost.
     lost = git(sample, "rev-parse", "HEAD:src/email/base64mime.py")
-    lost_sha1 = hashlib.sha1(subprocess.run(["git", "-C", str(sample), "cat-file", "blob", lost], check=True,
-                                            capture_output=True).stdout).hexdigest()  # fmt: skip
+    lost_sha1 = hashlib.sha1(
+        subprocess.run(["git", "-C", str(sample), "cat-file", "blob", lost], check=True, capture_output=True).stdout
+    ).hexdigest()
     os.remove(archive / "content" / lost_sha1)
     recipe = root / "recipe.yaml"
     recipe.write_text(RECIPE)
@@ -74,9 +75,23 @@ def world(tmp_path_factory):
 
 
 def build(world, out: Path, *extra: str) -> int:
-    return main(["build", "--archive", str(world["archive"]), "--output", str(out), "--pipeline",
-                 str(world["recipe"]), "--quiet", "--allow-missing", "--origin", "https://github.com/local/none", *extra,
-                 *(f"--origin=https://github.com/local/{name}" for name in world["repos"])])  # fmt: skip
+    return main(
+        [
+            "build",
+            "--archive",
+            str(world["archive"]),
+            "--output",
+            str(out),
+            "--pipeline",
+            str(world["recipe"]),
+            "--quiet",
+            "--allow-missing",
+            "--origin",
+            "https://github.com/local/none",
+            *extra,
+            *(f"--origin=https://github.com/local/{name}" for name in world["repos"]),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +184,7 @@ def test_accounting_invariant_holds_and_matches_dropped_table(dataset):
 def test_rerun_replaces_outputs_with_identical_manifest(world, dataset, tmp_path):
     again = tmp_path / "again"
     assert build(world, again) == 0
+
     def names(d: Path) -> list[str]:  # the shards of the current version
         version = Path(os.path.realpath(d / "current"))
         return sorted(str(p.relative_to(version)) for p in version.rglob("*.parquet"))
@@ -186,10 +202,22 @@ def test_rerun_replaces_outputs_with_identical_manifest(world, dataset, tmp_path
 
 
 def test_repo_metadata_decides_which_fork_is_kept(world, tmp_path):
-    table = pa.table({"repo_name": ["local/jsonlib", "local/jsonlib-fork"], "star_events_count": [3, 40],
-                      "fork_events_count": [1, 2], "gha_license_id": [None, None]},
-                     schema=pa.schema([("repo_name", pa.string()), ("star_events_count", pa.int64()),
-                                       ("fork_events_count", pa.int64()), ("gha_license_id", pa.string())]))  # fmt: skip
+    table = pa.table(
+        {
+            "repo_name": ["local/jsonlib", "local/jsonlib-fork"],
+            "star_events_count": [3, 40],
+            "fork_events_count": [1, 2],
+            "gha_license_id": [None, None],
+        },
+        schema=pa.schema(
+            [
+                ("repo_name", pa.string()),
+                ("star_events_count", pa.int64()),
+                ("fork_events_count", pa.int64()),
+                ("gha_license_id", pa.string()),
+            ]
+        ),
+    )
     meta = tmp_path / "repos.parquet"
     pq.write_table(table, meta)
     out = tmp_path / "ds"
@@ -204,9 +232,13 @@ def test_repo_metadata_decides_which_fork_is_kept(world, tmp_path):
 def test_bad_recipe_and_metadata_give_one_line_errors(world, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nstages:\n  - stage: language\n  - stage: select_repositories\n")
-    assert main(["build", "--archive", str(world["archive"]), "--output", str(tmp_path / "o"), "--pipeline", str(bad)]) == 2
+    assert (
+        main(["build", "--archive", str(world["archive"]), "--output", str(tmp_path / "o"), "--pipeline", str(bad)])
+        == 2
+    )
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"stack-v2: error: recipe {bad}: the first stage must be select_repositories")
+        f"stack-v2: error: recipe {bad}: the first stage must be select_repositories"
+    )
     meta = tmp_path / "m.parquet"
     pq.write_table(pa.table({"name": ["x"]}), meta)
     assert build(world, tmp_path / "o", "--repo-metadata", str(meta)) == 2

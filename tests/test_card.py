@@ -11,7 +11,8 @@ from stack_v2.io.card import PLOTS_BEGIN, PLOTS_END, embed_plots, write_card
 from stack_v2.recipe import parse_recipe
 
 NAME = "Evil <script>alert('name')</script> | \"quoted\" 'single' # not: a key ``` `tick` $x$"
-DESCRIPTION = """\
+DESCRIPTION = (
+    """\
 ---
 title: injected
 ---
@@ -24,13 +25,20 @@ title: injected
 ```
 not a fence
     not code
-""" + PLOTS_BEGIN + "\nnot the plots\n" + PLOTS_END
+"""
+    + PLOTS_BEGIN
+    + "\nnot the plots\n"
+    + PLOTS_END
+)
 ARCHIVE = "/data/arch`ive <b>"
 
 
 def make_recipe(tmp_path, name: str = NAME, description: str = DESCRIPTION):
-    text = yaml.safe_dump({"name": name, "description": description, "stages": [{"stage": "select_repositories"}]},
-                          allow_unicode=True, sort_keys=False)  # fmt: skip
+    text = yaml.safe_dump(
+        {"name": name, "description": description, "stages": [{"stage": "select_repositories"}]},
+        allow_unicode=True,
+        sort_keys=False,
+    )
     path = tmp_path / "hostile.yaml"
     path.write_text(text)
     return parse_recipe(text, str(path))
@@ -39,17 +47,24 @@ def make_recipe(tmp_path, name: str = NAME, description: str = DESCRIPTION):
 REPORT = {
     "run": {"archive": ARCHIVE, "recipe": NAME},
     "totals": {"input": {"files": 3, "bytes": 3000}, "kept": {"files": 2, "bytes": 2000}},
-    "stages": [{"stage": "select_repositories", "input": {"files": 3, "bytes": 3000},
-                "kept": {"files": 2, "bytes": 2000}, "dropped": {"files": 1, "bytes": 1000},
-                "failed": {"files": 0, "bytes": 0}, "reasons": {"dropped": {"fork": {"files": 1, "bytes": 1000}}}}],
+    "stages": [
+        {
+            "stage": "select_repositories",
+            "input": {"files": 3, "bytes": 3000},
+            "kept": {"files": 2, "bytes": 2000},
+            "dropped": {"files": 1, "bytes": 1000},
+            "failed": {"files": 0, "bytes": 0},
+            "reasons": {"dropped": {"fork": {"files": 1, "bytes": 1000}}},
+        }
+    ],
     "languages": {"Python": {"files": 2, "bytes": 2000}},
-}  # fmt: skip
+}
 
 
 def split_card(text: str) -> tuple[dict, str]:
     assert text.startswith("---\n")
     end = text.index("\n---\n", 4)
-    return yaml.safe_load(text[4:end]), text[end + len("\n---\n"):]
+    return yaml.safe_load(text[4:end]), text[end + len("\n---\n") :]
 
 
 def inline_text(token) -> str:
@@ -75,7 +90,8 @@ def test_hostile_name_and_description_stay_text(tmp_path):
     assert meta["pretty_name"] == NAME and meta["license"] == "other"
     # no fetch_decode, no data/: the default config is the manifest
     assert [(c["config_name"], c["data_files"]) for c in meta["configs"]] == [
-        ("default", [{"split": "train", "path": "manifest/*.parquet"}])]
+        ("default", [{"split": "train", "path": "manifest/*.parquet"}])
+    ]
 
     tokens = blocks(body)
     assert not [t for t in tokens if t.type == "html_block"]
@@ -85,8 +101,11 @@ def test_hostile_name_and_description_stay_text(tmp_path):
     benign.mkdir()
     write_card(str(benign / "README.md"), REPORT, make_recipe(benign, "plain", "Plain words."))
     plain = blocks(split_card((benign / "README.md").read_text())[1])
-    assert headings == [" ".join(NAME.split())] + [inline_text(plain[i + 1]) for i, t in enumerate(plain)
-                                                   if t.type == "heading_open"][1:]  # fmt: skip
+    assert (
+        headings
+        == [" ".join(NAME.split())]
+        + [inline_text(plain[i + 1]) for i, t in enumerate(plain) if t.type == "heading_open"][1:]
+    )
     # The description is one paragraph per blank-line-separated block, each line shown as written (trimmed).
     paragraphs = [inline_text(tokens[i + 1]) for i, t in enumerate(tokens) if t.type == "paragraph_open"]
     assert paragraphs[0] == "\n".join(line.strip() for line in DESCRIPTION.splitlines())
@@ -94,7 +113,8 @@ def test_hostile_name_and_description_stay_text(tmp_path):
     [config] = [t for t in tokens if t.type == "fence" and t.info != "python"]  # the loading snippets aside
     assert config.info == "yaml" and config.content == recipe.text.rstrip() + "\n"
     assert len([t for t in tokens if t.type in ("bullet_list_open", "ordered_list_open")]) == len(
-        [t for t in plain if t.type in ("bullet_list_open", "ordered_list_open")])  # fmt: skip
+        [t for t in plain if t.type in ("bullet_list_open", "ordered_list_open")]
+    )
 
 
 def test_plots_go_in_their_place_when_the_recipe_shows_the_markers(tmp_path):

@@ -17,13 +17,16 @@ def run(capsys, *argv: str) -> tuple[int, str]:
     return code, capsys.readouterr().err.strip()
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--pipline", "demo"], "unknown option --pipline (did you mean --pipeline?)"),
-    (["--orgin=https://github.com/a/b"], "unknown option --orgin (did you mean --origin?)"),
-    (["--runner", "NoSuchRunner"], "--runner NoSuchRunner: no such runner (known: "),
-    (["--runner", "DirectRuner"], "--runner DirectRuner: no such runner (did you mean DirectRunner?"),
-    (["--direct_num_worker=2"], "unknown option --direct_num_worker (did you mean --direct_num_workers?)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--pipline", "demo"], "unknown option --pipline (did you mean --pipeline?)"),
+        (["--orgin=https://github.com/a/b"], "unknown option --orgin (did you mean --origin?)"),
+        (["--runner", "NoSuchRunner"], "--runner NoSuchRunner: no such runner (known: "),
+        (["--runner", "DirectRuner"], "--runner DirectRuner: no such runner (did you mean DirectRunner?"),
+        (["--direct_num_worker=2"], "unknown option --direct_num_worker (did you mean --direct_num_workers?)"),
+    ],
+)
 def test_build_mistakes_are_one_line_and_write_nothing(tmp_path, capsys, extra, message):
     out = tmp_path / "out"
     code, err = run(capsys, "build", "--archive", str(HERE), "--output", str(out), *extra)

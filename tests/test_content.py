@@ -69,8 +69,9 @@ def archive(tmp_path_factory) -> Archive:
 
 
 def git_cat_blob(repo: Path, sha1_git: str) -> bytes:
-    return subprocess.run(["git", "-C", str(repo), "cat-file", "blob", sha1_git], check=True,
-                          capture_output=True).stdout  # fmt: skip
+    return subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "blob", sha1_git], check=True, capture_output=True
+    ).stdout
 
 
 class StoreEnv(NamedTuple):
@@ -94,8 +95,11 @@ def s3_env(archive: Archive, endpoint: str, bucket: str = "stack-test", unsigned
     upload_tree(endpoint, archive.root / "content", bucket, f"{prefix}/content")
     location = ArchiveLocation(f"s3://{bucket}/{prefix}", unsigned=unsigned)
     client = s3_client(endpoint)
-    return StoreEnv(location, open_content_store(location, retry=FAST),
-                    lambda k, b: client.put_object(Bucket=bucket, Key=f"{prefix}/content/{k}", Body=b))  # fmt: skip
+    return StoreEnv(
+        location,
+        open_content_store(location, retry=FAST),
+        lambda k, b: client.put_object(Bucket=bucket, Key=f"{prefix}/content/{k}", Body=b),
+    )
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -167,15 +171,18 @@ def test_too_large_is_skipped_before_any_request(env, archive):
     assert fetch_blob(env.store, sha1, sha1_git, None, max_length=length + 1).data == archive.blobs[sha1]
 
 
-@pytest.mark.parametrize("blob_id", [
-    "",
-    "abc",
-    ABSENT_SHA1.upper(),  # keys are lowercase
-    ABSENT_SHA1[:-1] + "g",
-    ABSENT_SHA1 + "0",
-    "../../" + ABSENT_SHA1[6:],  # must never become a path outside the store
-    None,
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "blob_id",
+    [
+        "",
+        "abc",
+        ABSENT_SHA1.upper(),  # keys are lowercase
+        ABSENT_SHA1[:-1] + "g",
+        ABSENT_SHA1 + "0",
+        "../../" + ABSENT_SHA1[6:],  # must never become a path outside the store
+        None,
+    ],
+)
 def test_invalid_blob_id(env, blob_id):
     result = fetch_blob(env.store, blob_id, length=1)
     assert (result.data, result.reason) == (None, "invalid_blob_id")
@@ -258,11 +265,14 @@ def test_server_errors_until_retries_run_out(archive, s3_endpoint, monkeypatch):
     assert len(proxy.gets()) == 3  # botocore's own retries are off: exactly our attempts
 
 
-@pytest.mark.parametrize(("status", "code", "reason"), [
-    (403, "AccessDenied", "access_denied"),
-    (404, "NoSuchKey", "missing"),
-    (400, "InvalidRequest", "fetch_error"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "code", "reason"),
+    [
+        (403, "AccessDenied", "access_denied"),
+        (404, "NoSuchKey", "missing"),
+        (400, "InvalidRequest", "fetch_error"),
+    ],
+)
 def test_client_errors_are_not_retried_end_to_end(archive, s3_endpoint, monkeypatch, status, code, reason):
     sha1, sha1_git, length = archive.rows[0]
     with FaultyProxy(s3_endpoint, fail_first=100, status=status, code=code) as proxy:
@@ -276,8 +286,9 @@ def test_client_errors_are_not_retried_end_to_end(archive, s3_endpoint, monkeypa
 
 
 def client_error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "test"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                       "GetObject")  # fmt: skip
+    return ClientError(
+        {"Error": {"Code": code, "Message": "test"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject"
+    )
 
 
 class Flaky:
@@ -326,23 +337,26 @@ def test_retries_run_out():
     assert (fn.calls, len(delays)) == (3, 2)
 
 
-@pytest.mark.parametrize(("exc", "retryable"), [
-    (client_error("SlowDown", 503), True),
-    (client_error("Throttling", 400), True),
-    (client_error("ThrottlingException", 400), True),
-    (client_error("RequestLimitExceeded", 400), True),
-    (client_error("TooManyRequests", 429), True),
-    (client_error("RequestTimeout", 400), True),
-    (client_error("InternalError", 500), True),
-    (client_error("503", 503), True),  # HEAD-style errors have no body, only a status
-    (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), True),
-    (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), True),
-    (ConnectTimeoutError(endpoint_url="http://127.0.0.1:1"), True),
-    (client_error("NoSuchKey", 404), False),
-    (client_error("AccessDenied", 403), False),
-    (client_error("InvalidRequest", 400), False),
-    (ValueError("a bug"), False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("exc", "retryable"),
+    [
+        (client_error("SlowDown", 503), True),
+        (client_error("Throttling", 400), True),
+        (client_error("ThrottlingException", 400), True),
+        (client_error("RequestLimitExceeded", 400), True),
+        (client_error("TooManyRequests", 429), True),
+        (client_error("RequestTimeout", 400), True),
+        (client_error("InternalError", 500), True),
+        (client_error("503", 503), True),  # HEAD-style errors have no body, only a status
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), True),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), True),
+        (ConnectTimeoutError(endpoint_url="http://127.0.0.1:1"), True),
+        (client_error("NoSuchKey", 404), False),
+        (client_error("AccessDenied", 403), False),
+        (client_error("InvalidRequest", 400), False),
+        (ValueError("a bug"), False),
+    ],
+)
 def test_is_retryable(exc, retryable):
     assert is_retryable(exc) is retryable
 
@@ -353,8 +367,9 @@ def test_unreachable_endpoint_is_a_fetch_error(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     delays: list[float] = []
-    store = S3ContentStore("stack-test", "content", retry=RetryPolicy(max_attempts=2, base_delay=0.001,
-                                                                        sleep=delays.append))  # fmt: skip
+    store = S3ContentStore(
+        "stack-test", "content", retry=RetryPolicy(max_attempts=2, base_delay=0.001, sleep=delays.append)
+    )
     result = fetch_blob(store, ABSENT_SHA1)
     assert (result.data, result.reason) == (None, "fetch_error")
     assert "EndpointConnectionError" in result.detail and len(delays) == 1
@@ -365,11 +380,22 @@ def test_unreachable_endpoint_is_a_fetch_error(monkeypatch):
 
 def occurrence(path: str, blob_id, content_id: str, length, status: str = "visible") -> FileOccurrence:
     return FileOccurrence(
-        origin="https://github.com/local/jsonlib", repo_name="local/jsonlib", snapshot_id=None,
-        branch_name="refs/heads/main", revision_id=None, revision_date=None, committer_date=None, visit_date=None,
-        directory_id="0" * 40, path=path, blob_id=blob_id, content_id=content_id, length=length, perms=0o100644,
+        origin="https://github.com/local/jsonlib",
+        repo_name="local/jsonlib",
+        snapshot_id=None,
+        branch_name="refs/heads/main",
+        revision_id=None,
+        revision_date=None,
+        committer_date=None,
+        visit_date=None,
+        directory_id="0" * 40,
+        path=path,
+        blob_id=blob_id,
+        content_id=content_id,
+        length=length,
+        perms=0o100644,
         content_status=status,
-    )  # fmt: skip
+    )
 
 
 def test_fetch_contents_transform(archive, tmp_path):
@@ -398,9 +424,13 @@ def test_fetch_contents_transform(archive, tmp_path):
         for c in result.metrics().query(MetricsFilter().with_namespace("fetch"))["counters"]
     }
     assert counters == {
-        "fetched": len(good), "bytes": sum(r[2] for r in archive.rows), "missing": 2, "too_large": 1,
-        "sha1_git_mismatch": 1, "invalid_blob_id": 1,
-    }  # fmt: skip
+        "fetched": len(good),
+        "bytes": sum(r[2] for r in archive.rows),
+        "missing": 2,
+        "too_large": 1,
+        "sha1_git_mismatch": 1,
+        "invalid_blob_id": 1,
+    }
 
 
 def test_fetch_contents_rejects_bad_arguments(archive):

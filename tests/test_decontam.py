@@ -44,11 +44,22 @@ def core():
 
 def record(path="src/x.py", content=None):
     occurrence = FileOccurrence(
-        origin="https://github.com/a/b", repo_name="a/b", snapshot_id="1" * 40, branch_name="refs/heads/main",
-        revision_id="2" * 40, revision_date=1_000, committer_date=1_000, visit_date=2_000, directory_id="3" * 40,
-        path=path, blob_id="4" * 40, content_id="5" * 40, length=len(content or ""), perms=0o100644,
+        origin="https://github.com/a/b",
+        repo_name="a/b",
+        snapshot_id="1" * 40,
+        branch_name="refs/heads/main",
+        revision_id="2" * 40,
+        revision_date=1_000,
+        committer_date=1_000,
+        visit_date=2_000,
+        directory_id="3" * 40,
+        path=path,
+        blob_id="4" * 40,
+        content_id="5" * 40,
+        length=len(content or ""),
+        perms=0o100644,
         content_status="visible",
-    )  # fmt: skip
+    )
     return record_from_occurrence(occurrence, None)._replace(content=content)
 
 
@@ -148,7 +159,7 @@ def test_decontaminator_pickles_and_finds_the_first_match():
         (["", "[1, 2]"], 2, "expected a JSON object"),
         ([{"task_id": "T/0", "prompt": '"""d"""', "canonical_solution": 3}], 1, "is int, not a string"),
     ],
-)  # fmt: skip
+)
 def test_malformed_benchmark_file_names_file_and_line(tmp_path, lines, line, problem):
     path = tmp_path / "bench.jsonl"
     path.write_text("\n".join(row if isinstance(row, str) else json.dumps(row) for row in lines) + "\n")
@@ -186,11 +197,17 @@ def test_yaml_description_errors(tmp_path):
 def test_other_extractions_and_task_id_range(tmp_path):
     rows = [
         {"task_id": 10, "text": "Write a function to add up two lists element by element.", "code": "def f(): pass"},
-        {"task_id": 11, "text": "Write a function to remove first and last occurrence of a given character.",
-         "code": "def remove_Occ(s,ch):\n    return s.replace(ch, '', 1)"},
-        {"task_id": 12, "metadata": {"problem_id": 7},
-         "prompt": "Problem:\nHow do I sort a DataFrame by two columns?\nBEGIN SOLUTION\n<code>"},
-    ]  # fmt: skip
+        {
+            "task_id": 11,
+            "text": "Write a function to remove first and last occurrence of a given character.",
+            "code": "def remove_Occ(s,ch):\n    return s.replace(ch, '', 1)",
+        },
+        {
+            "task_id": 12,
+            "metadata": {"problem_id": 7},
+            "prompt": "Problem:\nHow do I sort a DataFrame by two columns?\nBEGIN SOLUTION\n<code>",
+        },
+    ]
     path = tmp_path / "mixed.jsonl"
     path.write_text("\n".join(map(json.dumps, rows)))
     mbpp = BenchmarkSpec("mbpp", str(path), (("text", "whole"), ("code", "whole")), "task_id", (11, 11))

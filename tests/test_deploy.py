@@ -48,9 +48,24 @@ from stack_v2.recipe import PIPELINES_DIR
 ROOT = Path(__file__).resolve().parents[1]
 DATAFLOW = ROOT / "deploy" / "dataflow"
 IMAGE = "us-central1-docker.pkg.dev/stack-v2-offline/stack-v2/stack-v2:test"
-OPTIONS = ["--project", "stack-v2-offline", "--region", "us-central1", "--temp_location", "gs://stack-v2-offline/tmp",
-           "--sdk_container_image", IMAGE, "--num_workers", "3", "--max_num_workers", "50",
-           "--machine_type", "n2-highmem-4", "--disk_size_gb", "50"]  # fmt: skip
+OPTIONS = [
+    "--project",
+    "stack-v2-offline",
+    "--region",
+    "us-central1",
+    "--temp_location",
+    "gs://stack-v2-offline/tmp",
+    "--sdk_container_image",
+    IMAGE,
+    "--num_workers",
+    "3",
+    "--max_num_workers",
+    "50",
+    "--machine_type",
+    "n2-highmem-4",
+    "--disk_size_gb",
+    "50",
+]
 clamav_db = clamav_fixtures.clamav_db
 
 
@@ -98,8 +113,11 @@ def archive(tmp_path_factory):
 def demo_recipe(tmp_path_factory, clamav_db):
     """The demo recipe with its malware stage on (the ClamAV test database), so the job has every stage."""
     path = tmp_path_factory.mktemp("recipe") / "demo-malware.yaml"
-    path.write_text((PIPELINES_DIR / "demo.yaml").read_text().replace(
-        "  - stage: malware\n", f"  - stage: malware\n    database: {clamav_db.path}\n"))  # fmt: skip
+    path.write_text(
+        (PIPELINES_DIR / "demo.yaml")
+        .read_text()
+        .replace("  - stage: malware\n", f"  - stage: malware\n    database: {clamav_db.path}\n")
+    )
     return path
 
 
@@ -107,8 +125,17 @@ def demo_recipe(tmp_path_factory, clamav_db):
 
 
 def test_dataflow_job_for_the_demo_recipe_is_built_and_validated_offline(archive, demo_recipe, offline):
-    request, beam_args = df.build_request(["--archive", str(archive), "--output", "gs://stack-v2-offline/datasets/demo",
-                                           "--pipeline", str(demo_recipe), *OPTIONS])  # fmt: skip
+    request, beam_args = df.build_request(
+        [
+            "--archive",
+            str(archive),
+            "--output",
+            "gs://stack-v2-offline/datasets/demo",
+            "--pipeline",
+            str(demo_recipe),
+            *OPTIONS,
+        ]
+    )
     job = df.dataflow_job(request, beam_args)
 
     # Every stage of the recipe is a step of the job, with the listing, the report and the writers.
@@ -117,8 +144,14 @@ def test_dataflow_job_for_the_demo_recipe_is_built_and_validated_offline(archive
     top = set(job.top_level_names())
     assert {"List", *stages, "Report", "WriteData", "WriteManifest", "WriteDropped"} <= top, sorted(top)
     names = job.transform_names()
-    assert {"license/Detect", "near_dedup/Sign", "malware/Scan/Core", "notebooks/WriteScripts",
-            "notebooks/WriteStructured", "Report/Write"} <= names
+    assert {
+        "license/Detect",
+        "near_dedup/Sign",
+        "malware/Scan/Core",
+        "notebooks/WriteScripts",
+        "notebooks/WriteStructured",
+        "Report/Write",
+    } <= names
 
     # The portable pipeline is what Dataflow receives: valid (Beam's check, as at submission) and serializable.
     validate_pipeline_graph(job.pipeline)
@@ -130,9 +163,14 @@ def test_dataflow_job_for_the_demo_recipe_is_built_and_validated_offline(archive
     assert proto.type_.name == "JOB_TYPE_BATCH" and proto.name.startswith("beamapp-")
     assert {"use_runner_v2", "use_portable_job_submission"} <= set(proto.environment.experiments)
     assert job.container_images() == [IMAGE]
-    assert job.worker_pool() == {"machine_type": "n2-highmem-4", "num_workers": 3, "max_num_workers": 50,
-                                 "disk_size_gb": 50, "worker_harness_container_image": IMAGE,
-                                 "sdk_harness_container_images": [IMAGE]}  # fmt: skip
+    assert job.worker_pool() == {
+        "machine_type": "n2-highmem-4",
+        "num_workers": 3,
+        "max_num_workers": 50,
+        "disk_size_gb": 50,
+        "worker_harness_container_image": IMAGE,
+        "sdk_harness_container_images": [IMAGE],
+    }
     # The image holds the SDK and the project: nothing to stage but Beam's two small files.
     assert set(job.artifacts()) <= {"pickled_main_session", "submission_environment_dependencies.txt"}
     request_json = json.loads(job.to_json())
@@ -144,9 +182,22 @@ def test_dataflow_job_for_the_demo_recipe_is_built_and_validated_offline(archive
 
 def test_dataflow_graph_refuses_options_that_would_go_online(archive):
     """Without a valid gs:// temp_location Beam would create a default bucket online: refused before that."""
-    request, beam_args = df.build_request(["--archive", str(archive), "--output", "/tmp/x", "--pipeline", "demo",
-                                           "--project", "p", "--region", "us-central1",
-                                           "--temp_location", "gs://b"])  # fmt: skip
+    request, beam_args = df.build_request(
+        [
+            "--archive",
+            str(archive),
+            "--output",
+            "/tmp/x",
+            "--pipeline",
+            "demo",
+            "--project",
+            "p",
+            "--region",
+            "us-central1",
+            "--temp_location",
+            "gs://b",
+        ]
+    )
     with pytest.raises(StackV2Error, match="temp_location"):
         df.dataflow_job(request, beam_args)
     with pytest.raises(StackV2Error, match="--region is required"):
@@ -155,17 +206,35 @@ def test_dataflow_graph_refuses_options_that_would_go_online(archive):
 
 def test_launch_sh_graph_step_runs_offline(archive, tmp_path):
     recipe = tmp_path / "small.yaml"
-    recipe.write_text("name: small\nstages:\n  - stage: select_repositories\n  - stage: exact_dedup\n"
-                      "  - stage: fetch_decode\n  - stage: language\n")  # fmt: skip
-    env = {**os.environ, "ARCHIVE": str(archive), "GRAPH": "", "UNSIGNED": "false", "RECIPE": str(recipe),
-           "OUTPUT": "gs://stack-v2-offline/datasets/small", "ORIGINS": "https://github.com/local/py-json",
-           "JOB_JSON": str(tmp_path / "job.json"), "TAG": "test",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # this interpreter's python
+    recipe.write_text(
+        "name: small\nstages:\n  - stage: select_repositories\n  - stage: exact_dedup\n"
+        "  - stage: fetch_decode\n  - stage: language\n"
+    )
+    env = {
+        **os.environ,
+        "ARCHIVE": str(archive),
+        "GRAPH": "",
+        "UNSIGNED": "false",
+        "RECIPE": str(recipe),
+        "OUTPUT": "gs://stack-v2-offline/datasets/small",
+        "ORIGINS": "https://github.com/local/py-json",
+        "JOB_JSON": str(tmp_path / "job.json"),
+        "TAG": "test",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }  # this interpreter's python
     subprocess.run(["bash", "-n", str(DATAFLOW / "launch.sh")], check=True)
-    out = subprocess.run(["bash", str(DATAFLOW / "launch.sh"), "graph"], env=env, check=True, capture_output=True,
-                         text=True, cwd=tmp_path)  # fmt: skip
+    out = subprocess.run(
+        ["bash", str(DATAFLOW / "launch.sh"), "graph"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     summary = json.loads(out.stdout)
-    assert {"List", "select_repositories", "exact_dedup", "fetch_decode", "language", "Report"} <= set(summary["top_level"])
+    assert {"List", "select_repositories", "exact_dedup", "fetch_decode", "language", "Report"} <= set(
+        summary["top_level"]
+    )
     image = "us-central1-docker.pkg.dev/stack-v2-offline/stack-v2/stack-v2:test"
     assert summary["container_images"] == [image] and summary["worker_pool"]["machine_type"] == "n2-highmem-4"
     assert summary["worker_pool"]["max_num_workers"] == 100
@@ -223,13 +292,26 @@ def test_dockerfile_python_dependencies_resolve_from_pypi(tmp_path):
     (tmp_path / "requirements.txt").write_text("\n".join(requirements) + "\n")
     report = tmp_path / "report.json"
     # --isolated: PyPI alone, as in the image (no local indexes, constraints or find-links of this machine)
-    command = [sys.executable, "-m", "pip", "--isolated", "install", "--dry-run", "--ignore-installed", "--quiet",
-               "--report", str(report),
-               "-r", str(tmp_path / "requirements.txt")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--isolated",
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--quiet",
+        "--report",
+        str(report),
+        "-r",
+        str(tmp_path / "requirements.txt"),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    resolved = {item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"]
-                for item in json.loads(report.read_text())["install"]}  # fmt: skip
+    resolved = {
+        item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"]
+        for item in json.loads(report.read_text())["install"]
+    }
     assert resolved["apache-beam"].startswith("2.77.")
     for name in ("google-cloud-dataflow-client", "google-apitools", "scancode-toolkit", "numba", "rensa"):
         assert name in resolved, name
@@ -275,10 +357,20 @@ def test_flex_template_metadata_parameters_are_the_build_options():
 def test_flex_parameters_become_the_cli_request(tmp_path):
     optouts = tmp_path / "optouts.jsonl"
     optouts.write_text(json.dumps({"owner": "octocat", "repos": "all", "received": "2023-11-20"}) + "\n")
-    argv = ["--archive=s3://softwareheritage", "--graph=s3://softwareheritage/graph/2023-09-06", "--unsigned=true",
-            "--output=gs://b/out", "--pipeline=the-stack-v2-smol", "--origin=https://github.com/a/b, https://github.com/c/d",
-            f"--optouts={optouts}", "--repo_metadata=", "--project=p", "--region=us-central1",
-            f"--sdk_container_image={IMAGE}", "--temp_location=gs://b/tmp"]  # fmt: skip
+    argv = [
+        "--archive=s3://softwareheritage",
+        "--graph=s3://softwareheritage/graph/2023-09-06",
+        "--unsigned=true",
+        "--output=gs://b/out",
+        "--pipeline=the-stack-v2-smol",
+        "--origin=https://github.com/a/b, https://github.com/c/d",
+        f"--optouts={optouts}",
+        "--repo_metadata=",
+        "--project=p",
+        "--region=us-central1",
+        f"--sdk_container_image={IMAGE}",
+        "--temp_location=gs://b/tmp",
+    ]
     cli_args = df.flex_arguments(argv)
     assert "--unsigned" in cli_args and "--origin=https://github.com/c/d" in cli_args
     request, beam_args = df.build_request(cli_args)
@@ -287,8 +379,12 @@ def test_flex_parameters_become_the_cli_request(tmp_path):
     assert list(request.origins) == ["https://github.com/a/b", "https://github.com/c/d"]
     assert request.output_dir == "gs://b/out" and request.recipe.name == "the-stack-v2-smol"
     assert [r.owner for r in request.optouts] == ["octocat"]
-    assert beam_args == ["--project=p", "--region=us-central1", f"--sdk_container_image={IMAGE}",
-                         "--temp_location=gs://b/tmp"]  # fmt: skip
+    assert beam_args == [
+        "--project=p",
+        "--region=us-central1",
+        f"--sdk_container_image={IMAGE}",
+        "--temp_location=gs://b/tmp",
+    ]
     assert df.flex_arguments(["--unsigned=false", "--origin="]) == []
     # deploy/dataflow/main.py is the Flex Template's program and hands its arguments to flex_main
     main_py = (DATAFLOW / "main.py").read_text()
@@ -301,15 +397,37 @@ def test_gcloud_accepts_the_template_spec(tmp_path):
     gcloud = shutil.which("gcloud")
     if gcloud is None:
         pytest.skip("gcloud (Google Cloud SDK) is not installed; it cannot be installed from PyPI or Debian")
-    env = {**os.environ, "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
-           "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
-           "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "true"}  # fmt: skip
-    done = subprocess.run([gcloud, "dataflow", "flex-template", "build", "gs://stack-v2-offline/templates/t.json",
-                           "--image", IMAGE, "--sdk-language", "PYTHON", "--metadata-file",
-                           str(DATAFLOW / "metadata.json"), "--print-only", "--project", "stack-v2-offline"],
-                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    env = {
+        **os.environ,
+        "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
+        "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "true",
+    }
+    done = subprocess.run(
+        [
+            gcloud,
+            "dataflow",
+            "flex-template",
+            "build",
+            "gs://stack-v2-offline/templates/t.json",
+            "--image",
+            IMAGE,
+            "--sdk-language",
+            "PYTHON",
+            "--metadata-file",
+            str(DATAFLOW / "metadata.json"),
+            "--print-only",
+            "--project",
+            "stack-v2-offline",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
-    spec = json.loads(done.stdout[done.stdout.index("{"):])
+    spec = json.loads(done.stdout[done.stdout.index("{") :])
     assert spec["image"] == IMAGE and spec["sdkInfo"]["language"] == "PYTHON"
     metadata = json.loads((DATAFLOW / "metadata.json").read_text())
     assert [p["name"] for p in spec["metadata"]["parameters"]] == [p["name"] for p in metadata["parameters"]]

@@ -31,8 +31,17 @@ from stack_v2.stages.select_repos import record_from_occurrence
 # Python's own locale directory, then the system's (FHS), where Debian's packages install their catalogs.
 LOCALE_DIRS = (Path(sys.base_prefix, "share", "locale"), Path("/usr/share/locale"))
 # lid.176 label -> locale. English is every catalog's msgid.
-LOCALES = {"fr": "fr", "de": "de", "es": "es", "it": "it", "pt": "pt", "nl": "nl", "ru": "ru", "ja": "ja",
-           "zh": "zh_CN"}  # fmt: skip
+LOCALES = {
+    "fr": "fr",
+    "de": "de",
+    "es": "es",
+    "it": "it",
+    "pt": "pt",
+    "nl": "nl",
+    "ru": "ru",
+    "ja": "ja",
+    "zh": "zh_CN",
+}
 TRAIN_DOMAINS = ("coreutils", "dpkg", "tar", "findutils", "diffutils")  # programs' help and error messages
 HELD_OUT_DOMAIN = "bash"  # the shell's builtin help: long paragraphs the model never saw
 PYTHON_SOURCE = Path(email.charset.__file__).read_text(encoding="utf-8")  # real code, with English docstrings
@@ -74,19 +83,32 @@ def lid_model(tmp_path_factory) -> str:
     random.Random(0).shuffle(lines)
     workdir = tmp_path_factory.mktemp("lid")
     (workdir / "train.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    model = fasttext.train_supervised(str(workdir / "train.txt"), minn=2, maxn=4, dim=16, epoch=5, lr=0.5,
-                                      bucket=100_000, thread=1, seed=1, verbose=0)  # fmt: skip
+    model = fasttext.train_supervised(
+        str(workdir / "train.txt"), minn=2, maxn=4, dim=16, epoch=5, lr=0.5, bucket=100_000, thread=1, seed=1, verbose=0
+    )
     model.save_model(str(workdir / "lid.bin"))
     return str(workdir / "lid.bin")
 
 
 def doc(path: str, content: str, language: str | None = None):
     """A decoded record as the build has it after the language stage."""
-    occ = FileOccurrence(origin="https://github.com/real/docs", repo_name="real/docs", snapshot_id="1" * 40,
-                         branch_name="refs/heads/main", revision_id="2" * 40, revision_date=0, committer_date=0,
-                         visit_date=0, directory_id="3" * 40, path=path, blob_id=hashlib.sha1(content.encode()).hexdigest(),
-                         content_id="4" * 40, length=len(content.encode()), perms=0o100644,
-                         content_status="visible")  # fmt: skip
+    occ = FileOccurrence(
+        origin="https://github.com/real/docs",
+        repo_name="real/docs",
+        snapshot_id="1" * 40,
+        branch_name="refs/heads/main",
+        revision_id="2" * 40,
+        revision_date=0,
+        committer_date=0,
+        visit_date=0,
+        directory_id="3" * 40,
+        path=path,
+        blob_id=hashlib.sha1(content.encode()).hexdigest(),
+        content_id="4" * 40,
+        length=len(content.encode()),
+        perms=0o100644,
+        content_status="visible",
+    )
     return record_from_occurrence(occ, None)._replace(content=content, language=language)
 
 
@@ -252,5 +274,8 @@ def test_stage_runs_on_beam(lid_model, french):
             equal_to([("README.md", "en"), ("charset.py", None), ("TODO.txt", None)]),
             label="kept",
         )
-        assert_that(out["dropped"] | beam.Map(lambda d: (d.path, d.stage, d.reason, d.detail.split(";")[0])),
-                    equal_to([("docs/index.html", STAGE, "nl_language", "nl_language=fr")]), label="dropped")  # fmt: skip
+        assert_that(
+            out["dropped"] | beam.Map(lambda d: (d.path, d.stage, d.reason, d.detail.split(";")[0])),
+            equal_to([("docs/index.html", STAGE, "nl_language", "nl_language=fr")]),
+            label="dropped",
+        )

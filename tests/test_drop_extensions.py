@@ -35,8 +35,10 @@ def test_a_build_drops_the_named_extensions_and_accounts_for_them(tmp_path: Path
     archive = tmp_path / "archive"
     import_git([repo], str(archive))
     recipe = tmp_path / "no-text.yaml"
-    recipe.write_text("name: no-text\nstages:\n  - stage: select_repositories\n"
-                      "  - stage: drop_extensions\n    extensions: [.TXT, json]\n")
+    recipe.write_text(
+        "name: no-text\nstages:\n  - stage: select_repositories\n"
+        "  - stage: drop_extensions\n    extensions: [.TXT, json]\n"
+    )
     out = tmp_path / "dataset"
     assert main(["build", "--archive", str(archive), "--output", str(out), "--pipeline", str(recipe), "-q"]) == 0
 

@@ -53,22 +53,39 @@ def world(tmp_path_factory):
 
 
 def argv(world, out: Path, *extra: str, archive: str | None = None) -> list[str]:
-    return ["build", "--archive", archive or str(world["archive"]), "--output", str(out), "--pipeline",
-            str(world["recipe"]), "--quiet", *extra]  # fmt: skip
+    return [
+        "build",
+        "--archive",
+        archive or str(world["archive"]),
+        "--output",
+        str(out),
+        "--pipeline",
+        str(world["recipe"]),
+        "--quiet",
+        *extra,
+    ]
 
 
 def child(args: list[str], **env: str) -> subprocess.Popen:
     """``stack-v2 ARGS`` in a child process (so that it can be killed), from any directory."""
-    return subprocess.Popen([sys.executable, "-m", "stack_v2.cli", *args], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "stack_v2.cli", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def snapshot(out: Path) -> dict:
     """What a reader sees: the current version's name and a digest of every file under it."""
     version = publish.current_version(str(out))
     root = out / "versions" / version
-    files = {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
-             for p in sorted(root.rglob("*")) if p.is_file()}  # fmt: skip
+    files = {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
     return {"version": version, "files": files}
 
 
@@ -139,8 +156,9 @@ def s3_archive(world, s3_endpoint):
     return "s3://failclosed/archive"
 
 
-def test_an_s3_outage_while_fetching_fails_the_build_within_its_budget(world, built, s3_archive, s3_endpoint,
-                                                                        monkeypatch, capsys):  # fmt: skip
+def test_an_s3_outage_while_fetching_fails_the_build_within_its_budget(
+    world, built, s3_archive, s3_endpoint, monkeypatch, capsys
+):
     before = snapshot(built)
     with FaultProxy(s3_endpoint) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)

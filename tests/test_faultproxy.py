@@ -30,9 +30,16 @@ def client(endpoint: str, attempts: int = 1):
 
 
 def arrow_fs(endpoint: str, attempts: int = 1) -> pafs.S3FileSystem:
-    return pafs.S3FileSystem(endpoint_override=endpoint.removeprefix("http://"), scheme="http", region="us-east-1",
-                             access_key="testing", secret_key="testing", connect_timeout=5, request_timeout=10,
-                             retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=attempts))  # fmt: skip
+    return pafs.S3FileSystem(
+        endpoint_override=endpoint.removeprefix("http://"),
+        scheme="http",
+        region="us-east-1",
+        access_key="testing",
+        secret_key="testing",
+        connect_timeout=5,
+        request_timeout=10,
+        retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=attempts),
+    )
 
 
 @pytest.fixture
@@ -64,9 +71,10 @@ def test_boto3_passes_through_intact_on_kept_alive_connections(fault_proxy, obj,
 def test_chunked_uploads_are_forwarded_with_their_framing(fault_proxy, s3_endpoint):
     key = f"chunked/{uuid.uuid4().hex}"
     conn = http.client.HTTPConnection("127.0.0.1", int(fault_proxy.url.rsplit(":", 1)[1]))
-    pieces = [PAYLOAD[i: i + 10_000] for i in range(0, len(PAYLOAD), 10_000)]
-    conn.request("PUT", f"/{BUCKET}/{key}", body=iter(pieces), encode_chunked=True,
-                 headers={"Transfer-Encoding": "chunked"})  # fmt: skip
+    pieces = [PAYLOAD[i : i + 10_000] for i in range(0, len(PAYLOAD), 10_000)]
+    conn.request(
+        "PUT", f"/{BUCKET}/{key}", body=iter(pieces), encode_chunked=True, headers={"Transfer-Encoding": "chunked"}
+    )
     response = conn.getresponse()
     response.read()
     assert response.status == 200

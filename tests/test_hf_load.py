@@ -105,10 +105,14 @@ stages:
     structured: true
   - stage: malware
 """
-PYTHON_KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                 "language_info": {"name": "python", "file_extension": ".py"}}  # fmt: skip
-R_KERNEL = {"kernelspec": {"display_name": "R", "language": "R", "name": "ir"},
-            "language_info": {"name": "R", "file_extension": ".r"}}  # fmt: skip
+PYTHON_KERNEL = {
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python", "file_extension": ".py"},
+}
+R_KERNEL = {
+    "kernelspec": {"display_name": "R", "language": "R", "name": "ir"},
+    "language_info": {"name": "R", "file_extension": ".r"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +120,12 @@ def datasets_offline(tmp_path_factory):
     """`datasets` imported with the Hub off and its caches in a temporary directory."""
     home = tmp_path_factory.mktemp("hf-home")
     patch = pytest.MonkeyPatch()
-    for name, value in (("HF_DATASETS_OFFLINE", "1"), ("HF_HUB_OFFLINE", "1"), ("HF_HOME", str(home)),
-                        ("HF_DATASETS_CACHE", str(home / "datasets"))):  # fmt: skip
+    for name, value in (
+        ("HF_DATASETS_OFFLINE", "1"),
+        ("HF_HUB_OFFLINE", "1"),
+        ("HF_HOME", str(home)),
+        ("HF_DATASETS_CACHE", str(home / "datasets")),
+    ):
         patch.setenv(name, value)
     datasets = pytest.importorskip("datasets")
     importlib.reload(datasets.config)  # it reads the environment when first imported
@@ -137,15 +145,31 @@ def built(tmp_path_factory):
     for name in ("__init__.py", "decoder.py", "encoder.py", "scanner.py"):
         shutil.copy(JSON_SRC / name, repo / "json" / name)
     (repo / "notebooks").mkdir()
-    (repo / "notebooks" / "json.ipynb").write_text(nbformat.writes(new_notebook(metadata=PYTHON_KERNEL, cells=[
-        new_markdown_cell("# Round-trip a document through `json`"),
-        new_code_cell("import json\ndoc = {'a': [1, 2.5, None]}\nprint(json.dumps(doc, sort_keys=True))",
-                      outputs=[new_output("stream", name="stdout", text='{"a": [1, 2.5, null]}\n')]),
-    ])))  # fmt: skip
-    (repo / "notebooks" / "lm.ipynb").write_text(nbformat.writes(new_notebook(metadata=R_KERNEL, cells=[
-        new_markdown_cell("# Linear model on `mtcars`"),
-        new_code_cell("data(mtcars)\nfit <- lm(mpg ~ wt + hp, data = mtcars)\nsummary(fit)$r.squared"),
-    ])))  # fmt: skip
+    (repo / "notebooks" / "json.ipynb").write_text(
+        nbformat.writes(
+            new_notebook(
+                metadata=PYTHON_KERNEL,
+                cells=[
+                    new_markdown_cell("# Round-trip a document through `json`"),
+                    new_code_cell(
+                        "import json\ndoc = {'a': [1, 2.5, None]}\nprint(json.dumps(doc, sort_keys=True))",
+                        outputs=[new_output("stream", name="stdout", text='{"a": [1, 2.5, null]}\n')],
+                    ),
+                ],
+            )
+        )
+    )
+    (repo / "notebooks" / "lm.ipynb").write_text(
+        nbformat.writes(
+            new_notebook(
+                metadata=R_KERNEL,
+                cells=[
+                    new_markdown_cell("# Linear model on `mtcars`"),
+                    new_code_cell("data(mtcars)\nfit <- lm(mpg ~ wt + hp, data = mtcars)\nsummary(fit)$r.squared"),
+                ],
+            )
+        )
+    )
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "mixed languages", date="2023-04-05T06:07:08+0000")
     archive = root / "archive"
@@ -159,7 +183,7 @@ def built(tmp_path_factory):
 
 def card_configs(dataset: Path) -> list[dict]:
     text = (dataset / "README.md").read_text()
-    return yaml.safe_load(text[4:text.index("\n---\n", 4)])["configs"]
+    return yaml.safe_load(text[4 : text.index("\n---\n", 4)])["configs"]
 
 
 def manifest_languages(dataset: Path) -> Counter:
@@ -169,8 +193,24 @@ def manifest_languages(dataset: Path) -> Counter:
 def test_config_names_are_valid_and_reversible(datasets_offline):
     from datasets.builder import BuilderConfig
 
-    names = ["F*", "F#", "C#", "C++", "Objective-C++", "Common Lisp", "Ren'Py", "Graphviz (DOT)", "Python",
-             "Visual Basic .NET", "a-sharp", "a-x41-", "x_y", "default", "-", "--star"]  # fmt: skip
+    names = [
+        "F*",
+        "F#",
+        "C#",
+        "C++",
+        "Objective-C++",
+        "Common Lisp",
+        "Ren'Py",
+        "Graphviz (DOT)",
+        "Python",
+        "Visual Basic .NET",
+        "a-sharp",
+        "a-x41-",
+        "x_y",
+        "default",
+        "-",
+        "--star",
+    ]
     configs = {n: config_name(n) for n in names}
     assert configs["F*"] == "F-star" and configs["F#"] == "F-sharp" and configs["C++"] == "C-plus-plus"
     assert configs["Python"] == "Python" and configs["Common Lisp"] == "Common_Lisp"
@@ -206,7 +246,7 @@ def test_every_config_loads_with_datasets(built, datasets_offline, tmp_path):
 def test_the_cards_loading_snippets_run(built, datasets_offline, monkeypatch):
     dataset, archive = built
     text = (dataset / "README.md").read_text()
-    loading = text[text.index("\n## Loading\n"):text.index("\n## Configs\n")]
+    loading = text[text.index("\n## Loading\n") : text.index("\n## Configs\n")]
     rows_snippet, manifest_snippet = re.findall(r"```python\n(.*?)```", loading, re.S)
     monkeypatch.chdir(dataset)  # DATASET is the working directory: run beside the card, as the card says
     scope: dict = {}
@@ -231,7 +271,7 @@ def test_card_states_fields_versions_stages_off_and_terms(built):
 
     for tool in ("apache-beam", "scancode-toolkit", "enry-python", "detect-secrets"):
         assert f"| {tool} | `{version(tool)}` |" in text
-    stages_off = text[text.index("\n## Stages left out\n"):text.index("\n## Terms of use\n")]
+    stages_off = text[text.index("\n## Stages left out\n") : text.index("\n## Terms of use\n")]
     assert "`malware` (in the recipe, not run)" in stages_off and "database" in stages_off
     assert [st["stage"] for st in report["stages"] if st["stage"] == "malware"] == []  # the build left it out
     assert "https://www.softwareheritage.org/legal/bulk-access-terms-of-use/" in text

@@ -34,17 +34,27 @@ def read_table(archive: Path, table: str, columns: list[str]) -> list[dict]:
 
 def git_objects(repo: Path) -> dict[str, set[str]]:
     """Every object reachable from branches and tags, by git type, as git itself reports them."""
-    out = subprocess.run(["git", "-C", str(repo), "rev-list", "--objects", "--all"], check=True,
-                         capture_output=True).stdout.decode("latin-1").split("\n")  # fmt: skip
+    out = (
+        subprocess.run(["git", "-C", str(repo), "rev-list", "--objects", "--all"], check=True, capture_output=True)
+        .stdout.decode("latin-1")
+        .split("\n")
+    )
     ids = [line.split()[0] for line in out if line.strip()]
-    types = subprocess.run(["git", "-C", str(repo), "cat-file", "--batch-check=%(objecttype) %(objectname)"],
-                           input="\n".join(ids).encode(), check=True, capture_output=True).stdout.decode()  # fmt: skip
+    types = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch-check=%(objecttype) %(objectname)"],
+        input="\n".join(ids).encode(),
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
     by_type: dict[str, set[str]] = {}
     for line in types.splitlines():
         kind, sha = line.split()
         by_type.setdefault(kind, set()).add(sha)
-    tags = subprocess.run(["git", "-C", str(repo), "for-each-ref", "--format=%(objecttype) %(objectname)", "refs/tags"],
-                          check=True, capture_output=True).stdout.decode()  # fmt: skip
+    tags = subprocess.run(
+        ["git", "-C", str(repo), "for-each-ref", "--format=%(objecttype) %(objectname)", "refs/tags"],
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
     by_type["tag"] = {line.split()[1] for line in tags.splitlines() if line.startswith("tag ")}
     return by_type
 
@@ -77,15 +87,23 @@ def test_every_id_equals_gits_own(archive, repos):
     # Canonical git objects: swh.model computed each id itself (no raw manifest needed).
     assert all(row["raw_manifest"] is None for row in directories + revisions + releases)
     head = git(repos["sample"], "rev-parse", "HEAD")
-    assert next(r for r in revisions if r["id"] == head)["directory"] == git(repos["sample"], "rev-parse", "HEAD^{tree}")
+    assert next(r for r in revisions if r["id"] == head)["directory"] == git(
+        repos["sample"], "rev-parse", "HEAD^{tree}"
+    )
 
 
 def test_content_store_holds_every_blob_gzipped(archive, repos):
     for row in read_table(archive, "content", ["sha1", "sha1_git", "length"]):
         data = gzip.decompress((archive / "content" / row["sha1"]).read_bytes())
         assert hashlib.sha1(data).hexdigest() == row["sha1"] and len(data) == row["length"]
-        assert data == subprocess.run(["git", "-C", str(repos["sample"]), "cat-file", "blob", row["sha1_git"]],
-                                      check=True, capture_output=True).stdout  # fmt: skip
+        assert (
+            data
+            == subprocess.run(
+                ["git", "-C", str(repos["sample"]), "cat-file", "blob", row["sha1_git"]],
+                check=True,
+                capture_output=True,
+            ).stdout
+        )
 
 
 def test_directory_entries_keep_modes_submodules_and_raw_names(archive, repos):
@@ -105,8 +123,9 @@ def test_snapshot_has_head_alias_branches_and_tags(archive, repos):
     assert branches[b"refs/heads/feature"]["target"] == git(repos["sample"], "rev-parse", "feature")
     assert branches[b"refs/tags/v1.0"]["target_type"] == "release"
     visits = read_table(archive, "origin_visit_status", ["origin", "visit", "status", "snapshot"])
-    assert visits == [{"origin": "https://github.com/local/sample", "visit": 1, "status": "full",
-                       "snapshot": visits[0]["snapshot"]}]  # fmt: skip
+    assert visits == [
+        {"origin": "https://github.com/local/sample", "visit": 1, "status": "full", "snapshot": visits[0]["snapshot"]}
+    ]
     assert read_table(archive, "origin", ["id", "url"]) == [
         {"id": hashlib.sha1(b"https://github.com/local/sample").hexdigest(), "url": "https://github.com/local/sample"}
     ]
@@ -218,8 +237,10 @@ def listing(directory: Path) -> dict[str, str] | None:
     """Every file and folder under ``directory`` with its bytes' hash (None if it does not exist)."""
     if not directory.exists():
         return None
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in directory.rglob("*")}  # fmt: skip
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in directory.rglob("*")
+    }
 
 
 def test_unsorted_tree_keeps_gits_id_with_its_raw_object(tmp_path):
@@ -231,13 +252,16 @@ def test_unsorted_tree_keeps_gits_id_with_its_raw_object(tmp_path):
 
     [directory] = read_table(archive, "directory", ["id", "raw_manifest"])
     assert directory["id"] == tree_id.decode()
-    raw = subprocess.run(["git", "-C", str(repo), "cat-file", "tree", tree_id.decode()], check=True,
-                         capture_output=True).stdout  # fmt: skip
+    raw = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "tree", tree_id.decode()], check=True, capture_output=True
+    ).stdout
     assert directory["raw_manifest"] == b"tree %d\x00" % len(raw) + raw
     entries = read_table(archive, "directory_entry", ["directory_id", "name", "type", "target", "perms"])
     assert sorted(e["name"].decode() for e in entries) == sorted(listed)
-    swh_entries = tuple(model.DirectoryEntry(name=e["name"], type=e["type"], target=bytes.fromhex(e["target"]),
-                                             perms=e["perms"]) for e in entries)  # fmt: skip
+    swh_entries = tuple(
+        model.DirectoryEntry(name=e["name"], type=e["type"], target=bytes.fromhex(e["target"]), perms=e["perms"])
+        for e in entries
+    )
     # swh.model gives the entries the id of the sorted tree, and the raw manifest git's id; the row checks.
     kept = model.Directory(entries=swh_entries, raw_manifest=directory["raw_manifest"])
     assert kept.id.hex() == directory["id"]
@@ -252,12 +276,15 @@ def test_unsorted_tree_keeps_gits_id_with_its_raw_object(tmp_path):
 
 
 def test_entry_with_slash_is_refused_and_the_archive_is_left_as_it_was(tmp_path):
-    bad, tree_id = raw_tree_repo(tmp_path, "slashed", lambda entries: [(b"json/" + entries[0][0], entries[0][1]),
-                                                                       *entries[1:]])  # fmt: skip
+    bad, tree_id = raw_tree_repo(
+        tmp_path, "slashed", lambda entries: [(b"json/" + entries[0][0], entries[0][1]), *entries[1:]]
+    )
     assert "json/__init__.py" in git(bad, "ls-tree", "--name-only", "HEAD").splitlines()
     good = make_sample_repo(tmp_path)  # imported first: its blobs, trees and commits must not stay
-    expected = (f"cannot import git repository {bad}: tree {tree_id.decode()} has an entry named "
-                "'json/__init__.py': a name with '/' cannot be a directory entry")  # fmt: skip
+    expected = (
+        f"cannot import git repository {bad}: tree {tree_id.decode()} has an entry named "
+        "'json/__init__.py': a name with '/' cannot be a directory entry"
+    )
 
     fresh = tmp_path / "new" / "archive"
     with pytest.raises(GitImportError) as raised:
@@ -284,16 +311,24 @@ def test_entry_with_slash_is_refused_and_the_archive_is_left_as_it_was(tmp_path)
 def test_cli_refuses_a_slashed_entry_in_one_line_and_imports_an_unsorted_tree(tmp_path):
     bad, tree_id = raw_tree_repo(tmp_path, "slashed", lambda entries: [(b"a/b.py", entries[0][1]), *entries[1:]])
     archive = tmp_path / "archive"
-    run = subprocess.run([sys.executable, "-m", "stack_v2.cli", "archive", "import-git", str(bad), "--archive",
-                          str(archive)], capture_output=True, text=True)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "stack_v2.cli", "archive", "import-git", str(bad), "--archive", str(archive)],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2
     errors = [line for line in run.stderr.splitlines() if not line.startswith("importing ")]
-    assert errors == [f"stack-v2: error: cannot import git repository {bad}: tree {tree_id.decode()} has an entry "
-                      "named 'a/b.py': a name with '/' cannot be a directory entry"]  # fmt: skip
+    assert errors == [
+        f"stack-v2: error: cannot import git repository {bad}: tree {tree_id.decode()} has an entry "
+        "named 'a/b.py': a name with '/' cannot be a directory entry"
+    ]
     assert not archive.exists()
 
     unsorted, tree_id = raw_tree_repo(tmp_path, "unsorted", lambda entries: entries[1:] + entries[:1])
-    run = subprocess.run([sys.executable, "-m", "stack_v2.cli", "archive", "import-git", str(unsorted),
-                          "--archive", str(archive)], capture_output=True, text=True)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "stack_v2.cli", "archive", "import-git", str(unsorted), "--archive", str(archive)],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert [d["id"] for d in read_table(archive, "directory", ["id"])] == [tree_id.decode()]

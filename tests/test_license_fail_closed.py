@@ -77,11 +77,15 @@ def world(tmp_path_factory):
 
 def build(world, archive: str, name: str) -> dict:
     out = world["root"] / name
-    assert main(["build", "--archive", archive, "--output", str(out), "--pipeline", str(world["recipe"]),
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(["build", "--archive", archive, "--output", str(out), "--pipeline", str(world["recipe"]), "--quiet"]) == 0
+    )
     kept = {(r["repo_name"], r["path"]): r for r in pq.read_table(str(out / "manifest")).to_pylist()}
-    dropped = {(r["repo_name"], r["path"]): r for r in pq.read_table(str(out / "dropped")).to_pylist()
-               if r["stage"] == "license"}  # fmt: skip
+    dropped = {
+        (r["repo_name"], r["path"]): r
+        for r in pq.read_table(str(out / "dropped")).to_pylist()
+        if r["stage"] == "license"
+    }
     report = json.loads((out / "report.json").read_text())
     assert report["accounting"] == "ok"
     return {"kept": kept, "dropped": dropped, "report": report}
@@ -90,8 +94,9 @@ def build(world, archive: str, name: str) -> dict:
 def assert_failed_closed(result, why: str) -> None:
     """Every file under an unread GPL text failed with license_unknown naming the blob; the rest decided."""
     kept, dropped = result["kept"], result["dropped"]
-    governed = [("local/gplproj", p) for p in ["LICENSE", *PY_FILES]] + \
-               [("local/mixed", p) for p in ("vendor/gpl/COPYING", "vendor/gpl/util.py")]  # fmt: skip
+    governed = [("local/gplproj", p) for p in ["LICENSE", *PY_FILES]] + [
+        ("local/mixed", p) for p in ("vendor/gpl/COPYING", "vendor/gpl/util.py")
+    ]
     for key in governed:
         assert key not in kept, f"{key} kept as {kept[key]['license_type']} without its license file"
         row = dropped[key]
@@ -146,10 +151,23 @@ def test_license_object_answering_503_fails_the_files_it_governs(world, s3_endpo
 
 
 def record(path: str, gha: str | None = None):
-    occ = FileOccurrence(origin="https://github.com/a/b", repo_name="a/b", snapshot_id="1" * 40,
-                         branch_name="refs/heads/main", revision_id="2" * 40, revision_date=1, committer_date=1,
-                         visit_date=2, directory_id="3" * 40, path=path, blob_id="4" * 40, content_id="5" * 40,
-                         length=10, perms=0o100644, content_status="visible")  # fmt: skip
+    occ = FileOccurrence(
+        origin="https://github.com/a/b",
+        repo_name="a/b",
+        snapshot_id="1" * 40,
+        branch_name="refs/heads/main",
+        revision_id="2" * 40,
+        revision_date=1,
+        committer_date=1,
+        visit_date=2,
+        directory_id="3" * 40,
+        path=path,
+        blob_id="4" * 40,
+        content_id="5" * 40,
+        length=10,
+        perms=0o100644,
+        content_status="visible",
+    )
     return record_from_occurrence(occ, {"gha_license_id": gha})
 
 
@@ -167,7 +185,7 @@ UNREAD = "license file vendor/COPYING blob=" + "6" * 40 + ": missing"
         ("vendor/x.py", "GPL-3.0", [("vendor/", (), UNREAD)], Drop),
         ("vendor/x.py", None, [("", ("GPL-3.0-only",), ""), ("vendor/", (), UNREAD)], Drop),  # copyleft already
     ],
-)  # fmt: skip
+)
 def test_unread_license_files_decide_only_when_the_rule_needs_them(path, gha, dirs, expected):
     verdict = classify_record(record(path, gha), dirs, PERMISSIVE, NON_LICENSE)
     if expected is Drop:
@@ -180,8 +198,9 @@ def test_unread_license_files_decide_only_when_the_rule_needs_them(path, gha, di
 
 def test_two_unread_license_files_are_both_named():
     other = "license file README blob=" + "7" * 40 + ": timeout (1.0 s > deadline 0.5 s)"
-    verdict = classify_record(record("vendor/x.py"), [("", (), other), ("vendor/", (), UNREAD)], PERMISSIVE,
-                              NON_LICENSE)  # fmt: skip
+    verdict = classify_record(
+        record("vendor/x.py"), [("", (), other), ("vendor/", (), UNREAD)], PERMISSIVE, NON_LICENSE
+    )
     assert verdict == Fail(LICENSE_UNKNOWN, f"{other}; {UNREAD}")  # sorted
 
 
@@ -202,6 +221,8 @@ def test_decided_without_more_holds_whatever_is_added():
 def test_candidates_without_a_blob():
     absent = record("LICENSE")._replace(blob_id=None, length_bytes=None)
     [(_root, (base, licenses, why))] = list(_blobless_dirs(absent, 1000))
-    assert (base, licenses) == ("", ()) and why == f"license file LICENSE content_id={'5' * 40}: missing " \
-                                                   "(not in the content table)"  # fmt: skip
+    assert (base, licenses) == (
+        "",
+        (),
+    ) and why == f"license file LICENSE content_id={'5' * 40}: missing (not in the content table)"
     assert list(_blobless_dirs(absent._replace(length_bytes=200 * 1024 * 1024), 1000)) == []  # too large: no text

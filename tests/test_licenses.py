@@ -12,8 +12,8 @@ from pathlib import Path
 import licensedcode
 import pyarrow.parquet as pq
 import pytest
-
 from gitrepos import git, init, make_library_repo
+
 from stack_v2.archive.import_git import import_git
 from stack_v2.cli import main
 from stack_v2.licenses.candidates import base_path, is_license_candidate
@@ -56,11 +56,25 @@ def kind(detected) -> str:
 
 @pytest.mark.parametrize(
     ("path", "candidate"),
-    [("LICENSE", True), ("src/LICENSE.txt", True), ("COPYING", True), ("COPYING.LESSER", True),
-     ("NOTICE", True), ("README.md", True), ("docs/readme.rst", True), ("MIT-LICENSE", True),
-     ("gpl-3.0.txt", True), ("LICENCE", True), ("about.html", True), ("CONTRIBUTING_GUIDELINES.md", True),
-     ("main.py", False), ("mitigation.py", False), ("licensing.py", False), ("license/main.py", False)],
-)  # fmt: skip
+    [
+        ("LICENSE", True),
+        ("src/LICENSE.txt", True),
+        ("COPYING", True),
+        ("COPYING.LESSER", True),
+        ("NOTICE", True),
+        ("README.md", True),
+        ("docs/readme.rst", True),
+        ("MIT-LICENSE", True),
+        ("gpl-3.0.txt", True),
+        ("LICENCE", True),
+        ("about.html", True),
+        ("CONTRIBUTING_GUIDELINES.md", True),
+        ("main.py", False),
+        ("mitigation.py", False),
+        ("licensing.py", False),
+        ("license/main.py", False),
+    ],
+)
 def test_license_candidates_by_file_name(path, candidate):
     assert is_license_candidate(path) is candidate
 
@@ -88,7 +102,7 @@ def test_base_path():
         # takes the union of symbols, so the GPL makes it non_permissive.
         (lambda: readme_of("dulwich"), ("Apache-2.0", "GPL-2.0-or-later"), "non_permissive"),
     ],
-)  # fmt: skip
+)
 def test_detection_and_type_on_real_texts(detector, text, licenses, expected):
     data = text()
     detection = detector.detect(hashlib.sha1(data).hexdigest(), data)
@@ -162,7 +176,7 @@ def test_propagation_covers_the_directory_and_below():
         (None, ["LicenseRef-scancode-generic-cla"], "no_license"),
         (None, ["Apache-2.0", "MPL-2.0"], "non_permissive"),
     ],
-)  # fmt: skip
+)
 def test_license_type_follows_the_papers_code(gha, detected, expected):
     assert license_type(gha, detected, PERMISSIVE, NON_LICENSE) == expected
 
@@ -206,13 +220,24 @@ def licensed_build(tmp_path_factory):
         git(r, "commit", "-qm", "licenses")
         repos.append(r)
 
-    repo("mitproj", {"LICENSE": scancode_text("mit"), "vendor/gpl/COPYING": scancode_text("gpl-2.0"),
-                     "vendor/gpl/util.py": (Path(json.__file__).parent / "scanner.py").read_bytes()})  # fmt: skip
+    repo(
+        "mitproj",
+        {
+            "LICENSE": scancode_text("mit"),
+            "vendor/gpl/COPYING": scancode_text("gpl-2.0"),
+            "vendor/gpl/util.py": (Path(json.__file__).parent / "scanner.py").read_bytes(),
+        },
+    )
     repo("lgplproj", {"COPYING.LESSER": scancode_text("lgpl-2.1")})
     repo("apacheproj", {"LICENSE": dist_file("boto3", "LICENSE"), "NOTICE": dist_file("boto3", "NOTICE")})
     repo("dualproj", {"LICENSE": dist_file("cryptography", "LICENSE")})
-    repo("oddlicenses", {"LICENSE.png": (Path(shutil.__file__).parent / "idlelib" / "Icons" / "idle_48.png").read_bytes(),
-                         "COPYING": scancode_text("gpl-3.0")})  # binary; over max_bytes  # fmt: skip
+    repo(
+        "oddlicenses",
+        {
+            "LICENSE.png": (Path(shutil.__file__).parent / "idlelib" / "Icons" / "idle_48.png").read_bytes(),
+            "COPYING": scancode_text("gpl-3.0"),
+        },
+    )  # binary; over max_bytes
     plain = init(root / "plain")
     shutil.copy(Path(json.__file__).parent / "decoder.py", plain / "decoder.py")
     git(plain, "add", "-A")

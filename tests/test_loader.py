@@ -50,10 +50,14 @@ output:
 """
 
 # Real-world text in legacy encodings, so that decoding with src_encoding matters.
-FRENCH = ("Le cœur a ses raisons que la raison ne connaît point ; on le sait en mille choses. "
-          "Déjà l'été s'achève, et la forêt où nous étions garçons n'a plus ni châtaigniers ni fées.\n")  # fmt: skip
-RUSSIAN = ("Съешь же ещё этих мягких французских булок, да выпей чаю. В чащах юга жил бы цитрус? "
-           "Да, но фальшивый экземпляр! Широкая электрификация южных губерний даст мощный толчок.\n")  # fmt: skip
+FRENCH = (
+    "Le cœur a ses raisons que la raison ne connaît point ; on le sait en mille choses. "
+    "Déjà l'été s'achève, et la forêt où nous étions garçons n'a plus ni châtaigniers ni fées.\n"
+)
+RUSSIAN = (
+    "Съешь же ещё этих мягких французских булок, да выпей чаю. В чащах юга жил бы цитрус? "
+    "Да, но фальшивый экземпляр! Широкая электрификация южных губерний даст мощный толчок.\n"
+)
 # A settings module with what the PII stage redacts: an email address, a password, public IP addresses, a key.
 SETTINGS = '''"""Deployment settings for the mirror."""
 
@@ -92,8 +96,9 @@ def built(tmp_path_factory):
     recipe = root / "recipe.yaml"
     recipe.write_text(RECIPE)
     dataset = root / "dataset"
-    assert main(["build", "--archive", str(archive), "--output", str(dataset), "--pipeline", str(recipe),
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(["build", "--archive", str(archive), "--output", str(dataset), "--pipeline", str(recipe), "--quiet"]) == 0
+    )
     return {"root": root, "archive": archive, "dataset": dataset}
 
 
@@ -102,8 +107,12 @@ def s3(built, s3_endpoint):
     """The archive's content store at s3://BUCKET/content, the dataset's manifest at s3://BUCKET/dataset/manifest."""
     upload_tree(s3_endpoint, built["archive"] / "content", BUCKET, "content")
     upload_tree(s3_endpoint, built["dataset"] / "manifest", BUCKET, "dataset/manifest")
-    return {"endpoint": s3_endpoint, "content": f"s3://{BUCKET}/content", "dataset": f"s3://{BUCKET}/dataset",
-            "manifest": f"s3://{BUCKET}/dataset/manifest"}  # fmt: skip
+    return {
+        "endpoint": s3_endpoint,
+        "content": f"s3://{BUCKET}/content",
+        "dataset": f"s3://{BUCKET}/dataset",
+        "manifest": f"s3://{BUCKET}/dataset/manifest",
+    }
 
 
 def key(row: dict) -> tuple[str, str, str]:
@@ -147,8 +156,12 @@ def test_load_files_from_s3_reproduces_every_shard_row(s3, shards, built):
     loaded = list(load_files(s3["dataset"], s3["content"], concurrency=4))  # redact: build_redaction
     assert_equal_to_shards(loaded, shards)
     # In manifest order (part files in name order, rows as stored).
-    order = [r["blob_id"] for r in pads.dataset(str(built["dataset"] / "manifest"), format="parquet")
-             .to_table(columns=["blob_id"]).to_pylist()]  # fmt: skip
+    order = [
+        r["blob_id"]
+        for r in pads.dataset(str(built["dataset"] / "manifest"), format="parquet")
+        .to_table(columns=["blob_id"])
+        .to_pylist()
+    ]
     assert [r["blob_id"] for r in loaded] == order
     # The dataset exercises decoding: several non-UTF-8 charsets, a BOM, CRLF, astral characters.
     encodings = {r["path"]: r["src_encoding"] for r in loaded if r["repo_name"] == "local/encodings"}
@@ -195,8 +208,9 @@ def test_smart_open_reads_the_same_bytes(s3, shards, redaction):
     rows = list(iter_manifest(s3["manifest"]))
     assert {key(r) for r in rows} == set(shards)
     for row in rows:
-        with smart_open.open(f"s3://{BUCKET}/content/{row['blob_id']}", "rb", compression=".gz",
-                             transport_params={"client": client}) as fin:  # fmt: skip
+        with smart_open.open(
+            f"s3://{BUCKET}/content/{row['blob_id']}", "rb", compression=".gz", transport_params={"client": client}
+        ) as fin:
             text = redacted(redaction, fin.read().decode(row["src_encoding"]), row)
         assert text == shards[key(row)]["content"]
 
@@ -209,8 +223,16 @@ def test_languages_columns_and_redact_hook(s3, shards, redaction):
         assert {"blob_id", "src_encoding", "content_id", "length_bytes"} <= set(row)  # what the hook can use
         return redacted(redaction, text, row).upper()
 
-    loaded = list(load_files(s3["manifest"], s3["content"], redact=shout, languages=["Text", "Markdown"],
-                             columns=["repo_name", "path", "blob_id", "language"], concurrency=2))  # fmt: skip
+    loaded = list(
+        load_files(
+            s3["manifest"],
+            s3["content"],
+            redact=shout,
+            languages=["Text", "Markdown"],
+            columns=["repo_name", "path", "blob_id", "language"],
+            concurrency=2,
+        )
+    )
     expected = {k for k, r in shards.items() if r["language"] in ("Text", "Markdown")}
     assert loaded and {key(r) for r in loaded} == expected
     assert all(list(r) == ["repo_name", "path", "blob_id", "language", "content"] for r in loaded)
@@ -260,8 +282,9 @@ def test_a_redaction_that_differs_from_the_builds_is_an_error(built, tmp_path):
     i = next(i for i, r in enumerate(rows) if r["path"] == "settings.py")
     recorded = table.column("pii_redactions").to_pylist()
     recorded[i] = '{"password":2}'  # what another redactor version might have replaced
-    tampered = table.set_column(table.schema.get_field_index("pii_redactions"), "pii_redactions",
-                                pa.array(recorded, pa.string()))  # fmt: skip
+    tampered = table.set_column(
+        table.schema.get_field_index("pii_redactions"), "pii_redactions", pa.array(recorded, pa.string())
+    )
     pq.write_table(tampered, str(tmp_path / "manifest.parquet"))
     with pytest.raises(RedactionMismatch) as info:
         list(load_files(str(tmp_path / "manifest.parquet"), str(built["archive"] / "content")))

@@ -62,9 +62,13 @@ def world(tmp_path_factory, clamav_db):
 @pytest.fixture(scope="module")
 def run(world):
     """The build's pipeline run directly (to keep its PipelineResult): (result, report.json)."""
-    req = BuildRequest(ArchiveLocation(str(world["archive"])), str(world["root"] / "out"),
-                       load_recipe(str(world["recipe"])), origins=[*world["origins"], "https://github.com/local/none"],
-                       optouts=load_requests(world["optouts"]))  # fmt: skip
+    req = BuildRequest(
+        ArchiveLocation(str(world["archive"])),
+        str(world["root"] / "out"),
+        load_recipe(str(world["recipe"])),
+        origins=[*world["origins"], "https://github.com/local/none"],
+        optouts=load_requests(world["optouts"]),
+    )
     run_dir = world["root"] / "out" / ".run-test"
     p = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
     construct(p, req, str(run_dir))
@@ -93,19 +97,28 @@ def test_counters_equal_report_per_stage_and_reason(run):
             assert counters.get((stage, outcome), 0) == st[outcome]["files"], (stage, outcome)
             assert counters.get((stage, f"bytes_{outcome}"), 0) == st[outcome]["bytes"], (stage, outcome)
         for outcome in ("dropped", "failed"):
-            named = {name[len(outcome) + 1:]: v for (ns, name), v in counters.items()
-                     if ns == stage and name.startswith(f"{outcome}_")}  # fmt: skip
+            named = {
+                name[len(outcome) + 1 :]: v
+                for (ns, name), v in counters.items()
+                if ns == stage and name.startswith(f"{outcome}_")
+            }
             assert named == {reason: c["files"] for reason, c in st["reasons"][outcome].items()}, (stage, outcome)
             assert sum(named.values()) == st[outcome]["files"]
             for reason, c in st["reasons"][outcome].items():
                 assert counters.get((stage, f"bytes_{outcome}_{reason}"), 0) == c["bytes"], (stage, reason)
                 seen_reasons.add((stage, outcome, reason))
     # the build exercised drops and failures in many stages, not just kept files
-    assert {("select_repositories", "failed", "no_full_visit"), ("select_repositories", "dropped", "duplicate_repository"),
-            ("optout", "dropped", "opted_out"), ("license", "dropped", "non_permissive"),
-            ("exact_dedup", "dropped", "exact_duplicate"), ("fetch_decode", "failed", "missing"),
-            ("fetch_decode", "dropped", "binary"), ("long_lines", "dropped", "avg_line_length"),
-            ("malware", "dropped", "malware")} <= seen_reasons  # fmt: skip
+    assert {
+        ("select_repositories", "failed", "no_full_visit"),
+        ("select_repositories", "dropped", "duplicate_repository"),
+        ("optout", "dropped", "opted_out"),
+        ("license", "dropped", "non_permissive"),
+        ("exact_dedup", "dropped", "exact_duplicate"),
+        ("fetch_decode", "failed", "missing"),
+        ("fetch_decode", "dropped", "binary"),
+        ("long_lines", "dropped", "avg_line_length"),
+        ("malware", "dropped", "malware"),
+    } <= seen_reasons
     malware = next(st for st in report["stages"] if st["stage"] == "malware")
     assert malware["input"]["files"] > malware["kept"]["files"] > 0
     # the notebooks branch: scripts per language and structured forms
@@ -121,8 +134,10 @@ def test_report_from_counters_is_the_report_and_the_check_says_beam_metrics(run)
     from_metrics = mr.report_from_counters(counters.values, stages, registry.filter_stages())
     for key in ("stages", "totals", "filters", "notebooks"):
         assert from_metrics[key] == report[key], key
-    assert mr.metrics_check(result, report) == {"metrics_source": "beam_metrics",
-                                                "metrics_check": {"counters": "committed", "result": "ok"}}
+    assert mr.metrics_check(result, report) == {
+        "metrics_source": "beam_metrics",
+        "metrics_check": {"counters": "committed", "result": "ok"},
+    }
     # A report that disagrees with the counters is named, stage, outcome and reason, and not trusted.
     changed = json.loads(json.dumps(report))
     license_stage = next(st for st in changed["stages"] if st["stage"] == "license")
@@ -136,11 +151,28 @@ def test_report_from_counters_is_the_report_and_the_check_says_beam_metrics(run)
 def test_build_records_the_metrics_source(world, tmp_path):
     """The CLI's build (run_build) writes metrics_source and metrics_check into report.json."""
     recipe = tmp_path / "small.yaml"
-    recipe.write_text("name: small\nstages:\n  - stage: select_repositories\n  - stage: exact_dedup\n"
-                      "  - stage: fetch_decode\n  - stage: language\n")  # fmt: skip
+    recipe.write_text(
+        "name: small\nstages:\n  - stage: select_repositories\n  - stage: exact_dedup\n"
+        "  - stage: fetch_decode\n  - stage: language\n"
+    )
     out = tmp_path / "dataset"
-    assert main(["build", "--archive", str(world["archive"]), "--output", str(out), "--pipeline", str(recipe),
-                 "--quiet", "--origin", "https://github.com/local/py-email"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "build",
+                "--archive",
+                str(world["archive"]),
+                "--output",
+                str(out),
+                "--pipeline",
+                str(recipe),
+                "--quiet",
+                "--origin",
+                "https://github.com/local/py-email",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["metrics_source"] == "beam_metrics"
     assert report["metrics_check"] == {"counters": "committed", "result": "ok"}
@@ -181,11 +213,17 @@ def test_attempted_only_counters_are_checked_but_not_the_source(run):
     assert check == {"metrics_source": "dropped_table", "metrics_check": {"counters": "attempted", "result": "ok"}}
 
 
-@pytest.mark.parametrize("name, parsed", [
-    ("kept", ("files", "kept", "")), ("bytes_input", ("bytes", "input", "")),
-    ("dropped_non_permissive", ("files", "dropped", "non_permissive")),
-    ("bytes_failed_sha1_mismatch", ("bytes", "failed", "sha1_mismatch")),
-    ("detection_scanned", None), ("dropped_", None), ("signed", None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, parsed",
+    [
+        ("kept", ("files", "kept", "")),
+        ("bytes_input", ("bytes", "input", "")),
+        ("dropped_non_permissive", ("files", "dropped", "non_permissive")),
+        ("bytes_failed_sha1_mismatch", ("bytes", "failed", "sha1_mismatch")),
+        ("detection_scanned", None),
+        ("dropped_", None),
+        ("signed", None),
+    ],
+)
 def test_counter_names(name, parsed):
     assert mr.parse_counter_name(name) == parsed

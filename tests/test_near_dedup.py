@@ -13,8 +13,7 @@ import pygments
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from stack_v2.neardedup.minhash import (MinHashConfig, estimated_jaccard, exact_jaccard, shingle_hashes,
-                                         signatures)
+from stack_v2.neardedup.minhash import MinHashConfig, estimated_jaccard, exact_jaccard, shingle_hashes, signatures
 from stack_v2.records import FileOccurrence
 from stack_v2.stages.near_dedup import NearDedup, survivor_rank
 from stack_v2.stages.select_repos import record_from_occurrence
@@ -25,12 +24,26 @@ INSTALLED = Path(pygments.__file__).parent
 
 def record(repo: str, path: str, text: str, stars: int = 0, license_type: str = "no_license"):
     data = text.encode()
-    occ = FileOccurrence(origin=f"https://github.com/{repo}", repo_name=repo, snapshot_id="1" * 40,
-                         branch_name="refs/heads/main", revision_id="2" * 40, revision_date=0, committer_date=0,
-                         visit_date=0, directory_id="3" * 40, path=path, blob_id=hashlib.sha1(data).hexdigest(),
-                         content_id="4" * 40, length=len(data), perms=0o100644, content_status="visible")  # fmt: skip
+    occ = FileOccurrence(
+        origin=f"https://github.com/{repo}",
+        repo_name=repo,
+        snapshot_id="1" * 40,
+        branch_name="refs/heads/main",
+        revision_id="2" * 40,
+        revision_date=0,
+        committer_date=0,
+        visit_date=0,
+        directory_id="3" * 40,
+        path=path,
+        blob_id=hashlib.sha1(data).hexdigest(),
+        content_id="4" * 40,
+        length=len(data),
+        perms=0o100644,
+        content_status="visible",
+    )
     return record_from_occurrence(occ, {"star_events_count": stars})._replace(
-        content=text, language="Python", license_type=license_type)
+        content=text, language="Python", license_type=license_type
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +66,9 @@ def corpus():
         pairs.append((exact_jaccard(a, b), ra.blob_id, rb.blob_id))
     # Different modules of the same package: real code sharing style and boilerplate, mostly distant.
     by_blob = {r.blob_id: r.content for r in records}
-    cross = [(exact_jaccard(by_blob[v], by_blob[other]), v, other) for (_, v, _), (_, _, other) in zip(pairs, pairs[1:])]
+    cross = [
+        (exact_jaccard(by_blob[v], by_blob[other]), v, other) for (_, v, _), (_, _, other) in zip(pairs, pairs[1:])
+    ]
     return records, pairs + cross, set((v, i) for _, v, i in pairs)
 
 
@@ -66,7 +81,8 @@ def collect(records, config=MinHashConfig(), options=()):
             result = p | beam.Create(records) | NearDedup(config, batch_size=64)
             kept = result["kept"] | "K" >> beam.Map(lambda r: json.dumps([r.blob_id, None]))
             dropped = result["dropped"] | "D" >> beam.Map(
-                lambda d: json.dumps([d.blob_id, d.detail.removeprefix("survivor=")]))
+                lambda d: json.dumps([d.blob_id, d.detail.removeprefix("survivor=")])
+            )
             (kept, dropped) | beam.Flatten() | beam.io.WriteToText(f"{tmp}/out")
         lines = [line for f in sorted(Path(tmp).glob("out*")) for line in f.read_text().splitlines()]
     return dict(json.loads(line) for line in lines)
@@ -118,11 +134,23 @@ def test_signatures_track_exact_jaccard_and_short_texts_stay_apart(corpus):
 
 def test_survivor_rank_prefers_license_then_stars():
     base = record("a/a", "x.py", "print(1)\n")
-    assert sorted([base._replace(license_type="no_license", star_events_count=100),
-                   base._replace(license_type="permissive", blob_id="f" * 40)], key=survivor_rank)[0].license_type \
-        == "permissive"  # fmt: skip
-    assert sorted([base._replace(star_events_count=1), base._replace(star_events_count=9, blob_id="0" * 40)],
-                  key=survivor_rank)[0].star_events_count == 9  # fmt: skip
+    assert (
+        sorted(
+            [
+                base._replace(license_type="no_license", star_events_count=100),
+                base._replace(license_type="permissive", blob_id="f" * 40),
+            ],
+            key=survivor_rank,
+        )[0].license_type
+        == "permissive"
+    )
+    assert (
+        sorted(
+            [base._replace(star_events_count=1), base._replace(star_events_count=9, blob_id="0" * 40)],
+            key=survivor_rank,
+        )[0].star_events_count
+        == 9
+    )
 
 
 def test_compiled_tokeniser_splits_words_exactly_as_python_re():

@@ -53,25 +53,39 @@ R_CELLS = [
 
 def textwrap_notebook(metadata: dict | None = None):
     """A tutorial on ``textwrap``: its docstrings as markdown, its source as code, real outputs."""
-    return new_notebook(metadata=PYTHON_METADATA if metadata is None else metadata, cells=[
-        new_markdown_cell(f"# textwrap\n\n{inspect.getdoc(textwrap)}"),
-        new_code_cell("import textwrap"),
-        new_markdown_cell(f"## `dedent`\n\n{inspect.getdoc(textwrap.dedent)}"),
-        new_code_cell(inspect.getsource(textwrap.dedent)),
-        new_code_cell(f"print(dedent({SAMPLE!r}))",
-                      outputs=[new_output("stream", name="stdout", text=textwrap.dedent(SAMPLE) + "\n")]),
-        new_markdown_cell(f"## `indent`\n\n{inspect.getdoc(textwrap.indent)}"),
-        new_code_cell(inspect.getsource(textwrap.indent)),
-        new_code_cell("indent('a\\nb', '> ')", outputs=[
-            new_output("execute_result", data={"text/plain": repr(textwrap.indent("a\nb", "> "))}, execution_count=4)]),
-    ])  # fmt: skip
+    return new_notebook(
+        metadata=PYTHON_METADATA if metadata is None else metadata,
+        cells=[
+            new_markdown_cell(f"# textwrap\n\n{inspect.getdoc(textwrap)}"),
+            new_code_cell("import textwrap"),
+            new_markdown_cell(f"## `dedent`\n\n{inspect.getdoc(textwrap.dedent)}"),
+            new_code_cell(inspect.getsource(textwrap.dedent)),
+            new_code_cell(
+                f"print(dedent({SAMPLE!r}))",
+                outputs=[new_output("stream", name="stdout", text=textwrap.dedent(SAMPLE) + "\n")],
+            ),
+            new_markdown_cell(f"## `indent`\n\n{inspect.getdoc(textwrap.indent)}"),
+            new_code_cell(inspect.getsource(textwrap.indent)),
+            new_code_cell(
+                "indent('a\\nb', '> ')",
+                outputs=[
+                    new_output(
+                        "execute_result", data={"text/plain": repr(textwrap.indent("a\nb", "> "))}, execution_count=4
+                    )
+                ],
+            ),
+        ],
+    )
 
 
 def r_notebook():
-    return new_notebook(metadata=R_METADATA, cells=[
-        new_markdown_cell("# Linear model on `mtcars`"),
-        *(new_code_cell(source) for source in R_CELLS),
-    ])  # fmt: skip
+    return new_notebook(
+        metadata=R_METADATA,
+        cells=[
+            new_markdown_cell("# Linear model on `mtcars`"),
+            *(new_code_cell(source) for source in R_CELLS),
+        ],
+    )
 
 
 def code_notebook(code: str, metadata: dict | None = None):
@@ -86,11 +100,23 @@ def text_of(notebook) -> str:
 
 def record(path: str, content: str, language: str):
     """A decoded record as the build has it after the language stage."""
-    occ = FileOccurrence(origin="https://github.com/real/notebooks", repo_name="real/notebooks", snapshot_id="1" * 40,
-                         branch_name="refs/heads/main", revision_id="2" * 40, revision_date=0, committer_date=0,
-                         visit_date=0, directory_id="3" * 40, path=path, blob_id=hashlib.sha1(content.encode()).hexdigest(),
-                         content_id="4" * 40, length=len(content.encode()), perms=0o100644,
-                         content_status="visible")  # fmt: skip
+    occ = FileOccurrence(
+        origin="https://github.com/real/notebooks",
+        repo_name="real/notebooks",
+        snapshot_id="1" * 40,
+        branch_name="refs/heads/main",
+        revision_id="2" * 40,
+        revision_date=0,
+        committer_date=0,
+        visit_date=0,
+        directory_id="3" * 40,
+        path=path,
+        blob_id=hashlib.sha1(content.encode()).hexdigest(),
+        content_id="4" * 40,
+        length=len(content.encode()),
+        perms=0o100644,
+        content_status="visible",
+    )
     return record_from_occurrence(occ, None)._replace(content=content, language=language)
 
 
@@ -109,22 +135,52 @@ class FixedGuesser:
 
 
 def test_read_notebook_joins_sources_and_outputs():
-    notebook = read_notebook(json.dumps({
-        "nbformat": 4, "nbformat_minor": 2, "metadata": {},
-        "cells": [{"cell_type": "code", "metadata": {}, "execution_count": 1, "source": ["import os\n", "os.sep"],
-                   "outputs": [{"output_type": "stream", "name": "stdout", "text": ["a\n", "b\n"]}]}],
-    }))  # fmt: skip
+    notebook = read_notebook(
+        json.dumps(
+            {
+                "nbformat": 4,
+                "nbformat_minor": 2,
+                "metadata": {},
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "metadata": {},
+                        "execution_count": 1,
+                        "source": ["import os\n", "os.sep"],
+                        "outputs": [{"output_type": "stream", "name": "stdout", "text": ["a\n", "b\n"]}],
+                    }
+                ],
+            }
+        )
+    )
     assert notebook.cells[0].source == "import os\nos.sep"
     assert notebook.cells[0].outputs[0].text == "a\nb\n"
 
 
 def test_nbformat3_notebook_is_upgraded():
-    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": ""}, "worksheets": [{"cells": [
-        {"cell_type": "heading", "level": 2, "source": ["dedent"], "metadata": {}},
-        {"cell_type": "code", "language": "python", "input": ["print(1)\n", "1 + 2"], "prompt_number": 1,
-         "metadata": {}, "outputs": [{"output_type": "stream", "stream": "stdout", "text": ["1\n"]},
-                                     {"output_type": "pyout", "prompt_number": 1, "text": ["3"], "metadata": {}}]},
-    ]}]}  # fmt: skip
+    v3 = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {"name": ""},
+        "worksheets": [
+            {
+                "cells": [
+                    {"cell_type": "heading", "level": 2, "source": ["dedent"], "metadata": {}},
+                    {
+                        "cell_type": "code",
+                        "language": "python",
+                        "input": ["print(1)\n", "1 + 2"],
+                        "prompt_number": 1,
+                        "metadata": {},
+                        "outputs": [
+                            {"output_type": "stream", "stream": "stdout", "text": ["1\n"]},
+                            {"output_type": "pyout", "prompt_number": 1, "text": ["3"], "metadata": {}},
+                        ],
+                    },
+                ]
+            }
+        ],
+    }
     notebook = read_notebook(json.dumps(v3))
     assert notebook.nbformat == 4
     assert [(cell.cell_type, cell.source) for cell in notebook.cells] == [
@@ -134,17 +190,20 @@ def test_nbformat3_notebook_is_upgraded():
     assert output_text(notebook.cells[1].outputs) == "1\n3"
 
 
-@pytest.mark.parametrize(("text", "detail"), [
-    (text_of(textwrap_notebook())[:700], "JSONDecodeError: "),  # truncated download
-    ("", "JSONDecodeError: Expecting value: line 1 column 1 (char 0)"),
-    ("[1, 2]", "not a notebook: JSON list without 'nbformat'"),  # JSON, but not a notebook
-    ('{"cells": []}', "not a notebook: JSON dict without 'nbformat'"),
-    ('{"nbformat": 5, "cells": []}', "unsupported nbformat 5"),
-    ('{"nbformat": "4.x", "cells": []}', "unsupported nbformat (a JSON str, not a known version)"),
-    ('{"nbformat": [4], "cells": []}', "unsupported nbformat (a JSON list, not a known version)"),
-    ('{"nbformat": 4, "nbformat_minor": 4, "metadata": {}}', "nbformat 4 without a 'cells' list"),
-    (None, "no content"),  # the fetch stage did not run
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        (text_of(textwrap_notebook())[:700], "JSONDecodeError: "),  # truncated download
+        ("", "JSONDecodeError: Expecting value: line 1 column 1 (char 0)"),
+        ("[1, 2]", "not a notebook: JSON list without 'nbformat'"),  # JSON, but not a notebook
+        ('{"cells": []}', "not a notebook: JSON dict without 'nbformat'"),
+        ('{"nbformat": 5, "cells": []}', "unsupported nbformat 5"),
+        ('{"nbformat": "4.x", "cells": []}', "unsupported nbformat (a JSON str, not a known version)"),
+        ('{"nbformat": [4], "cells": []}', "unsupported nbformat (a JSON list, not a known version)"),
+        ('{"nbformat": 4, "nbformat_minor": 4, "metadata": {}}', "nbformat 4 without a 'cells' list"),
+        (None, "no content"),  # the fetch stage did not run
+    ],
+)
 def test_unreadable_notebooks_have_a_one_line_reason(text, detail):
     with pytest.raises(NotebookError) as caught:
         read_notebook(text)
@@ -156,14 +215,21 @@ def test_unreadable_notebooks_have_a_one_line_reason(text, detail):
 LEAKED = "Tr0ub4dor&3kQzm"
 
 
-@pytest.mark.parametrize("data", [
-    {"nbformat": LEAKED, "cells": []},
-    {"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [LEAKED]},
-    {"nbformat": 4, "nbformat_minor": 4, "metadata": LEAKED, "cells": []},
-    {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": LEAKED},
-    {"nbformat": 4, "nbformat_minor": 4, "cells": [{"cell_type": "code", "source": "x = 1", "metadata": {}}],
-     "metadata": {"kernelspec": {"language": LEAKED, "name": LEAKED}}},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"nbformat": LEAKED, "cells": []},
+        {"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [LEAKED]},
+        {"nbformat": 4, "nbformat_minor": 4, "metadata": LEAKED, "cells": []},
+        {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": LEAKED},
+        {
+            "nbformat": 4,
+            "nbformat_minor": 4,
+            "cells": [{"cell_type": "code", "source": "x = 1", "metadata": {}}],
+            "metadata": {"kernelspec": {"language": LEAKED, "name": LEAKED}},
+        },
+    ],
+)
 def test_dropped_details_never_quote_the_notebook(data):
     result = convert(record("leak.ipynb", json.dumps(data), "Jupyter Notebook"), FixedGuesser("Python", 0.9))
     assert isinstance(result, (Drop, Fail)) and result.detail and LEAKED not in result.detail, result
@@ -179,27 +245,42 @@ def test_known_language_names_are_still_named():
 # ---- script language ----
 
 
-@pytest.mark.parametrize(("metadata", "expected"), [
-    (PYTHON_METADATA, ("Python", ".py")),
-    (R_METADATA, ("R", ".r")),
-    ({"language_info": {"name": "julia", "file_extension": ".jl"}}, ("Julia", ".jl")),
-    ({"language_info": {"name": "c++", "file_extension": ".cpp"}}, ("C++", ".cpp")),  # xeus-cling
-    ({"kernelspec": {"name": "julia-1.9", "display_name": "Julia 1.9.3"}}, ("Julia", ".jl")),  # no language key
-    ({"kernelspec": {"name": "bash", "language": "bash"}}, ("Shell", ".sh")),
-    ({"kernelspec": {"name": "octave", "language": "octave"}}, ("MATLAB", ".m")),
-    ({"kernelspec": {"name": "conda-env-tf-py", "display_name": "Python [conda env:tf]"}}, ("Python", ".py")),  # BigCode
-    ({}, None),
-    ({"kernelspec": {"name": "kotlin", "language": "kotlin"}}, None),  # Jupytext has no Kotlin scripts
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        (PYTHON_METADATA, ("Python", ".py")),
+        (R_METADATA, ("R", ".r")),
+        ({"language_info": {"name": "julia", "file_extension": ".jl"}}, ("Julia", ".jl")),
+        ({"language_info": {"name": "c++", "file_extension": ".cpp"}}, ("C++", ".cpp")),  # xeus-cling
+        ({"kernelspec": {"name": "julia-1.9", "display_name": "Julia 1.9.3"}}, ("Julia", ".jl")),  # no language key
+        ({"kernelspec": {"name": "bash", "language": "bash"}}, ("Shell", ".sh")),
+        ({"kernelspec": {"name": "octave", "language": "octave"}}, ("MATLAB", ".m")),
+        (
+            {"kernelspec": {"name": "conda-env-tf-py", "display_name": "Python [conda env:tf]"}},
+            ("Python", ".py"),
+        ),  # BigCode
+        ({}, None),
+        ({"kernelspec": {"name": "kotlin", "language": "kotlin"}}, None),  # Jupytext has no Kotlin scripts
+    ],
+)
 def test_script_language_from_metadata(metadata, expected):
     found = languages.from_metadata(metadata)
     assert (found and tuple(found)) == expected
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("Python", "Python"), ("JavaScript", "JavaScript"), ("Shell", "Shell"), ("C++", "C++"), ("Matlab", "MATLAB"),
-    ("C", None), ("SQL", None), ("HTML", None),  # Guesslang names without a Jupytext script
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Python", "Python"),
+        ("JavaScript", "JavaScript"),
+        ("Shell", "Shell"),
+        ("C++", "C++"),
+        ("Matlab", "MATLAB"),
+        ("C", None),
+        ("SQL", None),
+        ("HTML", None),  # Guesslang names without a Jupytext script
+    ],
+)
 def test_guessed_names(name, expected):
     found = languages.from_name(name)
     assert (found and found.language) == expected
@@ -243,11 +324,14 @@ def test_no_metadata_uses_the_guesser_on_code_cells():
     assert not script.text.startswith("# ---")  # no header: BigCode filtered all metadata here
 
 
-@pytest.mark.parametrize(("guesser", "detail"), [
-    (None, "no language in metadata; no guesser"),
-    (FixedGuesser("Python", 0.49), "no language in metadata; guess=Python p=0.49"),  # below the paper's 0.5
-    (FixedGuesser("SQL", 0.97), "no language in metadata; guess=SQL p=0.97 has no script"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("guesser", "detail"),
+    [
+        (None, "no language in metadata; no guesser"),
+        (FixedGuesser("Python", 0.49), "no language in metadata; guess=Python p=0.49"),  # below the paper's 0.5
+        (FixedGuesser("SQL", 0.97), "no language in metadata; guess=SQL p=0.97 has no script"),
+    ],
+)
 def test_no_language_is_a_failure_with_reason(guesser, detail):
     notebook = read_notebook(text_of(textwrap_notebook(metadata={})))
     with pytest.raises(NotebookError) as caught:
@@ -270,8 +354,14 @@ def test_known_language_without_script_format_is_not_guessed():
 
 
 def test_notebook_without_code_has_no_script():
-    notebook = read_notebook(text_of(new_notebook(metadata=PYTHON_METADATA, cells=[
-        new_markdown_cell(inspect.getdoc(textwrap.fill)), new_code_cell("   \n")])))  # fmt: skip
+    notebook = read_notebook(
+        text_of(
+            new_notebook(
+                metadata=PYTHON_METADATA,
+                cells=[new_markdown_cell(inspect.getdoc(textwrap.fill)), new_code_cell("   \n")],
+            )
+        )
+    )
     with pytest.raises(NotebookError) as caught:
         to_script(notebook)
     assert (caught.value.reason, caught.value.detail) == ("no_code", "cells=2")
@@ -285,41 +375,57 @@ def test_structured_triplets_merge_and_keep_the_last_output():
     dedent_doc, indent_doc = inspect.getdoc(textwrap.dedent), inspect.getdoc(textwrap.indent)
     assert items == [
         {"markdown": f"# textwrap\n\n{inspect.getdoc(textwrap)}", "code": "import textwrap", "output": EMPTY_OUTPUT},
-        {"markdown": f"## `dedent`\n\n{dedent_doc}",
-         "code": inspect.getsource(textwrap.dedent) + "\n" + f"print(dedent({SAMPLE!r}))",  # merged code cells
-         "output": textwrap.dedent(SAMPLE).rstrip()},  # the last cell's output
-        {"markdown": f"## `indent`\n\n{indent_doc}",
-         "code": inspect.getsource(textwrap.indent) + "\nindent('a\\nb', '> ')", "output": "'> a\\n> b'"},
-    ]  # fmt: skip
+        {
+            "markdown": f"## `dedent`\n\n{dedent_doc}",
+            "code": inspect.getsource(textwrap.dedent) + "\n" + f"print(dedent({SAMPLE!r}))",  # merged code cells
+            "output": textwrap.dedent(SAMPLE).rstrip(),
+        },  # the last cell's output
+        {
+            "markdown": f"## `indent`\n\n{indent_doc}",
+            "code": inspect.getsource(textwrap.indent) + "\nindent('a\\nb', '> ')",
+            "output": "'> a\\n> b'",
+        },
+    ]
 
 
 def test_structured_edges():
-    notebook = new_notebook(metadata=PYTHON_METADATA, cells=[
-        new_code_cell("import textwrap", outputs=[new_output("stream", name="stdout", text="loaded\n")]),
-        new_markdown_cell("## Wrapping\n\n- `wrap`: a list of lines"),
-        new_raw_cell("raw cells are not markdown"),
-        new_markdown_cell("<b>HTML</b> stays"),
-        new_code_cell("textwrap.wrap('a b', 1)", outputs=[
-            new_output("execute_result", data={"text/plain": "['a', 'b']"}, execution_count=2)]),
-        new_code_cell(""),  # blank cells are skipped: they do not split or end blocks
-        new_code_cell("textwrap.shorten('Hello  world!', width=0)", outputs=[]),
-        new_markdown_cell("The end."),
-    ])  # fmt: skip
+    notebook = new_notebook(
+        metadata=PYTHON_METADATA,
+        cells=[
+            new_code_cell("import textwrap", outputs=[new_output("stream", name="stdout", text="loaded\n")]),
+            new_markdown_cell("## Wrapping\n\n- `wrap`: a list of lines"),
+            new_raw_cell("raw cells are not markdown"),
+            new_markdown_cell("<b>HTML</b> stays"),
+            new_code_cell(
+                "textwrap.wrap('a b', 1)",
+                outputs=[new_output("execute_result", data={"text/plain": "['a', 'b']"}, execution_count=2)],
+            ),
+            new_code_cell(""),  # blank cells are skipped: they do not split or end blocks
+            new_code_cell("textwrap.shorten('Hello  world!', width=0)", outputs=[]),
+            new_markdown_cell("The end."),
+        ],
+    )
     assert triplets(read_notebook(text_of(notebook))) == [
         {"markdown": None, "code": "import textwrap", "output": "loaded"},  # a leading code block is kept
-        {"markdown": "## Wrapping\n\n- `wrap`: a list of lines\n\n<b>HTML</b> stays",  # markdown structure kept
-         "code": "textwrap.wrap('a b', 1)\ntextwrap.shorten('Hello  world!', width=0)",
-         "output": EMPTY_OUTPUT},  # the last cell had no output: earlier outputs are not used
+        {
+            "markdown": "## Wrapping\n\n- `wrap`: a list of lines\n\n<b>HTML</b> stays",  # markdown structure kept
+            "code": "textwrap.wrap('a b', 1)\ntextwrap.shorten('Hello  world!', width=0)",
+            "output": EMPTY_OUTPUT,
+        },  # the last cell had no output: earlier outputs are not used
         {"markdown": "The end.", "code": None, "output": None},  # a trailing markdown block is kept
-    ]  # fmt: skip
+    ]
 
 
 def test_output_text_rendering():
     try:
         textwrap.shorten("Hello  world!", width=0)
     except ValueError as exc:
-        error = new_output("error", ename=type(exc).__name__, evalue=str(exc),
-                           traceback=["\x1b[0;31m---------\x1b[0m", f"ValueError: {exc}"])  # fmt: skip
+        error = new_output(
+            "error",
+            ename=type(exc).__name__,
+            evalue=str(exc),
+            traceback=["\x1b[0;31m---------\x1b[0m", f"ValueError: {exc}"],
+        )
         raised = f"ValueError: {exc}"
     outputs = [
         new_output("stream", name="stdout", text="wrapping "),
@@ -329,8 +435,9 @@ def test_output_text_rendering():
         new_output("display_data", data={"text/plain": "<Figure size 640x480 with 1 Axes>", "image/png": "iVBO"}),
         error,
     ]
-    assert output_text(outputs) == ("wrapping done\nDeprecationWarning: x\n<Figure size 640x480 with 1 Axes>\n"
-                                    f"{raised}")  # fmt: skip
+    assert output_text(outputs) == (
+        f"wrapping done\nDeprecationWarning: x\n<Figure size 640x480 with 1 Axes>\n{raised}"
+    )
     assert output_text([]) == EMPTY_OUTPUT
     assert output_text([new_output("display_data", data={"image/png": "iVBO"})]) == EMPTY_OUTPUT
     assert output_text([new_output("stream", name="stdout", text="\n\n")]) == EMPTY_OUTPUT
@@ -346,7 +453,7 @@ def test_render_training_text():
         "<jupyter_start><jupyter_code>import textwrap<jupyter_output><empty_output>"
         f"<jupyter_text>## Wrap<jupyter_code>print(x)<jupyter_output>{'y' * 1_000}[...]"
         "<jupyter_text>The end."
-    )  # fmt: skip
+    )
 
 
 # ---- the stage ----
@@ -368,11 +475,13 @@ def test_convert_core():
 
     r_script, r_structured = convert(record("r/lm.ipynb", text_of(r_notebook()), "Jupyter Notebook"), None)
     assert (r_script.language, r_script.extension, r_structured) == ("R", "r", None)  # structured: Python only
-    guessed = convert(record("nb.ipynb", text_of(textwrap_notebook(metadata={})), "Jupyter Notebook"),
-                      FixedGuesser("Python", 0.8))  # fmt: skip
+    guessed = convert(
+        record("nb.ipynb", text_of(textwrap_notebook(metadata={})), "Jupyter Notebook"), FixedGuesser("Python", 0.8)
+    )
     assert guessed[0].language == "Python" and guessed[1] is None  # structured: per metadata only
-    assert convert(record("e.ipynb", text_of(new_notebook(metadata=PYTHON_METADATA)), "Jupyter Notebook"),
-                   None) == Drop("no_code", "cells=0")  # fmt: skip
+    assert convert(
+        record("e.ipynb", text_of(new_notebook(metadata=PYTHON_METADATA)), "Jupyter Notebook"), None
+    ) == Drop("no_code", "cells=0")
     assert isinstance(convert(record("t.ipynb", "{", "Jupyter Notebook"), None), Fail)
 
 
@@ -388,15 +497,27 @@ def test_convert_notebooks_routes_each_output():
     with BeamTestPipeline() as p:
         out = p | beam.Create(inputs) | ConvertNotebooks(NotebooksConfig(), guesser=FixedGuesser("Python", 0.75))
         assert_that(out["kept"], equal_to(inputs), label="AllKept")
-        assert_that(out["scripts"] | beam.Map(lambda r: (r.path, r.language, r.extension, r.blob_id)), equal_to([
-            ("docs/textwrap.ipynb", "Python", "py", python_nb.blob_id), ("r/lm.ipynb", "R", "r", r_nb.blob_id),
-            ("bare.ipynb", "Python", "py", bare_nb.blob_id),
-        ]), label="Scripts")  # fmt: skip
-        assert_that(out["structured"] | beam.Map(lambda r: (type(r).__name__, r.path, r.language)),
-                    equal_to([("StructuredNotebook", "docs/textwrap.ipynb", "Python")]), label="Structured")  # fmt: skip
-        assert_that(out["dropped"] | beam.Map(lambda d: (d.path, d.stage, d.outcome, d.reason, d.detail[:16])),
-                    equal_to([("broken.ipynb", STAGE, "failed", "notebook_parse_error", "JSONDecodeError:")]),
-                    label="Dropped")  # fmt: skip
+        assert_that(
+            out["scripts"] | beam.Map(lambda r: (r.path, r.language, r.extension, r.blob_id)),
+            equal_to(
+                [
+                    ("docs/textwrap.ipynb", "Python", "py", python_nb.blob_id),
+                    ("r/lm.ipynb", "R", "r", r_nb.blob_id),
+                    ("bare.ipynb", "Python", "py", bare_nb.blob_id),
+                ]
+            ),
+            label="Scripts",
+        )
+        assert_that(
+            out["structured"] | beam.Map(lambda r: (type(r).__name__, r.path, r.language)),
+            equal_to([("StructuredNotebook", "docs/textwrap.ipynb", "Python")]),
+            label="Structured",
+        )
+        assert_that(
+            out["dropped"] | beam.Map(lambda d: (d.path, d.stage, d.outcome, d.reason, d.detail[:16])),
+            equal_to([("broken.ipynb", STAGE, "failed", "notebook_parse_error", "JSONDecodeError:")]),
+            label="Dropped",
+        )
 
 
 def test_structured_row_schema():
@@ -465,5 +586,7 @@ def test_convert_notebooks_with_guesslang_model(guesslang_dir):
     bare = record("static/debugger.ipynb", text_of(code_notebook(javascript)), "Jupyter Notebook")
     with BeamTestPipeline() as p:
         out = p | beam.Create([bare]) | ConvertNotebooks(NotebooksConfig(guesslang_model=guesslang_dir))
-        assert_that(out["scripts"] | beam.Map(lambda r: (r.path, r.language, r.extension)),
-                    equal_to([("static/debugger.ipynb", "JavaScript", "js")]))  # fmt: skip
+        assert_that(
+            out["scripts"] | beam.Map(lambda r: (r.path, r.language, r.extension)),
+            equal_to([("static/debugger.ipynb", "JavaScript", "js")]),
+        )

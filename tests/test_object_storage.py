@@ -26,10 +26,10 @@ import pytest
 from gitrepos import make_library_repo, make_sample_repo
 from s3util import FaultyProxy, env_restore, env_snapshot, s3_client
 
+from stack_v2 import storage
 from stack_v2.archive.import_git import import_git
 from stack_v2.build import RunNotFinished, finish_build
 from stack_v2.cli import main
-from stack_v2 import storage
 from stack_v2.loader import iter_manifest_batches
 from stack_v2.recipe import load_recipe
 
@@ -82,7 +82,9 @@ def build(archive: Path, recipe: Path, output: str, *extra: str) -> int:
 def keys(endpoint: str, prefix: str) -> list[str]:
     pages = s3_client(endpoint).get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     # without the empty "directory/" markers pyarrow leaves when it removes a directory's last object
-    return sorted(o["Key"][len(prefix):] for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/"))
+    return sorted(
+        o["Key"][len(prefix) :] for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")
+    )
 
 
 def local_files(root: Path) -> list[str]:
@@ -113,7 +115,7 @@ def test_build_to_s3_writes_the_same_dataset_as_a_local_build(world, s3_dataset)
     remote = keys(endpoint, cur)
     assert remote == local_files(world["local"])  # same files, no temporary objects left
     # nothing else under the prefix: the pointer and one version; no lock, no other run
-    assert keys(endpoint, "same/") == sorted(["CURRENT", *(cur[len("same/"):] + k for k in remote)])
+    assert keys(endpoint, "same/") == sorted(["CURRENT", *(cur[len("same/") :] + k for k in remote)])
     assert sum(k.startswith("manifest/") for k in remote) >= 2 and any(k.startswith("data/Python/") for k in remote)
     for key in remote:
         if key.endswith(".parquet"):  # deterministic shards: byte-identical wherever they are written
@@ -157,7 +159,8 @@ def test_no_wait_then_finish_replaces_the_previous_dataset(world, s3_dataset, ca
     after = keys(endpoint, "same/")
     # the new version and the one it replaced stay; the crashed run and the lock are gone
     assert sorted({k.split("/")[1] for k in after if k.startswith("versions/")}) == sorted(
-        [run_id, first.split("/")[2]])  # fmt: skip
+        [run_id, first.split("/")[2]]
+    )
     assert ".lock" not in after and keys(endpoint, f"same/versions/{run_id}/") == local_files(world["local"])
     report = json.loads(get(endpoint, f"same/versions/{run_id}/report.json"))
     assert report["metrics_check"]["result"] == "unavailable"  # finish has no runner result to ask
@@ -181,8 +184,10 @@ def test_finish_refuses_a_run_whose_shards_are_not_all_there(world, tmp_path, ca
     assert not (out / "report.json").exists() and not (out / "current").exists()  # nothing was published
     hidden.rename(shards[1])
     assert main(["finish", str(out)]) == 0
-    assert pq.read_table(out / "manifest").num_rows == json.loads((out / "report.json").read_text())["totals"][
-        "kept"]["files"]  # fmt: skip
+    assert (
+        pq.read_table(out / "manifest").num_rows
+        == json.loads((out / "report.json").read_text())["totals"]["kept"]["files"]
+    )
     assert [p.name for p in (out / "versions").iterdir()] == [run.name] and not (out / ".lock").exists()
 
 
@@ -213,9 +218,23 @@ def gcs_emulator():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port",
-                             str(port), "--in-memory", "--default-bucket", BUCKET],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gcp_storage_emulator",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "--default-bucket",
+            BUCKET,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -245,7 +264,7 @@ def test_build_to_gcs_writes_the_same_dataset_as_a_local_build(world, gcs_emulat
     version = storage.read_text(f"{out}/CURRENT").strip()
     root = f"{out}/versions/{version}"
     fs, base = storage.filesystem(root)
-    remote = sorted(p[len(base) + 1:] for p in storage.list_files(root))
+    remote = sorted(p[len(base) + 1 :] for p in storage.list_files(root))
     assert remote == local_files(world["local"]) and not storage.exists(f"{out}/.lock")
     for key in remote:
         if key.endswith(".parquet"):
@@ -288,14 +307,17 @@ def test_recipe_paths_are_relative_to_the_recipe_file(tmp_path, monkeypatch):
         "name: r\nstages:\n  - stage: select_repositories\n    repo_metadata: meta/repos.parquet\n"
         "  - stage: license\n    cache_path: default\n    permissive: s3://bucket/permissive.tsv\n"
         "  - stage: exact_dedup\n  - stage: fetch_decode\n"
-        "  - stage: decontaminate\n    benchmarks: {humaneval: null, mbpp: ../bench/mbpp.jsonl}\n")  # fmt: skip
+        "  - stage: decontaminate\n    benchmarks: {humaneval: null, mbpp: ../bench/mbpp.jsonl}\n"
+    )
     monkeypatch.chdir(tmp_path)  # not the recipe's folder
     recipe = load_recipe(str(folder / "r.yaml"))
     assert recipe.stage("select_repositories").params["repo_metadata"] == str(folder / "meta" / "repos.parquet")
     assert recipe.stage("license").params["cache_path"] == "default"
     assert recipe.stage("license").params["permissive"] == "s3://bucket/permissive.tsv"
-    assert recipe.stage("decontaminate").params["benchmarks"] == {"humaneval": None,
-                                                                  "mbpp": str(tmp_path / "bench" / "mbpp.jsonl")}
+    assert recipe.stage("decontaminate").params["benchmarks"] == {
+        "humaneval": None,
+        "mbpp": str(tmp_path / "bench" / "mbpp.jsonl"),
+    }
     assert "meta/repos.parquet" in recipe.text  # the card shows the recipe as written
 
 
@@ -316,9 +338,11 @@ def test_report_reads_a_dataset_in_s3_and_in_place_commands_say_they_need_a_loca
     assert main(["report", s3_dataset, "--top", "3"]) == 0
     assert b"<html" in get(world["endpoint"], cur + "report/index.html")
     assert "the card (README.md) shows the plots" in capsys.readouterr().err
-    for argv in (["manifest", "regenerate", "--dataset", s3_dataset, "--output", str(world["root"] / "regen")],
-                 ["optout", "apply", "--dataset", s3_dataset, "--requests", str(world["recipe"])],
-                 ["manifest", "check", "--dataset", s3_dataset]):  # fmt: skip
+    for argv in (
+        ["manifest", "regenerate", "--dataset", s3_dataset, "--output", str(world["root"] / "regen")],
+        ["optout", "apply", "--dataset", s3_dataset, "--requests", str(world["recipe"])],
+        ["manifest", "check", "--dataset", s3_dataset],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and s3_dataset in err and "works on a local dataset only" in err

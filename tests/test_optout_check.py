@@ -41,11 +41,18 @@ def write_lines(path: Path, *lines) -> Path:
 
 
 def test_good_requests_keep_extra_fields(tmp_path):
-    f = write_lines(tmp_path / "optouts.jsonl",
-                    {"owner": "octocat", "repos": "all", "received": "2023-11-20"},
-                    "",
-                    {"owner": "Hubot", "repos": ["hello-world", "Spoon-Knife", "hello-world"],
-                     "received": "2023-11-02", "ticket": "AIMS-1234", "contact": {"via": "form"}})  # fmt: skip
+    f = write_lines(
+        tmp_path / "optouts.jsonl",
+        {"owner": "octocat", "repos": "all", "received": "2023-11-20"},
+        "",
+        {
+            "owner": "Hubot",
+            "repos": ["hello-world", "Spoon-Knife", "hello-world"],
+            "received": "2023-11-02",
+            "ticket": "AIMS-1234",
+            "contact": {"via": "form"},
+        },
+    )
     first, second = load_requests(f)
     assert (first.owner, first.repos, first.received.isoformat(), first.line) == ("octocat", "all", "2023-11-20", 1)
     assert first.all_repos and first.extra == {}
@@ -71,27 +78,30 @@ def test_documented_examples_are_valid():
 GOOD = {"owner": "octocat", "repos": ["hello-world"], "received": "2023-11-20"}
 
 
-@pytest.mark.parametrize("line, field, words", [
-    ('{"owner": "octocat", "repos": "all"', None, "not valid JSON"),
-    ('["octocat", "all"]', None, "expected a JSON object"),
-    ({"repos": "all", "received": "2023-11-20"}, "owner", "missing"),
-    ({**GOOD, "owner": 12}, "owner", "got a number"),
-    ({**GOOD, "owner": "https://github.com/octocat"}, "owner", "is not a GitHub user"),
-    ({**GOOD, "owner": ""}, "owner", "is not a GitHub user"),
-    ({"owner": "octocat", "received": "2023-11-20"}, "repos", "missing"),
-    ({**GOOD, "repos": 3}, "repos", 'expected "all" or a list of repository names'),
-    ({**GOOD, "repos": "hello-world"}, "repos", 'expected "all" or a list of repository names'),
-    ({**GOOD, "repos": "ALL"}, "repos", "lower case"),
-    ({**GOOD, "repos": []}, "repos", "empty list"),
-    ({**GOOD, "repos": ["ok", 5]}, "repos", "item 2"),
-    ({**GOOD, "repos": ["octocat/hello-world"]}, "repos", "without the owner"),
-    ({**GOOD, "repos": ["hello world"]}, "repos", "not a GitHub repository name"),
-    ({**GOOD, "repos": ["hello-world.git"]}, "repos", '".git"'),
-    ({"owner": "octocat", "repos": "all"}, "received", "missing"),
-    ({**GOOD, "received": "20/11/2023"}, "received", 'ISO date "YYYY-MM-DD"'),
-    ({**GOOD, "received": "2023-02-30"}, "received", 'ISO date "YYYY-MM-DD"'),
-    ({**GOOD, "received": 20231120}, "received", "got a number"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "line, field, words",
+    [
+        ('{"owner": "octocat", "repos": "all"', None, "not valid JSON"),
+        ('["octocat", "all"]', None, "expected a JSON object"),
+        ({"repos": "all", "received": "2023-11-20"}, "owner", "missing"),
+        ({**GOOD, "owner": 12}, "owner", "got a number"),
+        ({**GOOD, "owner": "https://github.com/octocat"}, "owner", "is not a GitHub user"),
+        ({**GOOD, "owner": ""}, "owner", "is not a GitHub user"),
+        ({"owner": "octocat", "received": "2023-11-20"}, "repos", "missing"),
+        ({**GOOD, "repos": 3}, "repos", 'expected "all" or a list of repository names'),
+        ({**GOOD, "repos": "hello-world"}, "repos", 'expected "all" or a list of repository names'),
+        ({**GOOD, "repos": "ALL"}, "repos", "lower case"),
+        ({**GOOD, "repos": []}, "repos", "empty list"),
+        ({**GOOD, "repos": ["ok", 5]}, "repos", "item 2"),
+        ({**GOOD, "repos": ["octocat/hello-world"]}, "repos", "without the owner"),
+        ({**GOOD, "repos": ["hello world"]}, "repos", "not a GitHub repository name"),
+        ({**GOOD, "repos": ["hello-world.git"]}, "repos", '".git"'),
+        ({"owner": "octocat", "repos": "all"}, "received", "missing"),
+        ({**GOOD, "received": "20/11/2023"}, "received", 'ISO date "YYYY-MM-DD"'),
+        ({**GOOD, "received": "2023-02-30"}, "received", 'ISO date "YYYY-MM-DD"'),
+        ({**GOOD, "received": 20231120}, "received", "got a number"),
+    ],
+)
 def test_malformed_line_names_line_and_field(tmp_path, line, field, words):
     f = write_lines(tmp_path / "optouts.jsonl", GOOD, {**GOOD, "owner": "hubot"}, line)
     with pytest.raises(OptOutFormatError) as exc:
@@ -120,14 +130,26 @@ def test_every_malformed_line_is_listed_and_nothing_is_returned(tmp_path):
 # --- matching -----------------------------------------------------------------------------------------------
 
 FORMS = [
-    "https://github.com/Octocat/Hello-World", "http://github.com/octocat/hello-world",
-    "https://www.github.com/octocat/hello-world", "https://github.com/octocat/hello-world.git",
-    "https://github.com/octocat/hello-world/", "git://github.com/OCTOCAT/hello-world.git",
-    "ssh://git@github.com/octocat/hello-world.git", "git@github.com:octocat/Hello-World.git",
-    "HTTPS://WWW.GITHUB.COM/Octocat/Hello-World.git/", "octocat/HELLO-WORLD",
-]  # fmt: skip
-NOT_GITHUB = ["https://gitlab.com/octocat/hello-world", "gitlab.com/octocat/hello-world", "https://github.com/octocat",
-              "https://github.com/octocat/hello-world/tree/main", "hello-world", None, ""]  # fmt: skip
+    "https://github.com/Octocat/Hello-World",
+    "http://github.com/octocat/hello-world",
+    "https://www.github.com/octocat/hello-world",
+    "https://github.com/octocat/hello-world.git",
+    "https://github.com/octocat/hello-world/",
+    "git://github.com/OCTOCAT/hello-world.git",
+    "ssh://git@github.com/octocat/hello-world.git",
+    "git@github.com:octocat/Hello-World.git",
+    "HTTPS://WWW.GITHUB.COM/Octocat/Hello-World.git/",
+    "octocat/HELLO-WORLD",
+]
+NOT_GITHUB = [
+    "https://gitlab.com/octocat/hello-world",
+    "gitlab.com/octocat/hello-world",
+    "https://github.com/octocat",
+    "https://github.com/octocat/hello-world/tree/main",
+    "hello-world",
+    None,
+    "",
+]
 
 
 def test_normalized_repo_key_and_its_polars_twin():
@@ -139,8 +161,13 @@ def test_normalized_repo_key_and_its_polars_twin():
 
 
 def test_matcher_url_forms_and_case():
-    requests = parse_lines([json.dumps(GOOD), json.dumps({"owner": "Hubot", "repos": "all", "received": "2023-11-21"}),
-                            json.dumps({"owner": "OCTOCAT", "repos": "all", "received": "2023-11-22"})])  # fmt: skip
+    requests = parse_lines(
+        [
+            json.dumps(GOOD),
+            json.dumps({"owner": "Hubot", "repos": "all", "received": "2023-11-21"}),
+            json.dumps({"owner": "OCTOCAT", "repos": "all", "received": "2023-11-22"}),
+        ]
+    )
     matcher = OptOutMatcher(requests[:2])
     for form in FORMS:
         assert matcher.matches(None, form) is requests[0], form
@@ -182,8 +209,21 @@ def built_dataset(tmp_path_factory) -> Path:
     import_git([str(r) for r in repos], str(root / "archive"))
     (root / "recipe.yaml").write_text(RECIPE)
     out = root / "dataset"
-    assert cli_main(["build", "--archive", str(root / "archive"), "--output", str(out),
-                     "--pipeline", str(root / "recipe.yaml"), "--quiet"]) == 0  # fmt: skip
+    assert (
+        cli_main(
+            [
+                "build",
+                "--archive",
+                str(root / "archive"),
+                "--output",
+                str(out),
+                "--pipeline",
+                str(root / "recipe.yaml"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -220,8 +260,13 @@ def test_real_output_passes(built_dataset):
     # The fast path's canonical form is swh.model's, for every real row (non-UTF-8 path included).
     for row in pq.read_table(built_dataset / "manifest").to_pylist():
         q = QualifiedSWHID.from_string(row["swhid"])
-        assert canonical_swhid(row["content_id"], q.origin, row["snapshot_id"], row["revision_id"],
-                               row["directory_id"], row["path"]) == row["swhid"] == str(q)  # fmt: skip
+        assert (
+            canonical_swhid(
+                row["content_id"], q.origin, row["snapshot_id"], row["revision_id"], row["directory_id"], row["path"]
+            )
+            == row["swhid"]
+            == str(q)
+        )
     assert result.manifest_rows == result.data_rows > 30 and result.files > 4
     assert check_dataset(built_dataset, optouts=[]) == []
 
@@ -234,8 +279,9 @@ def test_edited_swhids_are_reported(dataset):
         rows[0]["swhid"] = rows[0]["swhid"].replace(f"path=/{rows[0]['path']}", f"path=/{rows[1]['path']}")
         rows[1]["swhid"] = rows[1]["swhid"].replace("swh:1:cnt:" + rows[1]["content_id"], "swh:1:cnt:" + "0" * 40)
         rows[2]["swhid"] = "swh:1:cnt:not-hex;origin=x"
-        rows[3]["swhid"] = rows[3]["swhid"].replace(f"origin=https://github.com/{rows[3]['repo_name']}",
-                                                    "origin=https://github.com/someone/else")  # fmt: skip
+        rows[3]["swhid"] = rows[3]["swhid"].replace(
+            f"origin=https://github.com/{rows[3]['repo_name']}", "origin=https://github.com/someone/else"
+        )
         rows[4]["swhid"] = rows[4]["swhid"].replace(";anchor=swh:1:rev:", ";anchor=swh:1:dir:")
         rows[5]["swhid"] = rows[5]["swhid"].split(";visit=")[0] + ";anchor=" + rows[5]["swhid"].split(";anchor=")[1]
         return rows
@@ -246,8 +292,9 @@ def test_edited_swhids_are_reported(dataset):
     lines = check_dataset(dataset)
     assert check_dataset(dataset, exhaustive=True) == lines
     name = f"manifest/{shard.name}"
-    assert any(line.startswith(f"swhid: {name} row 0: swhid path qualifier is b'/{original[1]['path']}'")
-               for line in lines)  # fmt: skip
+    assert any(
+        line.startswith(f"swhid: {name} row 0: swhid path qualifier is b'/{original[1]['path']}'") for line in lines
+    )
     assert any(line.startswith(f"swhid: {name} row 1: swhid core id is swh:1:cnt:{'0' * 40}") for line in lines)
     assert any(line.startswith(f"swhid: {name} row 2:") and "does not parse" in line for line in lines)
     assert any(line.startswith(f"swhid: {name} row 3:") and "someone/else" in line for line in lines)
@@ -313,10 +360,13 @@ def test_data_row_not_in_manifest_and_column_mismatch(dataset):
     result = check(dataset)
     assert kinds(result) == {"data_not_in_manifest": 1, "mismatch": 1}
     missing, mismatch = result.lines()
-    assert missing.startswith(f"data_not_in_manifest: data/Markdown/{data_shard(dataset, 'Markdown').name} row 0: "
-                              "no manifest row has blob_id=")  # fmt: skip
-    assert mismatch.startswith(f"mismatch: data/Python/{data_shard(dataset).name} row 0: "
-                               "license_type is 'non_permissive', manifest/")  # fmt: skip
+    assert missing.startswith(
+        f"data_not_in_manifest: data/Markdown/{data_shard(dataset, 'Markdown').name} row 0: "
+        "no manifest row has blob_id="
+    )
+    assert mismatch.startswith(
+        f"mismatch: data/Python/{data_shard(dataset).name} row 0: license_type is 'non_permissive', manifest/"
+    )
 
 
 def test_ids_schema_and_language_directory(dataset):
@@ -343,8 +393,10 @@ def test_opted_out_repository_left_in_output(dataset, tmp_path):
     result = check(dataset, optouts=optouts)
     assert kinds(result) == {"opted_out": 2 * n_json}  # each row in the manifest and in data/
     assert all("repository local/jsonlib" in line and f"{optouts} line 2" in line for line in result.lines())
-    assert any(line.startswith("opted_out: manifest/") and "(origin https://github.com/local/jsonlib)" in line
-               for line in result.lines())  # fmt: skip
+    assert any(
+        line.startswith("opted_out: manifest/") and "(origin https://github.com/local/jsonlib)" in line
+        for line in result.lines()
+    )
     # An owner-wide request; the listing is capped per kind.
     everyone = write_lines(tmp_path / "all.jsonl", {"owner": "Local", "repos": "all", "received": "2023-11-20"})
     lines = check_dataset(dataset, optouts=everyone, limit=5)

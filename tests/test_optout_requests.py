@@ -28,13 +28,18 @@ def problems_of(path: Path) -> list[str]:
     return raised.value.problems
 
 
-@pytest.mark.parametrize(("line", "key"), [
-    ('{"owner": "octocat", "owner": "hubot", "repos": "all", "received": "2023-11-20"}', "owner"),
-    ('{"owner": "octocat", "repos": ["a"], "received": "2023-11-20", "repos": "all"}', "repos"),
-    ('{"owner": "octocat", "repos": "all", "received": "2023-11-20", "contact": {"via": "form", "via": "mail"}}',
-     "via"),
-    ('{"owner": "octocat", "repos": "all", "received": "2023-11-20", "a\\nb": 1, "a\\nb": 2}', "a\\nb"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('{"owner": "octocat", "owner": "hubot", "repos": "all", "received": "2023-11-20"}', "owner"),
+        ('{"owner": "octocat", "repos": ["a"], "received": "2023-11-20", "repos": "all"}', "repos"),
+        (
+            '{"owner": "octocat", "repos": "all", "received": "2023-11-20", "contact": {"via": "form", "via": "mail"}}',
+            "via",
+        ),
+        ('{"owner": "octocat", "repos": "all", "received": "2023-11-20", "a\\nb": 1, "a\\nb": 2}', "a\\nb"),
+    ],
+)
 def test_a_key_given_twice_is_refused_naming_file_line_and_key(tmp_path, line, key):
     f = write(tmp_path / "optouts.jsonl", GOOD, line)
     assert problems_of(f) == [f'{f} line 2: key "{key}" appears twice in one object']
@@ -74,10 +79,23 @@ def test_json_nested_too_deeply_is_one_error(tmp_path):
 
 
 def test_the_command_stops_with_one_line_and_nothing_applied(tmp_path, capsys):
-    f = write(tmp_path / "optouts.jsonl", GOOD, json.dumps({"owner": "hubot", "repos": "all"})[:-1]
-              + ', "received": "2023-11-20", "owner": "octocat"}')  # fmt: skip
-    code = main(["manifest", "regenerate", "--dataset", str(tmp_path / "dataset"), "--output", str(tmp_path / "out"),
-                 "--optouts", str(f)])  # fmt: skip
+    f = write(
+        tmp_path / "optouts.jsonl",
+        GOOD,
+        json.dumps({"owner": "hubot", "repos": "all"})[:-1] + ', "received": "2023-11-20", "owner": "octocat"}',
+    )
+    code = main(
+        [
+            "manifest",
+            "regenerate",
+            "--dataset",
+            str(tmp_path / "dataset"),
+            "--output",
+            str(tmp_path / "out"),
+            "--optouts",
+            str(f),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f'stack-v2: error: {f} line 2: key "owner" appears twice in one object']

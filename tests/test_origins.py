@@ -32,14 +32,17 @@ def test_every_github_form_gives_owner_slash_repo(origin):
     assert normalized_repo_key(origin) == "owner/repo"  # opt-out matching agrees
 
 
-@pytest.mark.parametrize(("origin", "name"), [
-    ("git@gitlab.com:group/sub/project.git", "group/sub/project"),
-    ("ssh://git@gitlab.com/group/project.git", "group/project"),
-    ("https://bitbucket.org/team/project", "team/project"),
-    ("https://github.com/owner/repo/tree/main", "owner/repo/tree/main"),  # not a repository URL
-    ("git@github.com:repo-only", "repo-only"),
-    (None, None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("origin", "name"),
+    [
+        ("git@gitlab.com:group/sub/project.git", "group/sub/project"),
+        ("ssh://git@gitlab.com/group/project.git", "group/project"),
+        ("https://bitbucket.org/team/project", "team/project"),
+        ("https://github.com/owner/repo/tree/main", "owner/repo/tree/main"),  # not a repository URL
+        ("git@github.com:repo-only", "repo-only"),
+        (None, None),
+    ],
+)
 def test_other_origins_give_their_path(origin, name):
     assert repo_name_from_origin(origin) == name
 

@@ -52,15 +52,41 @@ def stdlib_sources(count: int = 300) -> list[Path]:
 # Genuine PII in those 300 modules of Python 3.11: the authors' and maintainers' addresses in their headers
 # (and one real host's Message-ID in email.utils' docstring). The paper redacts them; nothing else may change.
 AUTHOR_EMAILS_3_11 = {
-    "raymond.hettinger@gmail.com", "steven.bethard@gmail.com", "rushing@nightmare.com", "nadeem.vawda@gmail.com",
-    "mal@lemburg.com", "brian@sweetapp.com", "aixtools@felt.demon.nl", "calvin@cs.uni-sb.de", "email-sig@python.org",
-    "142480216486.20800.16526388040877946887@nightshade.la.mastaler.com", "perky@FreeBSD.org",
-    "mhammond@skippinet.com.au", "sjoerd@acm.org", "astrand@lysator.liu.se", "gerrit@nl.linux.org", "liw@iki.fi",
-    "greg@krypto.org", "dscherer@cmu.edu", "ping@lfw.org", "yselivanov@sprymix.com", "guido@python.org",
-    "vinay_sajip@red-dove.com", "gward@python.net", "optik-users@lists.sourceforge.net", "info@egenix.com",
-    "mal@egenix.com", "david_ascher@brown.edu", "piers@cs.su.oz.au", "urtubia@mrbook.org", "fdrake@acm.org",
-    "info@pythonware.com", "barry@python.org", "lkcl@samba.org", "gh@ghaering.de",
-}  # fmt: skip
+    "raymond.hettinger@gmail.com",
+    "steven.bethard@gmail.com",
+    "rushing@nightmare.com",
+    "nadeem.vawda@gmail.com",
+    "mal@lemburg.com",
+    "brian@sweetapp.com",
+    "aixtools@felt.demon.nl",
+    "calvin@cs.uni-sb.de",
+    "email-sig@python.org",
+    "142480216486.20800.16526388040877946887@nightshade.la.mastaler.com",
+    "perky@FreeBSD.org",
+    "mhammond@skippinet.com.au",
+    "sjoerd@acm.org",
+    "astrand@lysator.liu.se",
+    "gerrit@nl.linux.org",
+    "liw@iki.fi",
+    "greg@krypto.org",
+    "dscherer@cmu.edu",
+    "ping@lfw.org",
+    "yselivanov@sprymix.com",
+    "guido@python.org",
+    "vinay_sajip@red-dove.com",
+    "gward@python.net",
+    "optik-users@lists.sourceforge.net",
+    "info@egenix.com",
+    "mal@egenix.com",
+    "david_ascher@brown.edu",
+    "piers@cs.su.oz.au",
+    "urtubia@mrbook.org",
+    "fdrake@acm.org",
+    "info@pythonware.com",
+    "barry@python.org",
+    "lkcl@samba.org",
+    "gh@ghaering.de",
+}
 
 
 def test_real_code_keeps_everything_but_author_emails():
@@ -88,19 +114,40 @@ def test_hashes_uuids_docs_and_versions_unchanged():
     for name, data in _real_hashes():
         sha1, sha256 = hashlib.sha1(data).hexdigest(), hashlib.sha256(data).hexdigest()
         sha512 = base64.b64encode(hashlib.sha512(data).digest()).decode()
-        lock += [f'    "{name}": {{"version": "1.0.0", "integrity": "sha512-{sha512}"}},',
-                 f'{{file = "{name}.whl", hash = "sha256:{sha256}"}},', f'checksum = "{sha256}"',
-                 f'  resolved "https://registry.yarnpkg.com/{name}/-/{name}-1.0.0.tgz#{sha1}"',
-                 f"{name} v1.0.0 h1:{base64.b64encode(hashlib.sha256(data).digest()).decode()}",
-                 f"{name}==1.0.0 --hash=sha256:{sha256}", f'commit = "{sha1}"', f'"etag": "{sha1}"',
-                 f'DEFAULT_ID = "{uuid.uuid5(uuid.NAMESPACE_URL, name)}"']  # fmt: skip
+        lock += [
+            f'    "{name}": {{"version": "1.0.0", "integrity": "sha512-{sha512}"}},',
+            f'{{file = "{name}.whl", hash = "sha256:{sha256}"}},',
+            f'checksum = "{sha256}"',
+            f'  resolved "https://registry.yarnpkg.com/{name}/-/{name}-1.0.0.tgz#{sha1}"',
+            f"{name} v1.0.0 h1:{base64.b64encode(hashlib.sha256(data).digest()).decode()}",
+            f"{name}==1.0.0 --hash=sha256:{sha256}",
+            f'commit = "{sha1}"',
+            f'"etag": "{sha1}"',
+            f'DEFAULT_ID = "{uuid.uuid5(uuid.NAMESPACE_URL, name)}"',
+        ]
         docs += [f"Report problems with {name} to maintainers@example.com or to you@yourdomain.com."]
-    docs += ['version = "1.2.3.4"', "__version__ = '2.10.3.1'", "somepkg==4.2.10.1", "Release 3.1.4.15 is out.",
-             'image: "ibm-messaging/mq:9.3.0.25-r1"', 'SERVERS = ["8.8.8.8", "1.1.1.1"]', 'HOST = "10.1.2.3"',
-             'MASK = "255.255.255.0"', 'DOC = "192.0.2.15"', "odds = x[1::2]", "y = X@W.T", 'icon = "logo@2x.png"',
-             "git clone git@github.com:org/repo.git", 'assert parse("1.2.3.4") == 16909060', "std::vector<int> v;",
-             'password = "password"', 'PASSWORD_FIELD = "password_confirm"', 'SECRET_KEY = os.environ["SECRET_KEY"]',
-             'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"', 'token = "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"']  # fmt: skip
+    docs += [
+        'version = "1.2.3.4"',
+        "__version__ = '2.10.3.1'",
+        "somepkg==4.2.10.1",
+        "Release 3.1.4.15 is out.",
+        'image: "ibm-messaging/mq:9.3.0.25-r1"',
+        'SERVERS = ["8.8.8.8", "1.1.1.1"]',
+        'HOST = "10.1.2.3"',
+        'MASK = "255.255.255.0"',
+        'DOC = "192.0.2.15"',
+        "odds = x[1::2]",
+        "y = X@W.T",
+        'icon = "logo@2x.png"',
+        "git clone git@github.com:org/repo.git",
+        'assert parse("1.2.3.4") == 16909060',
+        "std::vector<int> v;",
+        'password = "password"',
+        'PASSWORD_FIELD = "password_confirm"',
+        'SECRET_KEY = os.environ["SECRET_KEY"]',
+        'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"',
+        'token = "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
+    ]
     for path, lines in (("deps.txt", lock), ("package-lock.json", lock), ("README.md", docs), ("conf.py", docs)):
         text = "\n".join(lines) + "\n"
         assert find_pii(text, path=path) == [], path
@@ -120,8 +167,9 @@ def _rng_secrets(seed: int = 7) -> dict[str, tuple[str, str, str]]:
     aws_id, aws_secret = "AKIA" + rand(string.ascii_uppercase + "234567", 16), rand(ALNUM + "/+", 40)
     github, stripe = "ghp_" + rand(ALNUM, 36), "sk_live_" + rand(ALNUM, 24)
     slack = f"xoxb-{rand(string.digits, 12)}-{rand(string.digits, 13)}-{rand(ALNUM, 24)}"
-    jwt = ".".join([b64url(b'{"alg":"HS256","typ":"JWT"}'), b64url(b'{"sub":"4821","name":"Kim Lee"}'),
-                    b64url(rng.randbytes(32))])  # fmt: skip
+    jwt = ".".join(
+        [b64url(b'{"alg":"HS256","typ":"JWT"}'), b64url(b'{"sub":"4821","name":"Kim Lee"}'), b64url(rng.randbytes(32))]
+    )
     body = "\n".join(rand(ALNUM + "+/", 64) for _ in range(6))
     entropy, hexkey, password = rand(ALNUM + "+/", 48), rand("0123456789abcdef", 32), "Tr0ub4dor&3" + rand(ALNUM, 3)
     symbol_first = rng.choice("#!%@&") + rand(ALNUM + "%&!", 17)
@@ -131,8 +179,11 @@ def _rng_secrets(seed: int = 7) -> dict[str, tuple[str, str, str]]:
         "github": (f'gh = Github("{github}")', github, "key"),
         "slack": (f'SLACK = "{slack}"', slack, "key"),
         "stripe": (f"stripe.api_key = '{stripe}'", stripe, "key"),
-        "private_key": (f'KEY = """-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----"""',
-                        body.split("\n")[2], "key"),
+        "private_key": (
+            f'KEY = """-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----"""',
+            body.split("\n")[2],
+            "key",
+        ),
         "jwt": (f'AUTH = "Bearer {jwt}"', jwt.rsplit(".", 1)[1], "key"),
         "high_entropy": (f'SESSION_SECRET = "{entropy}"', entropy, "key"),
         "hex_api_key": (f'api_key = "{hexkey}"', hexkey, "key"),
@@ -140,8 +191,12 @@ def _rng_secrets(seed: int = 7) -> dict[str, tuple[str, str, str]]:
         "password_symbol_first": (f'DB_PASSWORD = "{symbol_first}"', symbol_first, "password"),
         "email": ("# Maintainer: Dana Kowalski <dana.kowalski@posteo.de>", "dana.kowalski@posteo.de", "email"),
         "ipv4": ('UPSTREAM = "93.184.216.34"', "93.184.216.34", "ip_address"),
-        "ipv6": ('UPSTREAM6 = "2a03:2880:f12f:83:face:b00c:0:25de"', "2a03:2880:f12f:83:face:b00c:0:25de", "ip_address"),
-    }  # fmt: skip
+        "ipv6": (
+            'UPSTREAM6 = "2a03:2880:f12f:83:face:b00c:0:25de"',
+            "2a03:2880:f12f:83:face:b00c:0:25de",
+            "ip_address",
+        ),
+    }
 
 
 @pytest.mark.parametrize("label", sorted(_rng_secrets()))
@@ -163,9 +218,11 @@ def test_planted_secret_is_found_in_real_file(label):
 
 
 def test_replacements_follow_the_paper_and_are_consistent_within_a_file():
-    text = ('a = "93.184.216.34"\nb = "93.184.216.34"\nc = "151.101.1.69"\nd = "2a00:1450:4001:82b::200e"\n'
-            "# jana.novak@gmail.com, again: jana.novak@gmail.com\n"
-            'password = "Zebra!77q"\nlogin("app", "Zebra!77q")\napi_key = "a8f5f167f44f4964e6c998dee827110c"\n')  # fmt: skip
+    text = (
+        'a = "93.184.216.34"\nb = "93.184.216.34"\nc = "151.101.1.69"\nd = "2a00:1450:4001:82b::200e"\n'
+        "# jana.novak@gmail.com, again: jana.novak@gmail.com\n"
+        'password = "Zebra!77q"\nlogin("app", "Zebra!77q")\napi_key = "a8f5f167f44f4964e6c998dee827110c"\n'
+    )
     redacted, counts = redact(text, seed_key="blob-1", path="x.py")
     lines = redacted.split("\n")
     assert lines[0].split('"')[1] == lines[1].split('"')[1] in IPV4_REPLACEMENTS  # same value, same address
@@ -183,10 +240,21 @@ def test_replacements_follow_the_paper_and_are_consistent_within_a_file():
 
 def test_redaction_is_deterministic_across_processes():
     text = 'a = "93.184.216.34"\nb = "2a00:1450:4001:82b::200e"\n# ana.silva@gmail.com\n'
-    code = ("import sys; from stack_v2.pii import redact; "
-            "print(repr(redact(sys.stdin.read(), seed_key='da39a3ee5e6b4b0d3255bfef95601890afd80709')))")  # fmt: skip
-    runs = {subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout for seed in (1, 2)}  # fmt: skip
+    code = (
+        "import sys; from stack_v2.pii import redact; "
+        "print(repr(redact(sys.stdin.read(), seed_key='da39a3ee5e6b4b0d3255bfef95601890afd80709')))"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(seed), "PATH": ""},
+        ).stdout
+        for seed in (1, 2)
+    }
     assert len(runs) == 1
     assert runs.pop().strip() == repr(redact(text, seed_key="da39a3ee5e6b4b0d3255bfef95601890afd80709"))
 
@@ -207,7 +275,7 @@ def test_redaction_is_deterministic_across_processes():
         ('HOST = "93.184.216.34"', False),
         ("nameserver 5.6.7.9  # dns", False),  # single digits but a DNS server line: the paper keeps it PII
     ],
-)  # fmt: skip
+)
 def test_ip_exceptions(text, kept):
     assert (redact(text, seed_key="s")[0] == text) is kept
 
@@ -217,8 +285,17 @@ def test_email_placeholders_are_told_by_their_domain():
     assert redact(maintainer, seed_key="s", path="setup.py") == ('MAINTAINER = "Jane Doe <<EMAIL>>"\n', {"email": 1})
     for address in ("john.doe@fastmail.fm", "user@posteo.de", "test@univ-lyon1.fr"):  # a placeholder name, a real host
         assert redact(f"# {address}\n", seed_key="s")[1] == {"email": 1}, address
-    kept = ["jane.doe@example.com", "john.doe@example.org", "jane.doe@mail.example", "ops@build.test",
-            "root@host.invalid", "dev@box.localhost", "you@yourdomain.com", "git@github.com", "noreply@github.com"]  # fmt: skip
+    kept = [
+        "jane.doe@example.com",
+        "john.doe@example.org",
+        "jane.doe@mail.example",
+        "ops@build.test",
+        "root@host.invalid",
+        "dev@box.localhost",
+        "you@yourdomain.com",
+        "git@github.com",
+        "noreply@github.com",
+    ]
     text = "".join(f'AUTHOR_{i} = "Jane Doe <{address}>"\n' for i, address in enumerate(kept))
     assert redact(text, seed_key="s", path="setup.py") == (text, {})
 
@@ -229,9 +306,17 @@ def test_password_starting_with_a_symbol_is_redacted():
     assert redacted == 'DB_HOST = "db"\nDB_PASSWORD = "<PASSWORD>"\nconnect(DB_HOST, "<PASSWORD>")\n'
     assert counts == {"password": 2}
     assert redact('api_key = "@9f8a7sdKJH23kjhasdq"\n', seed_key="s", path="a.js")[1] == {"key": 1}
-    kept = ['PASSWORD_COLOR = "#a1b2c3"', 'secret = "#{db_pw}"', 'pwd = "./output"', 'PWD = "/home/ana/notebooks"',
-            'password_re = "(?=.*[A-Z])(?=.*\\d).{8,}"', 'password = "%(password)s"', 'secret = "$SECRET_VALUE"',
-            'password = "*********"', 'password = "--password-file"']  # fmt: skip
+    kept = [
+        'PASSWORD_COLOR = "#a1b2c3"',
+        'secret = "#{db_pw}"',
+        'pwd = "./output"',
+        'PWD = "/home/ana/notebooks"',
+        'password_re = "(?=.*[A-Z])(?=.*\\d).{8,}"',
+        'password = "%(password)s"',
+        'secret = "$SECRET_VALUE"',
+        'password = "*********"',
+        'password = "--password-file"',
+    ]
     text = "\n".join(kept) + "\n"
     assert redact(text, seed_key="s", path="conf.py") == (text, {})
 
@@ -247,9 +332,10 @@ def test_private_key_block_in_a_string_keeps_its_frame():
 def test_detectors_report_what_detect_secrets_reports(tmp_path):
     rng = random.Random(3)
     planted = [line for line, _, _ in _rng_secrets(11).values()] + [
-        'x = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef\\\\0"', "passwd = 'geheim'  # pragma: allowlist secret",
+        'x = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef\\\\0"',
+        "passwd = 'geheim'  # pragma: allowlist secret",
         f"token = get_token('{''.join(rng.choice(ALNUM) for _ in range(40))}')",
-    ]  # fmt: skip
+    ]
     files = stdlib_sources()[::30]
     with transient_settings({"plugins_used": [{"name": type(p).__name__} for p in PLUGINS]}):
         for i, path in enumerate(files):
@@ -280,8 +366,17 @@ def test_gibberish_tells_keys_from_words():
 
 def record(**kw) -> Record:
     fields = dict.fromkeys(Record._fields)
-    fields.update(blob_id="b" * 40, content_id="c" * 40, path="src/app.py", detected_licenses=[],
-                  star_events_count=0, fork_events_count=0, extension="py", perms=0o100644, content_status="visible")  # fmt: skip
+    fields.update(
+        blob_id="b" * 40,
+        content_id="c" * 40,
+        path="src/app.py",
+        detected_licenses=[],
+        star_events_count=0,
+        fork_events_count=0,
+        extension="py",
+        perms=0o100644,
+        content_status="visible",
+    )
     fields.update(kw)
     return Record(**fields)
 
@@ -320,13 +415,23 @@ def tiny_ner_model(tmp_path_factory):
     (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
     BertWordPieceTokenizer(str(out / "vocab.txt"), lowercase=True).save(str(out / "tokenizer.json"))
     transformers.PreTrainedTokenizerFast(
-        tokenizer_file=str(out / "tokenizer.json"), unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
-        pad_token="[PAD]", mask_token="[MASK]", model_max_length=512,
-    ).save_pretrained(out)  # fmt: skip
+        tokenizer_file=str(out / "tokenizer.json"),
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        mask_token="[MASK]",
+        model_max_length=512,
+    ).save_pretrained(out)
     config = transformers.BertConfig(
-        vocab_size=len(vocab), hidden_size=4, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8,
-        id2label={0: "O", 1: "B-NAME", 2: "I-NAME"}, label2id={"O": 0, "B-NAME": 1, "I-NAME": 2},
-    )  # fmt: skip
+        vocab_size=len(vocab),
+        hidden_size=4,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=8,
+        id2label={0: "O", 1: "B-NAME", 2: "I-NAME"},
+        label2id={"O": 0, "B-NAME": 1, "I-NAME": 2},
+    )
     torch.manual_seed(0)
     model = transformers.BertForTokenClassification(config)
     # Hand-wired so the prediction is known: first names -> B-NAME, surnames -> I-NAME, every other token -> O.

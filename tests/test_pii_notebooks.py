@@ -38,7 +38,13 @@ AWS_SECRET = "".join(_rng.choice(string.ascii_letters + string.digits + "+") for
 PASSWORD = "Tr0ub4dor&3" + "".join(_rng.choice(string.ascii_letters) for _ in range(4))
 DB_PASSWORD = "#kjcbhgQ%kxjVbbciV"
 MAINTAINER = "jane.doe@acme-robotics.com"
-SECRETS = {AWS_ID: "<KEY>", AWS_SECRET: "<KEY>", PASSWORD: "<PASSWORD>", DB_PASSWORD: "<PASSWORD>", MAINTAINER: "<EMAIL>"}
+SECRETS = {
+    AWS_ID: "<KEY>",
+    AWS_SECRET: "<KEY>",
+    PASSWORD: "<PASSWORD>",
+    DB_PASSWORD: "<PASSWORD>",
+    MAINTAINER: "<EMAIL>",
+}
 SAMPLE = "    def f():\n        return 1\n"
 
 
@@ -51,35 +57,70 @@ def _png() -> str:
 
 def secret_notebook():
     """A ``textwrap`` tutorial (its docstrings, source and real outputs) whose setup cell holds credentials."""
-    setup = (f'import os\n\nAWS_ACCESS_KEY_ID = "{AWS_ID}"\nAWS_SECRET_ACCESS_KEY = "{AWS_SECRET}"\n'
-             f'DB_PASSWORD = "{DB_PASSWORD}"\npassword = "{PASSWORD}"\nprint(password)')  # fmt: skip
-    return new_notebook(metadata=PYTHON_METADATA, cells=[
-        new_markdown_cell(f"# textwrap\n\nMaintainer: Jane Doe <{MAINTAINER}>\n\n{inspect.getdoc(textwrap)}"),
-        new_code_cell(setup, outputs=[new_output("stream", name="stdout", text=PASSWORD + "\n")]),
-        new_code_cell(inspect.getsource(textwrap.dedent)),
-        new_code_cell(f"print(dedent({SAMPLE!r}))",
-                      outputs=[new_output("stream", name="stdout", text=textwrap.dedent(SAMPLE) + "\n")]),
-        new_code_cell("from IPython.display import Image\nImage('help.png')", outputs=[
-            new_output("display_data", data={"image/png": _png(), "text/plain": "<IPython.core.display.Image object>"})]),
-    ])  # fmt: skip
+    setup = (
+        f'import os\n\nAWS_ACCESS_KEY_ID = "{AWS_ID}"\nAWS_SECRET_ACCESS_KEY = "{AWS_SECRET}"\n'
+        f'DB_PASSWORD = "{DB_PASSWORD}"\npassword = "{PASSWORD}"\nprint(password)'
+    )
+    return new_notebook(
+        metadata=PYTHON_METADATA,
+        cells=[
+            new_markdown_cell(f"# textwrap\n\nMaintainer: Jane Doe <{MAINTAINER}>\n\n{inspect.getdoc(textwrap)}"),
+            new_code_cell(setup, outputs=[new_output("stream", name="stdout", text=PASSWORD + "\n")]),
+            new_code_cell(inspect.getsource(textwrap.dedent)),
+            new_code_cell(
+                f"print(dedent({SAMPLE!r}))",
+                outputs=[new_output("stream", name="stdout", text=textwrap.dedent(SAMPLE) + "\n")],
+            ),
+            new_code_cell(
+                "from IPython.display import Image\nImage('help.png')",
+                outputs=[
+                    new_output(
+                        "display_data", data={"image/png": _png(), "text/plain": "<IPython.core.display.Image object>"}
+                    )
+                ],
+            ),
+        ],
+    )
 
 
 def clean_notebook():
-    return new_notebook(metadata=PYTHON_METADATA, cells=[
-        new_markdown_cell(f"## `indent`\n\n{inspect.getdoc(textwrap.indent)}"),
-        new_code_cell(inspect.getsource(textwrap.indent)),
-        new_code_cell("indent('a\\nb', '> ')", outputs=[
-            new_output("execute_result", data={"text/plain": repr(textwrap.indent("a\nb", "> "))}, execution_count=3)]),
-    ])  # fmt: skip
+    return new_notebook(
+        metadata=PYTHON_METADATA,
+        cells=[
+            new_markdown_cell(f"## `indent`\n\n{inspect.getdoc(textwrap.indent)}"),
+            new_code_cell(inspect.getsource(textwrap.indent)),
+            new_code_cell(
+                "indent('a\\nb', '> ')",
+                outputs=[
+                    new_output(
+                        "execute_result", data={"text/plain": repr(textwrap.indent("a\nb", "> "))}, execution_count=3
+                    )
+                ],
+            ),
+        ],
+    )
 
 
 def record(path: str, content: str):
     """A decoded notebook record as the build has it after the language stage."""
     blob_id = hashlib.sha1(content.encode()).hexdigest()
-    occ = FileOccurrence(origin="https://github.com/real/notebooks", repo_name="real/notebooks", snapshot_id="1" * 40,
-                         branch_name="refs/heads/main", revision_id="2" * 40, revision_date=0, committer_date=0,
-                         visit_date=0, directory_id="3" * 40, path=path, blob_id=blob_id, content_id="4" * 40,
-                         length=len(content.encode()), perms=0o100644, content_status="visible")  # fmt: skip
+    occ = FileOccurrence(
+        origin="https://github.com/real/notebooks",
+        repo_name="real/notebooks",
+        snapshot_id="1" * 40,
+        branch_name="refs/heads/main",
+        revision_id="2" * 40,
+        revision_date=0,
+        committer_date=0,
+        visit_date=0,
+        directory_id="3" * 40,
+        path=path,
+        blob_id=blob_id,
+        content_id="4" * 40,
+        length=len(content.encode()),
+        perms=0o100644,
+        content_status="visible",
+    )
     return record_from_occurrence(occ, None)._replace(content=content, language="Jupyter Notebook")
 
 
@@ -133,10 +174,25 @@ def test_private_key_over_several_lines_keeps_the_line_list():
 
 
 def test_nbformat3_input_is_redacted():
-    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": ""}, "worksheets": [{"cells": [
-        {"cell_type": "code", "language": "python", "input": [f'password = "{PASSWORD}"\n', "login(password)"],
-         "prompt_number": 1, "metadata": {}, "outputs": []},
-    ]}]}  # fmt: skip
+    v3 = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {"name": ""},
+        "worksheets": [
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "language": "python",
+                        "input": [f'password = "{PASSWORD}"\n', "login(password)"],
+                        "prompt_number": 1,
+                        "metadata": {},
+                        "outputs": [],
+                    },
+                ]
+            }
+        ],
+    }
     text = json.dumps(v3, indent=1)
     redacted, counts = redact(text, seed_key="f" * 40, path="old.ipynb")
     assert redacted == replaced(text) and counts == {"password": 1}
@@ -167,16 +223,24 @@ def test_scripts_and_structured_forms_hold_no_secret_a_py_file_would_lose():
 
 
 def test_pii_then_notebooks_stage_in_a_pipeline():
-    notebooks = [record("tutorials/textwrap.ipynb", nbformat.writes(secret_notebook())),
-                 record("tutorials/indent.ipynb", nbformat.writes(clean_notebook()))]  # fmt: skip
+    notebooks = [
+        record("tutorials/textwrap.ipynb", nbformat.writes(secret_notebook())),
+        record("tutorials/indent.ipynb", nbformat.writes(clean_notebook())),
+    ]
     with BeamTestPipeline() as p:
         redacted = (p | beam.Create(notebooks) | "Pii" >> ApplyCore(STAGE, core_factory()))["kept"]
         out = redacted | ConvertNotebooks(NotebooksConfig())
         secrets = beam.Map(lambda text: sorted(secret for secret in SECRETS if secret in text))
-        for name, texts in (("Data", out["kept"] | "DataText" >> beam.Map(lambda r: r.content)),
-                            ("Scripts", out["scripts"] | "ScriptText" >> beam.Map(lambda r: r.content)),
-                            ("Structured", out["structured"] | "StructuredText" >> beam.Map(lambda r: r.content + r.cells))):  # fmt: skip
+        for name, texts in (
+            ("Data", out["kept"] | "DataText" >> beam.Map(lambda r: r.content)),
+            ("Scripts", out["scripts"] | "ScriptText" >> beam.Map(lambda r: r.content)),
+            ("Structured", out["structured"] | "StructuredText" >> beam.Map(lambda r: r.content + r.cells)),
+        ):
             assert_that(texts | f"{name}Secrets" >> secrets, equal_to([[], []]), label=f"{name}HoldsNoSecret")
-        assert_that(out["kept"] | beam.Map(lambda r: (r.path, r.pii_redactions)), equal_to([
-            ("tutorials/textwrap.ipynb", '{"email":1,"key":2,"password":3}'), ("tutorials/indent.ipynb", None)]),
-            label="Counts")  # fmt: skip
+        assert_that(
+            out["kept"] | beam.Map(lambda r: (r.path, r.pii_redactions)),
+            equal_to(
+                [("tutorials/textwrap.ipynb", '{"email":1,"key":2,"password":3}'), ("tutorials/indent.ipynb", None)]
+            ),
+            label="Counts",
+        )

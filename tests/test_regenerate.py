@@ -19,6 +19,7 @@ from stack_v2.demo import make_demo_repos
 from stack_v2.manifest_check import check_dataset
 from stack_v2.recipe import load_recipe
 
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Two owners, two repositories each, all of different real files: Octo-Org/jsonlib (the json
@@ -31,10 +32,13 @@ def world(tmp_path_factory):
     import_git([str(p) for p in hubot], str(archive), origin_prefix="https://github.com/hubot/")
     dataset = root / "dataset"
     recipe = root / "small-shards.yaml"  # the demo recipe with small shards, so most shards hold one repository
-    recipe.write_text(load_recipe("demo").text.split("output:")[0] + "output:\n  target_shard_bytes: 150000\n"
-                      "  manifest_rows_per_shard: 25\n")  # fmt: skip
-    assert main(["build", "--archive", str(archive), "--output", str(dataset), "--pipeline", str(recipe),
-                 "--quiet"]) == 0  # fmt: skip
+    recipe.write_text(
+        load_recipe("demo").text.split("output:")[0] + "output:\n  target_shard_bytes: 150000\n"
+        "  manifest_rows_per_shard: 25\n"
+    )
+    assert (
+        main(["build", "--archive", str(archive), "--output", str(dataset), "--pipeline", str(recipe), "--quiet"]) == 0
+    )
     return {"root": root, "archive": archive, "dataset": dataset, "recipe": recipe}
 
 
@@ -44,8 +48,10 @@ def requests_file(path: Path, *requests) -> Path:
 
 
 def rows(dataset: Path, table: str) -> set[tuple]:
-    return {(r["blob_id"], r["repo_name"], r["path"])
-            for r in pq.read_table(str(dataset / table), columns=["blob_id", "repo_name", "path"]).to_pylist()}  # fmt: skip
+    return {
+        (r["blob_id"], r["repo_name"], r["path"])
+        for r in pq.read_table(str(dataset / table), columns=["blob_id", "repo_name", "path"]).to_pylist()
+    }
 
 
 def version(dataset: Path) -> Path:
@@ -55,20 +61,39 @@ def version(dataset: Path) -> Path:
 
 def digest(dataset: Path) -> dict[str, str]:
     root = version(dataset)
-    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_regenerate_removes_exactly_the_requested_repositories(world, tmp_path):
     before_manifest, before_data = rows(world["dataset"], "manifest"), rows(world["dataset"], "data")
     repos = {r for _, r, _ in before_manifest}
     assert repos == {"Octo-Org/jsonlib", "Octo-Org/tools", "hubot/py-http", "hubot/py-urllib"}
-    optouts = requests_file(tmp_path / "optouts.jsonl",
-                            {"owner": "octo-org", "repos": "all", "received": "2023-11-20", "via": "form"},
-                            {"owner": "HUBOT", "repos": ["PY-urllib"], "received": "2023-11-19"})  # fmt: skip
+    optouts = requests_file(
+        tmp_path / "optouts.jsonl",
+        {"owner": "octo-org", "repos": "all", "received": "2023-11-20", "via": "form"},
+        {"owner": "HUBOT", "repos": ["PY-urllib"], "received": "2023-11-19"},
+    )
     out = tmp_path / "regenerated"
-    assert main(["manifest", "regenerate", "--dataset", str(world["dataset"]), "--output", str(out),
-                 "--optouts", str(optouts), "--group-by-repo"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "manifest",
+                "regenerate",
+                "--dataset",
+                str(world["dataset"]),
+                "--output",
+                str(out),
+                "--optouts",
+                str(optouts),
+                "--group-by-repo",
+            ]
+        )
+        == 0
+    )
     gone = {"Octo-Org/jsonlib", "Octo-Org/tools", "hubot/py-urllib"}
     assert rows(out, "manifest") == {r for r in before_manifest if r[1] not in gone}
     assert rows(out, "data") == {r for r in before_data if r[1] not in gone}
@@ -97,14 +122,31 @@ def test_only_shards_holding_removed_files_are_rewritten(world, tmp_path):
     before = digest(world["dataset"])
     optouts = requests_file(tmp_path / "o.jsonl", {"owner": "hubot", "repos": ["py-urllib"], "received": "2023-11-20"})
     out = tmp_path / "out"
-    assert main(["manifest", "regenerate", "--dataset", str(world["dataset"]), "--output", str(out),
-                 "--optouts", str(optouts)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "manifest",
+                "regenerate",
+                "--dataset",
+                str(world["dataset"]),
+                "--output",
+                str(out),
+                "--optouts",
+                str(optouts),
+            ]
+        )
+        == 0
+    )
     after = digest(out)
     shards = [k for k in before if k.startswith(("manifest/", "data/"))]
     source = version(world["dataset"])
-    holding = {str(p.relative_to(source)) for p in source.rglob("*.parquet")
-               if p.parts[-3:-1] != ("dropped",) and str(p.relative_to(source)).startswith(("manifest", "data"))
-               and "hubot/py-urllib" in pq.read_table(str(p), columns=["repo_name"]).column("repo_name").to_pylist()}  # fmt: skip
+    holding = {
+        str(p.relative_to(source))
+        for p in source.rglob("*.parquet")
+        if p.parts[-3:-1] != ("dropped",)
+        and str(p.relative_to(source)).startswith(("manifest", "data"))
+        and "hubot/py-urllib" in pq.read_table(str(p), columns=["repo_name"]).column("repo_name").to_pylist()
+    }
     assert holding and len(holding) < len(shards)
     for shard in shards:
         assert (after[shard] != before[shard]) == (shard in holding), shard
@@ -121,8 +163,12 @@ def test_optout_apply_twice_changes_nothing_and_bad_requests_change_nothing(worl
     assert "nothing to do" in capsys.readouterr().err
     assert digest(dataset) == once
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"owner": "hubot", "repos": "all", "received": "2023-11-20"}) + "\n"
-                   + json.dumps({"owner": "hubot", "repos": "some", "received": "2023-11-20"}) + "\n")  # fmt: skip
+    bad.write_text(
+        json.dumps({"owner": "hubot", "repos": "all", "received": "2023-11-20"})
+        + "\n"
+        + json.dumps({"owner": "hubot", "repos": "some", "received": "2023-11-20"})
+        + "\n"
+    )
     assert main(["optout", "apply", "--requests", str(bad), "--dataset", str(dataset)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "bad.jsonl line 2" in err and '"repos"' in err
@@ -132,11 +178,39 @@ def test_optout_apply_twice_changes_nothing_and_bad_requests_change_nothing(worl
 def test_build_with_optouts_matches_regenerate(world, tmp_path):
     optouts = requests_file(tmp_path / "o.jsonl", {"owner": "octo-org", "repos": "all", "received": "2023-11-20"})
     built = tmp_path / "built"
-    assert main(["build", "--archive", str(world["archive"]), "--output", str(built), "--pipeline",
-                 str(world["recipe"]), "--quiet", "--optouts", str(optouts)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "build",
+                "--archive",
+                str(world["archive"]),
+                "--output",
+                str(built),
+                "--pipeline",
+                str(world["recipe"]),
+                "--quiet",
+                "--optouts",
+                str(optouts),
+            ]
+        )
+        == 0
+    )
     regenerated = tmp_path / "regenerated"
-    assert main(["manifest", "regenerate", "--dataset", str(world["dataset"]), "--output", str(regenerated),
-                 "--optouts", str(optouts)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "manifest",
+                "regenerate",
+                "--dataset",
+                str(world["dataset"]),
+                "--output",
+                str(regenerated),
+                "--optouts",
+                str(optouts),
+            ]
+        )
+        == 0
+    )
     assert rows(built, "manifest") == rows(regenerated, "manifest")
     report = json.loads((built / "report.json").read_text())
     optout_stage = next(s for s in report["stages"] if s["stage"] == "optout")

@@ -55,7 +55,7 @@ def dataset(tmp_path_factory) -> Path:
     shutil.copy(JSON_SRC / "scanner.py", evil / "scanner.py")  # an exact duplicate of jsonlib's
     # one line of 4 kB of JavaScript: long_lines drops it
     (evil / "modules.js").write_text(f"export const modules = {json.dumps(sorted(sys.stdlib_module_names))};\n")
-    (evil / "run.sh").write_text("#!/bin/sh\nset -e\nexec python3 -m json.tool \"$@\"\n")
+    (evil / "run.sh").write_text('#!/bin/sh\nset -e\nexec python3 -m json.tool "$@"\n')
     git(evil, "add", "-A")
     git(evil, "commit", "-qm", "evil names", date="2022-02-02T02:02:02+0000")
     repos.append(evil)
@@ -96,7 +96,8 @@ def test_report_command_writes_the_numbers_of_report_json_and_the_manifest(datas
     rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in cells.findall(page)]
     for st in report["stages"]:  # the funnel table: in, kept, dropped, failed per stage
         assert [st["stage"], *(f"{st[k]['files']:,}" for k in ("input", "kept", "dropped", "failed"))] in [
-            r[:5] for r in rows]
+            r[:5] for r in rows
+        ]
         for reason, c in st["reasons"]["dropped"].items():
             assert [st["stage"], "dropped", reason, f"{c['files']:,}"] in [r[:4] for r in rows]
     assert report["filters"]["rules"]  # the paper's filter table: the JavaScript line is too long
@@ -185,16 +186,22 @@ def test_report_opens_in_headless_chromium_without_errors(dataset, tmp_path):
         pytest.fail(INSTALL_HINT)
     main(["report", str(dataset)])
     page = dataset / "report" / "index.html"
-    result = open_page(page.as_uri(), width=1280, height=900, expression="""({
+    result = open_page(
+        page.as_uri(),
+        width=1280,
+        height=900,
+        expression="""({
         title: document.title,
         images: Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
         sections: document.querySelectorAll('section').length,
         evil: document.querySelectorAll('main b, main img:not([src^="data:"])').length,
-    })""")
+    })""",
+    )
     (tmp_path / "screenshot.png").write_bytes(result.screenshot)  # kept with the test's files when it fails
     assert result.problems() == []
     assert all(u == page.as_uri() or u.startswith("data:image/png;base64,") for u in result.requests), [
-        u[:80] for u in result.requests]
+        u[:80] for u in result.requests
+    ]
     info = result.evaluated
     assert info["title"] == "stack-v2 report: report-test"
     assert len(info["images"]) == len(PLOT_NAMES) and all(ok and w == 1000 and h > 100 for ok, w, h in info["images"])
@@ -240,26 +247,50 @@ def test_hostile_recipe_name_and_report_texts_are_only_escaped():
         "accounting": [evil.format("accounting")],
         "totals": {k: {"files": 3, "bytes": 3000} for k in ("input", "kept")}
         | {k: {"files": 0, "bytes": 0} for k in ("dropped", "failed")},
-        "stages": [{"stage": evil.format("stage"), "input": {"files": 4, "bytes": 4000},
-                    "kept": {"files": 3, "bytes": 3000}, "dropped": {"files": 1, "bytes": 1000},
-                    "failed": {"files": 0, "bytes": 0},
-                    "reasons": {"dropped": {evil.format("reason"): {"files": 1, "bytes": 1000}}}}],
+        "stages": [
+            {
+                "stage": evil.format("stage"),
+                "input": {"files": 4, "bytes": 4000},
+                "kept": {"files": 3, "bytes": 3000},
+                "dropped": {"files": 1, "bytes": 1000},
+                "failed": {"files": 0, "bytes": 0},
+                "reasons": {"dropped": {evil.format("reason"): {"files": 1, "bytes": 1000}}},
+            }
+        ],
         "languages": {evil.format("language"): {"files": 3, "bytes": 3000}},
-        "optouts": {"files_removed": 1, "bytes_removed": 10, "repositories_removed": 1,
-                    "applications": [{"applied_at": evil.format("applied"), "requests": 1, "files_removed": 1,
-                                      "repositories_removed": 1}]},
-    }  # fmt: skip
+        "optouts": {
+            "files_removed": 1,
+            "bytes_removed": 10,
+            "repositories_removed": 1,
+            "applications": [
+                {"applied_at": evil.format("applied"), "requests": 1, "files_removed": 1, "repositories_removed": 1}
+            ],
+        },
+    }
     sizes = SizeStats()
     sizes.add(np.array([1000, 1000, 1000]))
     stats = DatasetStats(
-        dataset="hostile", report=report, top=5, shards={"manifest": 1, "dropped": 1},
+        dataset="hostile",
+        report=report,
+        top=5,
+        shards={"manifest": 1, "dropped": 1},
         license_types={evil.format("type"): Count(3, 3000)},
         detected_licenses={evil.format("license"): Count(3, 3000)},
-        dropped_licenses={}, kept_sizes=sizes, dropped_sizes=SizeStats(), repositories=1,
-        top_repos_by_files=[(evil.format("repo"), 3, 3000)], top_repos_by_bytes=[(evil.format("repo"), 3, 3000)],
-        largest_files=[{"repo_name": evil.format("repo"), "path": evil.format("path"),
-                        "language": evil.format("language"), "length_bytes": 1000}],
-    )  # fmt: skip
+        dropped_licenses={},
+        kept_sizes=sizes,
+        dropped_sizes=SizeStats(),
+        repositories=1,
+        top_repos_by_files=[(evil.format("repo"), 3, 3000)],
+        top_repos_by_bytes=[(evil.format("repo"), 3, 3000)],
+        largest_files=[
+            {
+                "repo_name": evil.format("repo"),
+                "path": evil.format("path"),
+                "language": evil.format("language"),
+                "length_bytes": 1000,
+            }
+        ],
+    )
     page = render(stats, render_all(stats))
     tags = Elements(page).tags
     assert not {t for t, _ in tags} & {"script", "iframe", "object", "embed"}
@@ -289,16 +320,31 @@ def test_licenses_plot_draws_a_license_as_dropped_only_for_the_drops_it_decided(
 
     def record(repo: str, gha_license_id: str | None):
         content = (JSON_SRC / "decoder.py").read_text()
-        occ = FileOccurrence(origin=f"https://github.com/{repo}", repo_name=repo, snapshot_id="1" * 40,
-                             branch_name="refs/heads/main", revision_id="2" * 40, revision_date=0, committer_date=0,
-                             visit_date=0, directory_id="3" * 40, path="json/decoder.py",
-                             blob_id=hashlib.sha1(content.encode()).hexdigest(), content_id="4" * 40,
-                             length=len(content.encode()), perms=0o100644, content_status="visible")  # fmt: skip
+        occ = FileOccurrence(
+            origin=f"https://github.com/{repo}",
+            repo_name=repo,
+            snapshot_id="1" * 40,
+            branch_name="refs/heads/main",
+            revision_id="2" * 40,
+            revision_date=0,
+            committer_date=0,
+            visit_date=0,
+            directory_id="3" * 40,
+            path="json/decoder.py",
+            blob_id=hashlib.sha1(content.encode()).hexdigest(),
+            content_id="4" * 40,
+            length=len(content.encode()),
+            perms=0o100644,
+            content_status="visible",
+        )
         return record_from_occurrence(occ, {"gha_license_id": gha_license_id})
 
     permissive, non_license = load_permissive(), load_non_license()
-    cases = [(record("a/dual", None), ["GPL-3.0-only", "MIT"]), (record("b/gha", "GPL-2.0"), ["Apache-2.0"]),
-             (record("c/mit", None), ["MIT"])]  # fmt: skip
+    cases = [
+        (record("a/dual", None), ["GPL-3.0-only", "MIT"]),
+        (record("b/gha", "GPL-2.0"), ["Apache-2.0"]),
+        (record("c/mit", None), ["MIT"]),
+    ]
     kept, dropped = [], []
     for rec, licenses in cases:
         verdict = classify_record(rec, [("", licenses, "")], permissive, non_license)

@@ -46,8 +46,14 @@ class Server:
     def __init__(self, name: str, args: list[str], log: Path, cwd: Path):
         self.name, self.log = name, log
         self._out = open(log, "wb")  # noqa: SIM115 (closed in stop())
-        self.proc = subprocess.Popen([sys.executable, *args], stdout=self._out, stderr=subprocess.STDOUT, cwd=cwd,
-                                     env=_env(), start_new_session=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, *args],
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=_env(),
+            start_new_session=True,
+        )
 
     def fail(self, why: str):
         pytest.fail(f"{self.name}: {why}; its log ({self.log}):\n{self.log.read_text(errors='replace')[-4000:]}")
@@ -93,10 +99,21 @@ def job_service(tmp_path_factory):
     """Beam's local job service (what `PortableRunner --job_endpoint` talks to), on a free port."""
     home = tmp_path_factory.mktemp("job-service")
     port_file = home / "port"
-    server = Server("local_job_service_main", ["-m", "apache_beam.runners.portability.local_job_service_main",
-                                               "--port", "0", "--port_file", str(port_file),
-                                               "--staging_dir", str(home / "staging")],
-                    home / "job-service.log", home)  # fmt: skip
+    server = Server(
+        "local_job_service_main",
+        [
+            "-m",
+            "apache_beam.runners.portability.local_job_service_main",
+            "--port",
+            "0",
+            "--port_file",
+            str(port_file),
+            "--staging_dir",
+            str(home / "staging"),
+        ],
+        home / "job-service.log",
+        home,
+    )
     try:
         port = server.wait_for(lambda: port_file.exists() and port_file.read_text().strip(), "port file")
         server.wait_for(lambda: _listening(int(port)), f"listener on port {port}")
@@ -111,8 +128,12 @@ def worker_pool(tmp_path_factory):
     directory is not the build's, so relative paths in a build must have been made absolute."""
     home = tmp_path_factory.mktemp("worker-pool")
     port = _free_port()  # worker_pool_main does not report a port chosen by the system
-    server = Server("worker_pool_main", ["-m", "apache_beam.runners.worker.worker_pool_main",
-                                         "--service_port", str(port)], home / "worker-pool.log", home)  # fmt: skip
+    server = Server(
+        "worker_pool_main",
+        ["-m", "apache_beam.runners.worker.worker_pool_main", "--service_port", str(port)],
+        home / "worker-pool.log",
+        home,
+    )
     try:
         server.wait_for(lambda: _listening(port), f"listener on port {port}")
         yield f"localhost:{port}"
@@ -124,8 +145,15 @@ def worker_pool(tmp_path_factory):
 def dask_cluster():
     """A dask.distributed LocalCluster: a scheduler on 127.0.0.1 and two worker processes."""
     import dask.distributed as distributed  # the test extra installs it: a missing Dask fails here, not skips
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address="127.0.0.1:0", silence_logs=40)  # fmt: skip
+
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=40,
+    )
     client = distributed.Client(cluster)
     try:
         yield client
@@ -146,12 +174,25 @@ def world(tmp_path_factory):
     archive = root / "archive"
     import_git([str(lib), str(sample), str(fork)], str(archive))
     metadata = root / "repos.parquet"
-    pq.write_table(pa.table({"repo_name": ["local/jsonlib", "local/jsonlib-fork", "local/sample"],
-                             "star_events_count": [3, 40, 7], "fork_events_count": [1, 2, 0],
-                             "gha_license_id": [None, None, None]},
-                            schema=pa.schema([("repo_name", pa.string()), ("star_events_count", pa.int64()),
-                                              ("fork_events_count", pa.int64()),
-                                              ("gha_license_id", pa.string())])), metadata)  # fmt: skip
+    pq.write_table(
+        pa.table(
+            {
+                "repo_name": ["local/jsonlib", "local/jsonlib-fork", "local/sample"],
+                "star_events_count": [3, 40, 7],
+                "fork_events_count": [1, 2, 0],
+                "gha_license_id": [None, None, None],
+            },
+            schema=pa.schema(
+                [
+                    ("repo_name", pa.string()),
+                    ("star_events_count", pa.int64()),
+                    ("fork_events_count", pa.int64()),
+                    ("gha_license_id", pa.string()),
+                ]
+            ),
+        ),
+        metadata,
+    )
     return {"root": root, "archive": archive, "metadata": metadata}
 
 
@@ -163,12 +204,29 @@ def build(world, name: str, runner_args: list[str], cwd: Path | None = None, rel
     """
     out = world["root"] / f"dataset-{name}"
     cwd = cwd or world["root"]
-    archive, output = (os.path.relpath(p, cwd) for p in (world["archive"], out)) if relative else (world["archive"], out)
-    cmd = [sys.executable, "-m", "stack_v2.cli", "build", "--archive", str(archive), "--output", str(output),
-           "--pipeline", "demo", "--repo-metadata", str(world["metadata"]), *runner_args]  # fmt: skip
+    archive, output = (
+        (os.path.relpath(p, cwd) for p in (world["archive"], out)) if relative else (world["archive"], out)
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "stack_v2.cli",
+        "build",
+        "--archive",
+        str(archive),
+        "--output",
+        str(output),
+        "--pipeline",
+        "demo",
+        "--repo-metadata",
+        str(world["metadata"]),
+        *runner_args,
+    ]
     started = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False)
+        proc = subprocess.run(
+            cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
+        )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"{name}: no result after {BUILD_TIMEOUT} s:\n{(exc.stderr or b'')[-4000:]!s}")
     print(f"{name}: built in {time.perf_counter() - started:.1f} s")  # per runner, in the log with pytest -rA
@@ -220,7 +278,12 @@ def test_direct_runner_builds_the_demo_recipe(reference):
     manifest = pq.read_table(str(reference["dataset"] / "manifest")).to_pylist()
     assert {r["repo_name"] for r in manifest} == {"local/jsonlib-fork", "local/sample"}  # the fork has more stars
     assert all(r["language"] and r["swhid"].startswith("swh:1:cnt:") for r in manifest)
-    assert [st["stage"] for st in report["stages"]][:4] == ["select_repositories", "license", "exact_dedup", "fetch_decode"]
+    assert [st["stage"] for st in report["stages"]][:4] == [
+        "select_repositories",
+        "license",
+        "exact_dedup",
+        "fetch_decode",
+    ]
     dropped = {(r["stage"], r["reason"]) for r in pq.read_table(str(reference["dataset"] / "dropped")).to_pylist()}
     assert {("select_repositories", "duplicate_repository"), ("exact_dedup", "exact_duplicate")} <= dropped
     assert any(name.startswith("manifest/") for name in reference["tables"])
@@ -232,8 +295,11 @@ def test_direct_runner_multi_processing(world, reference):
 
 
 def test_portable_runner_loopback(world, reference, job_service):
-    dataset = build(world, "portable_loopback", ["--runner=PortableRunner", f"--job_endpoint={job_service}",
-                                                 "--environment_type=LOOPBACK"])  # fmt: skip
+    dataset = build(
+        world,
+        "portable_loopback",
+        ["--runner=PortableRunner", f"--job_endpoint={job_service}", "--environment_type=LOOPBACK"],
+    )
     assert_same_as_reference(reference, dataset)
 
 
@@ -242,9 +308,18 @@ def test_portable_runner_external_worker_pool(world, reference, job_service, wor
     # workers run: the same relative paths point elsewhere there.
     cwd = tmp_path / "deeper" / "still"
     cwd.mkdir(parents=True)
-    dataset = build(world, "portable_external", ["--runner=PortableRunner", f"--job_endpoint={job_service}",
-                                                 "--environment_type=EXTERNAL", f"--environment_config={worker_pool}"],
-                    cwd=cwd, relative=True)  # fmt: skip
+    dataset = build(
+        world,
+        "portable_external",
+        [
+            "--runner=PortableRunner",
+            f"--job_endpoint={job_service}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config={worker_pool}",
+        ],
+        cwd=cwd,
+        relative=True,
+    )
     assert_same_as_reference(reference, dataset)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stack_v2.decode import decode_content
 from stack_v2.errors import StackV2Error
 from stack_v2.io.parquet import micros_to_ns, stable_bucket
 from stack_v2.io.report import accounting_violations, build_report
@@ -16,7 +17,6 @@ from stack_v2.recipe import load_recipe
 from stack_v2.records import FileOccurrence, decode_path, extension_of
 from stack_v2.stages.base import Drop
 from stack_v2.stages.exact_dedup import dedup_verdict, occurrence_rank
-from stack_v2.decode import decode_content
 from stack_v2.stages.language import classify
 from stack_v2.stages.select_repos import record_from_occurrence, repository_rank
 
@@ -24,10 +24,23 @@ REAL_TEXT = Path(email.charset.__file__).read_text()  # a real source file of th
 
 
 def occurrence(origin="https://github.com/a/b", path="src/x.py", **kw) -> FileOccurrence:
-    base = dict(origin=origin, repo_name=origin.split("github.com/")[-1], snapshot_id="1" * 40,
-                branch_name="refs/heads/main", revision_id="2" * 40, revision_date=1_000, committer_date=1_000,
-                visit_date=2_000, directory_id="3" * 40, path=path, blob_id="4" * 40, content_id="5" * 40,
-                length=10, perms=0o100644, content_status="visible")  # fmt: skip
+    base = dict(
+        origin=origin,
+        repo_name=origin.split("github.com/")[-1],
+        snapshot_id="1" * 40,
+        branch_name="refs/heads/main",
+        revision_id="2" * 40,
+        revision_date=1_000,
+        committer_date=1_000,
+        visit_date=2_000,
+        directory_id="3" * 40,
+        path=path,
+        blob_id="4" * 40,
+        content_id="5" * 40,
+        length=10,
+        perms=0o100644,
+        content_status="visible",
+    )
     return FileOccurrence(**{**base, **kw})
 
 
@@ -44,7 +57,7 @@ def record(meta=None, **kw):
         (REAL_TEXT.encode()[:500] + b"\xff" + REAL_TEXT.encode()[500:], "undecodable"),  # UTF-8 with a stray byte
         (b"", ("", "UTF-8")),
     ],
-)  # fmt: skip
+)
 def test_decode_content(data, expected):
     result = decode_content(data)
     if expected == "decoded":
@@ -101,17 +114,24 @@ def test_small_helpers():
 
 
 def test_report_accounting():
-    entries = [(("select", "input", ""), (10, 100)), (("select", "kept", ""), (8, 80)),
-               (("select", "dropped", "duplicate_repository"), (2, 20)), (("lang", "input", ""), (8, 80)),
-               (("lang", "kept", ""), (7, 70)), (("lang", "dropped", "no_language"), (1, 10)),
-               (("@languages", "Python", ""), (7, 70))]  # fmt: skip
+    entries = [
+        (("select", "input", ""), (10, 100)),
+        (("select", "kept", ""), (8, 80)),
+        (("select", "dropped", "duplicate_repository"), (2, 20)),
+        (("lang", "input", ""), (8, 80)),
+        (("lang", "kept", ""), (7, 70)),
+        (("lang", "dropped", "no_language"), (1, 10)),
+        (("@languages", "Python", ""), (7, 70)),
+    ]
     report = build_report(entries, ["select", "lang"])
     assert accounting_violations(report) == []
     assert report["languages"] == {"Python": {"files": 7, "bytes": 70}}
     assert report["totals"]["dropped"] == {"files": 3, "bytes": 30}
     broken = build_report(entries[:-2], ["select", "lang"])  # lang lost a file
-    assert accounting_violations(broken) == ["stage lang: input 8 != kept+dropped+failed 7",
-                                             "totals: input != kept + dropped + failed"]  # fmt: skip
+    assert accounting_violations(broken) == [
+        "stage lang: input 8 != kept+dropped+failed 7",
+        "totals: input != kept + dropped + failed",
+    ]
     json.dumps(report)  # serialisable as written
 
 
@@ -119,13 +139,19 @@ def test_report_accounting():
     ("text", "message"),
     [
         ("stages: [{stage: select_repositories}, {stage: shine}]", "unknown stage 'shine'"),
-        ("stages: [{stage: select_repositories, colour: red}]", "stage select_repositories: unknown parameter(s) ['colour']"),
+        (
+            "stages: [{stage: select_repositories, colour: red}]",
+            "stage select_repositories: unknown parameter(s) ['colour']",
+        ),
         ("stages: [{stage: select_repositories}, {stage: language}]", "stage language needs fetch_decode before it"),
-        ("stages: [{stage: select_repositories}]\noutput: {manifest_rows_per_shard: 0}", "output.manifest_rows_per_shard"),
+        (
+            "stages: [{stage: select_repositories}]\noutput: {manifest_rows_per_shard: 0}",
+            "output.manifest_rows_per_shard",
+        ),
         ("stages: [{stage: select_repositories}\n", "not valid YAML"),
         ("title: x", "unknown key(s) ['title']"),
     ],
-)  # fmt: skip
+)
 def test_recipe_errors_name_the_file(tmp_path, text, message):
     path = tmp_path / "r.yaml"
     path.write_text(text)
@@ -137,14 +163,30 @@ def test_recipe_errors_name_the_file(tmp_path, text, message):
 def test_shipped_recipes_load():
     default = load_recipe(None)
     assert default.name == "the-stack-v2"
-    assert default.stage_names == ["select_repositories", "license", "exact_dedup", "fetch_decode", "language",
-                                   "near_dedup", "select_languages", "long_lines", "autogenerated", "alpha_fraction",
-                                   "encoded_data", "language_specific", "decontaminate", "malware", "pii",
-                                   "notebooks"]
+    assert default.stage_names == [
+        "select_repositories",
+        "license",
+        "exact_dedup",
+        "fetch_decode",
+        "language",
+        "near_dedup",
+        "select_languages",
+        "long_lines",
+        "autogenerated",
+        "alpha_fraction",
+        "encoded_data",
+        "language_specific",
+        "decontaminate",
+        "malware",
+        "pii",
+        "notebooks",
+    ]
     assert default.stage("fetch_decode").params["max_length"] == 10 * 1024 * 1024
     # filter defaults come from filters/quality/source_code.yaml, recipes may override them
-    assert default.stage("alpha_fraction").params == {"min_fraction": 0.25,
-                                                      "alphanumeric_languages": ["Motorola 68K Assembly", "WebAssembly"]}
+    assert default.stage("alpha_fraction").params == {
+        "min_fraction": 0.25,
+        "alphanumeric_languages": ["Motorola 68K Assembly", "WebAssembly"],
+    }
     smol = load_recipe("the-stack-v2-smol")
     assert smol.stage("select_languages").params["keep_set"] == "smol"
     assert load_recipe("demo").name == "demo"
@@ -167,5 +209,7 @@ def test_a_core_error_fails_the_record_without_quoting_its_content():
     with beam.Pipeline() as p:
         out = p | beam.Create([record()._replace(content=secret_line)]) | ApplyCore("parse", lambda: core)
         details = out["dropped"] | beam.Map(lambda d: (d.outcome, d.reason, d.detail))
-        assert_that(details, equal_to([("failed", "error", "ValueError at test_stages.py:{} (core)".format(
-            core.__code__.co_firstlineno + 1))]))  # fmt: skip
+        assert_that(
+            details,
+            equal_to([("failed", "error", f"ValueError at test_stages.py:{core.__code__.co_firstlineno + 1} (core)")]),
+        )

@@ -27,8 +27,14 @@ def database(clamav_db, tmp_path_factory):
     build = tmp_path_factory.mktemp("sigtool")
     (build / "COPYING").write_text("The EICAR test file's signature (public test data).\n")
     (build / "daily.hdb").write_bytes((clamav_db.path / "test.hdb").read_bytes())
-    subprocess.run([find_binary("sigtool"), "--build=daily.cud", "--unsigned", "--cvd-version=7"], cwd=build,
-                   input="stack-v2 tests\n", capture_output=True, text=True, check=True)  # asks the builder's name
+    subprocess.run(
+        [find_binary("sigtool"), "--build=daily.cud", "--unsigned", "--cvd-version=7"],
+        cwd=build,
+        input="stack-v2 tests\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # asks the builder's name
     (directory / "daily.cud").write_bytes((build / "daily.cud").read_bytes())
     for name in ("test.hdb", "test.ndb"):
         (directory / name).write_bytes((clamav_db.path / name).read_bytes())
@@ -36,14 +42,17 @@ def database(clamav_db, tmp_path_factory):
 
 
 def _recipe(tmp_path, malware: str):
-    text = f"name: scan\nstages:\n  - stage: select_repositories\n  - stage: fetch_decode\n  - stage: malware\n{malware}"
+    text = (
+        f"name: scan\nstages:\n  - stage: select_repositories\n  - stage: fetch_decode\n  - stage: malware\n{malware}"
+    )
     return parse_recipe(text, str(tmp_path / "scan.yaml"))
 
 
 def test_the_database_version_comes_from_the_container_header(database):
     described = database_version(database)
-    header = subprocess.run([find_binary("sigtool"), "--info", str(database / "daily.cud")], capture_output=True,
-                            text=True, check=True).stdout  # fmt: skip
+    header = subprocess.run(
+        [find_binary("sigtool"), "--info", str(database / "daily.cud")], capture_output=True, text=True, check=True
+    ).stdout
     build_time = next(line.split(": ", 1)[1] for line in header.splitlines() if line.startswith("Build time:"))
     assert described.startswith("daily 7 (1 signatures, ")
     assert build_time.replace(":", "-") in described  # sigtool prints the header's 07-11 as 07:11
@@ -70,8 +79,10 @@ def test_a_scanning_recipe_records_the_engine_and_the_signatures(database, tmp_p
 def test_a_clamd_socket_is_asked_for_its_versions(database, clamd, tmp_path):
     # The session's clamd loaded only .hdb/.ndb files: no database version to report.
     versions = clamav_versions(_recipe(tmp_path, f"    socket: {clamd.socket_path}\n"))
-    assert versions == {"clamav": engine_version(find_binary("clamd")),
-                        "clamav-signatures": "not reported by clamd (it names only a daily database's version)"}
+    assert versions == {
+        "clamav": engine_version(find_binary("clamd")),
+        "clamav-signatures": "not reported by clamd (it names only a daily database's version)",
+    }
     # One that loaded a daily container names its version and build time.
     daily, _ = start_clamd(database, tmp_path / "clamd", timeout=60)
     try:
@@ -89,4 +100,3 @@ def test_an_unreachable_clamd_is_recorded_not_guessed(tmp_path):
 def test_a_recipe_that_does_not_scan_records_no_clamav(tmp_path):
     assert clamav_versions(_recipe(tmp_path, "")) == {}
     assert "clamav" not in tool_versions(_recipe(tmp_path, ""))
-

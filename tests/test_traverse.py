@@ -34,27 +34,43 @@ def hexname(name: bytes) -> str:
     ("branches", "expected"),
     [
         # HEAD is an alias of main: the branch reached is main
-        ({b"HEAD": Branch(hexname(b"refs/heads/main"), "alias"), b"refs/heads/main": Branch("a" * 40, "revision")},
-         DefaultBranch(b"refs/heads/main", "a" * 40, "revision")),
+        (
+            {b"HEAD": Branch(hexname(b"refs/heads/main"), "alias"), b"refs/heads/main": Branch("a" * 40, "revision")},
+            DefaultBranch(b"refs/heads/main", "a" * 40, "revision"),
+        ),
         # alias of an alias of a release
-        ({b"HEAD": Branch(hexname(b"refs/heads/x"), "alias"), b"refs/heads/x": Branch(hexname(b"refs/tags/v"), "alias"),
-          b"refs/tags/v": Branch("b" * 40, "release")}, DefaultBranch(b"refs/tags/v", "b" * 40, "release")),
+        (
+            {
+                b"HEAD": Branch(hexname(b"refs/heads/x"), "alias"),
+                b"refs/heads/x": Branch(hexname(b"refs/tags/v"), "alias"),
+                b"refs/tags/v": Branch("b" * 40, "release"),
+            },
+            DefaultBranch(b"refs/tags/v", "b" * 40, "release"),
+        ),
         # detached HEAD points at a revision itself
-        ({b"HEAD": Branch("c" * 40, "revision"), b"refs/heads/master": Branch("d" * 40, "revision")},
-         DefaultBranch(b"HEAD", "c" * 40, "revision")),
+        (
+            {b"HEAD": Branch("c" * 40, "revision"), b"refs/heads/master": Branch("d" * 40, "revision")},
+            DefaultBranch(b"HEAD", "c" * 40, "revision"),
+        ),
         # no HEAD: main before master
-        ({b"refs/heads/master": Branch("d" * 40, "revision"), b"refs/heads/main": Branch("e" * 40, "revision")},
-         DefaultBranch(b"refs/heads/main", "e" * 40, "revision")),
+        (
+            {b"refs/heads/master": Branch("d" * 40, "revision"), b"refs/heads/main": Branch("e" * 40, "revision")},
+            DefaultBranch(b"refs/heads/main", "e" * 40, "revision"),
+        ),
         # dangling HEAD alias: fall back to master
-        ({b"HEAD": Branch(hexname(b"refs/heads/gone"), "alias"), b"refs/heads/master": Branch("d" * 40, "revision")},
-         DefaultBranch(b"refs/heads/master", "d" * 40, "revision")),
+        (
+            {b"HEAD": Branch(hexname(b"refs/heads/gone"), "alias"), b"refs/heads/master": Branch("d" * 40, "revision")},
+            DefaultBranch(b"refs/heads/master", "d" * 40, "revision"),
+        ),
         # alias cycle and nothing else
-        ({b"HEAD": Branch(hexname(b"refs/heads/a"), "alias"), b"refs/heads/a": Branch(hexname(b"HEAD"), "alias")},
-         "no_default_branch"),
+        (
+            {b"HEAD": Branch(hexname(b"refs/heads/a"), "alias"), b"refs/heads/a": Branch(hexname(b"HEAD"), "alias")},
+            "no_default_branch",
+        ),
         # only a feature branch: the paper keeps nothing
         ({b"refs/heads/feature": Branch("f" * 40, "revision")}, "no_default_branch"),
     ],
-)  # fmt: skip
+)
 def test_default_branch(branches, expected):
     assert default_branch(branches) == expected
 
@@ -82,12 +98,14 @@ def test_fixture_export_lists_default_branch_files_of_each_origin(fixture_listin
     for f in files:
         by_origin.setdefault(f.origin, []).append(f)
     assert sorted(by_origin) == ["https://example.com/swh/graph", "https://example.com/swh/graph2"]
-    for origin, records in by_origin.items():
+    for _origin, records in by_origin.items():
         # refs/heads/master -> revision 9 -> root directory 8 (README.md, parser.c, tests/{README.rst,main.py})
         assert {(r.path, r.content_id[-2:], r.length) for r in records} == {
-            ("README.md", "01", 42), ("parser.c", "07", 666), ("tests/README.rst", "04", 404),
+            ("README.md", "01", 42),
+            ("parser.c", "07", 666),
+            ("tests/README.rst", "04", 404),
             ("tests/main.py", "05", 1337),
-        }  # fmt: skip
+        }
         assert {(r.branch_name, r.revision_id[-2:], r.directory_id[-2:]) for r in records} == {
             ("refs/heads/master", "09", "08")
         }
@@ -99,8 +117,10 @@ def test_fixture_export_lists_default_branch_files_of_each_origin(fixture_listin
 
 def test_fixture_swhids_depth_limit_and_unknown_origin():
     location = ArchiveLocation(str(FIXTURE))
-    swhids = [parse_swhid_input("swh:1:rev:" + "0" * 38 + "03;origin=https://example.com/swh/graph"),
-              parse_swhid_input("swh:1:dir:" + "0" * 38 + "12")]  # fmt: skip
+    swhids = [
+        parse_swhid_input("swh:1:rev:" + "0" * 38 + "03;origin=https://example.com/swh/graph"),
+        parse_swhid_input("swh:1:dir:" + "0" * 38 + "12"),
+    ]
     files, problems = list_files(location, origins=["https://example.org/none"], swhids=swhids, max_depth=1)
     paths = {(f.directory_id[-2:], f.path) for f in files}
     # rev 03 -> dir 02 (README.md); dir 12: README.md and oldproject/ (not expanded at depth 1)
@@ -137,8 +157,7 @@ def expected_from_git(repo: Path) -> dict[str, tuple[int, str, str]]:
     for path, (mode, sha) in ls_tree(repo).items():
         if mode == "160000":
             continue
-        data = subprocess.run(["git", "-C", str(repo), "cat-file", "blob", sha], check=True,
-                              capture_output=True).stdout  # fmt: skip
+        data = subprocess.run(["git", "-C", str(repo), "cat-file", "blob", sha], check=True, capture_output=True).stdout
         out[path.decode("utf-8", "backslashreplace")] = (int(mode, 8), sha, hashlib.sha1(data).hexdigest())
     return out
 
@@ -161,7 +180,8 @@ def test_listing_keeps_symlinks_executables_and_non_utf8_names(imported_listing)
     files, _ = imported_listing
     by_path = {f.path: f for f in files if f.origin.endswith("/sample")}
     assert by_path["docs/email_init.py"].perms == 0o120000 and by_path["docs/email_init.py"].length == len(
-        "../src/email/__init__.py")
+        "../src/email/__init__.py"
+    )
     assert by_path["bin/tool.py"].perms == 0o100755
     assert "docs/caf\\xe9.txt" in by_path  # undecodable byte kept as an escape
     assert not any(p.startswith("vendor/") for p in by_path)  # the submodule is skipped
@@ -176,8 +196,19 @@ def test_files_command_prints_json_lines(imported, capsys):
 
     lines = [json.loads(line) for line in out.splitlines()]
     assert {line["path"] for line in lines} == set(expected_from_git(imported["lib"]))
-    assert set(lines[0]) >= {"origin", "repo_name", "snapshot_id", "branch_name", "revision_id", "revision_date",
-                             "directory_id", "path", "blob_id", "content_id", "length"}  # fmt: skip
+    assert set(lines[0]) >= {
+        "origin",
+        "repo_name",
+        "snapshot_id",
+        "branch_name",
+        "revision_id",
+        "revision_date",
+        "directory_id",
+        "path",
+        "blob_id",
+        "content_id",
+        "length",
+    }
     assert lines[0]["revision_date"] == "2021-06-07T13:09:10+00:00"  # 08:09:10-0500 in UTC
     assert err.strip().endswith(f"{len(lines)} files, 0 problems")
 
@@ -192,15 +223,18 @@ def test_bad_archives_give_one_line_errors(tmp_path, imported, capsys):
 
     corrupt = next((broken / "graph" / "orc" / "revision").glob("*.orc"))
     corrupt.write_bytes(corrupt.read_bytes()[:40])  # truncated ORC
-    shutil.copytree(imported["archive"] / "graph" / "orc" / "snapshot_branch", broken / "graph" / "orc" / "snapshot_branch")
+    shutil.copytree(
+        imported["archive"] / "graph" / "orc" / "snapshot_branch", broken / "graph" / "orc" / "snapshot_branch"
+    )
     with pytest.raises(Exception) as info:
         list_files(ArchiveLocation(str(broken)))
     assert f"graph table 'revision': cannot read ORC file {corrupt}" in str(info.value)
 
     assert main(["archive", "files", "--archive", str(broken), "--swhid", "swh:1:cnt:" + "0" * 40]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"stack-v2: error: unsupported SWHID 'swh:1:cnt:{'0' * 40}': type 'cnt' cannot be listed "
-                   "(use snp, rev or dir)"]  # fmt: skip
+    assert err == [
+        f"stack-v2: error: unsupported SWHID 'swh:1:cnt:{'0' * 40}': type 'cnt' cannot be listed (use snp, rev or dir)"
+    ]
 
 
 def test_missing_column_is_named(tmp_path, imported):
@@ -223,8 +257,17 @@ def test_s3_archive_lists_the_same_as_local(s3_endpoint, imported, imported_list
     upload_tree(s3_endpoint, imported["archive"], "mirror", "swh/2024")
     # Public read for anonymous clients. Real S3 authorises HEAD by s3:GetObject; moto checks HEAD
     # against another action name, so the policy grants s3:* (still read-only for anonymous callers here).
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": ["s3:*"],
-              "Resource": ["arn:aws:s3:::mirror", "arn:aws:s3:::mirror/*"]}]}  # fmt: skip
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:*"],
+                "Resource": ["arn:aws:s3:::mirror", "arn:aws:s3:::mirror/*"],
+            }
+        ],
+    }
     s3_client(s3_endpoint).put_bucket_policy(Bucket="mirror", Policy=json.dumps(policy))
     for unsigned in (False, True):
         assert list_files(ArchiveLocation("s3://mirror/swh/2024", unsigned=unsigned)) == imported_listing
@@ -236,12 +279,17 @@ def test_s3_graph_export_under_its_own_prefix(s3_endpoint):
 
     upload_tree(s3_endpoint, FIXTURE / "orc", "softwareheritage", "graph/2023-09-06/orc")
     local = list_files(ArchiveLocation(str(FIXTURE)), origins=["https://example.com/swh/graph2"])
-    remote = list_files(ArchiveLocation("s3://softwareheritage", graph_uri="s3://softwareheritage/graph/2023-09-06"),
-                        origins=["https://example.com/swh/graph2"])  # fmt: skip
+    remote = list_files(
+        ArchiveLocation("s3://softwareheritage", graph_uri="s3://softwareheritage/graph/2023-09-06"),
+        origins=["https://example.com/swh/graph2"],
+    )
     assert remote == local and len(local[0]) == 4
 
 
 def test_s3_missing_table_is_named(s3_endpoint):
-    with pytest.raises(ArchiveError, match=r"graph table 'origin_visit_status' is missing: no .orc files in "
-                                           r"s3://nothing-here/graph/orc/origin_visit_status"):  # fmt: skip
+    with pytest.raises(
+        ArchiveError,
+        match=r"graph table 'origin_visit_status' is missing: no .orc files in "
+        r"s3://nothing-here/graph/orc/origin_visit_status",
+    ):
         list_files(ArchiveLocation("s3://nothing-here"))

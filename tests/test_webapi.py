@@ -41,7 +41,7 @@ from stack_v2.records import TraversalProblem, decode_path, micros_from_datetime
 from tests.gitrepos import git, init, ls_tree, make_library_repo, make_sample_repo
 
 TOKEN = "stack-v2-test-token"
-VISIT_DATE = dt.datetime(2024, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+VISIT_DATE = dt.datetime(2024, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 RATE_LIMIT = 100_000  # per window; with a 10-minute window the client paces requests ~6 ms apart
 
 
@@ -62,18 +62,35 @@ class ArchiveIndex:
         self.visits: dict[str, list[dict]] = defaultdict(list)  # origin -> visits, oldest first
         status_columns = ["origin", "visit", "status", "snapshot", "type"]
         for origin, visit, status, snapshot, type_ in sorted(rows("origin_visit_status", status_columns)):
-            self.visits[origin].append({
-                "origin": origin, "visit": visit, "date": _utc_iso(visit_dates[origin, visit]), "status": status,
-                "snapshot": snapshot, "type": type_, "metadata": {},
-            })  # fmt: skip
+            self.visits[origin].append(
+                {
+                    "origin": origin,
+                    "visit": visit,
+                    "date": _utc_iso(visit_dates[origin, visit]),
+                    "status": status,
+                    "snapshot": snapshot,
+                    "type": type_,
+                    "metadata": {},
+                }
+            )
         self.branches: dict[str, dict[bytes, tuple[str, str]]] = defaultdict(dict)
         for snapshot, name, target, kind in rows("snapshot_branch", ["snapshot_id", "name", "target", "target_type"]):
             self.branches[snapshot][name] = (target, kind)
         self.parents: dict[str, list[str]] = defaultdict(list)
         for rev, _rank, parent in sorted(rows("revision_history", ["id", "parent_rank", "parent_id"])):
             self.parents[rev].append(parent)
-        revision_columns = ["id", "message", "author", "date", "date_offset", "committer", "committer_date",
-                            "committer_offset", "directory", "type"]  # fmt: skip
+        revision_columns = [
+            "id",
+            "message",
+            "author",
+            "date",
+            "date_offset",
+            "committer",
+            "committer_date",
+            "committer_offset",
+            "directory",
+            "type",
+        ]
         self.revisions = {r[0]: r for r in rows("revision", revision_columns)}
         release_columns = ["id", "name", "message", "target", "target_type", "author", "date", "date_offset"]
         self.releases = {r[0]: r for r in rows("release", release_columns)}
@@ -89,7 +106,7 @@ def _utc_iso(value: dt.datetime | None, offset_minutes: int = 0) -> str | None:
     if value is None:
         return None
     tz = dt.timezone(dt.timedelta(minutes=offset_minutes or 0))
-    return value.replace(tzinfo=dt.timezone.utc).astimezone(tz).isoformat()
+    return value.replace(tzinfo=dt.UTC).astimezone(tz).isoformat()
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -120,13 +137,23 @@ class StandInAPI(ThreadingHTTPServer):
         with self.lock:
             throttle, self.throttle_next = self.throttle_next, False
             self.remaining = max(self.remaining - 1, 0)
-            limits = {"X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-Remaining": str(self.remaining),
-                      "X-RateLimit-Reset": str(self.window_end)}  # fmt: skip
+            limits = {
+                "X-RateLimit-Limit": str(RATE_LIMIT),
+                "X-RateLimit-Remaining": str(self.remaining),
+                "X-RateLimit-Reset": str(self.window_end),
+            }
         if throttle:  # as swh-web's throttling does: the budget is spent until the (here: near) reset
             reset = int(time.time()) + 1
             body = {"exception": "Throttled", "reason": "Request was throttled. Expected available in 1 second."}
-            status, headers = 429, {"Retry-After": "1", "X-RateLimit-Limit": str(RATE_LIMIT),
-                                    "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}  # fmt: skip
+            status, headers = (
+                429,
+                {
+                    "Retry-After": "1",
+                    "X-RateLimit-Limit": str(RATE_LIMIT),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(reset),
+                },
+            )
         elif authorization != f"Bearer {self.token}":
             body = {"exception": "AuthenticationFailed", "reason": "Invalid bearer token"}
             status, headers = 401, limits
@@ -142,7 +169,7 @@ class StandInAPI(ThreadingHTTPServer):
         path, query = unquote(parts.path), {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if not path.startswith("/api/1/"):
             return _not_found(path)
-        path = path[len("/api/1/"):]
+        path = path[len("/api/1/") :]
         for pattern, handler in (
             (r"origin/(?P<url>.+)/visit/latest/", self.visit_latest),
             (r"origin/(?P<url>.+)/visits/", self.visits),
@@ -162,8 +189,15 @@ class StandInAPI(ThreadingHTTPServer):
             return _not_found(f"No visit for origin {url} found")
         if query.get("require_snapshot") == "true":
             visits = [v for v in visits if v["snapshot"]]
-        return 200, {**visits[-1], "origin_url": f"{self.base}/origin/{url}/get/",
-                     "snapshot_url": f"{self.base}/snapshot/{visits[-1]['snapshot']}/"}, {}  # fmt: skip
+        return (
+            200,
+            {
+                **visits[-1],
+                "origin_url": f"{self.base}/origin/{url}/get/",
+                "snapshot_url": f"{self.base}/snapshot/{visits[-1]['snapshot']}/",
+            },
+            {},
+        )
 
     def visits(self, query, url):
         if url not in self.index.visits:
@@ -190,11 +224,17 @@ class StandInAPI(ThreadingHTTPServer):
         for name in names[:count]:
             target, target_type = self.index.branches[id][name]
             if target_type == "alias":  # the ORC holds the hex of the target branch's name; the API the name
-                branches[_text(name)] = {"target": _text(bytes.fromhex(target)), "target_type": "alias",
-                                         "target_url": None}  # fmt: skip
+                branches[_text(name)] = {
+                    "target": _text(bytes.fromhex(target)),
+                    "target_type": "alias",
+                    "target_url": None,
+                }
             else:
-                branches[_text(name)] = {"target": target, "target_type": target_type,
-                                         "target_url": f"{self.base}/{target_type}/{target}/"}  # fmt: skip
+                branches[_text(name)] = {
+                    "target": target,
+                    "target_type": target_type,
+                    "target_url": f"{self.base}/{target_type}/{target}/",
+                }
         next_branch = _text(names[count]) if len(names) > count else None
         headers = {}
         if next_branch is not None:
@@ -208,25 +248,48 @@ class StandInAPI(ThreadingHTTPServer):
             return _not_found(f"Revision with sha1_git {id} not found.")
         _, message, author, date, date_offset, committer, committer_date, committer_offset, directory, type_ = row
         parents = self.index.parents.get(id, [])
-        return 200, {
-            "id": id, "message": _text(message), "author": _person(author), "committer": _person(committer),
-            "date": _utc_iso(date, date_offset), "committer_date": _utc_iso(committer_date, committer_offset),
-            "directory": directory, "type": type_, "synthetic": False, "metadata": {},
-            "parents": [{"id": p, "url": f"{self.base}/revision/{p}/"} for p in parents],
-            "merge": len(parents) > 1, "url": f"{self.base}/revision/{id}/",
-            "directory_url": f"{self.base}/directory/{directory}/", "history_url": f"{self.base}/revision/{id}/log/",
-        }, {}  # fmt: skip
+        return (
+            200,
+            {
+                "id": id,
+                "message": _text(message),
+                "author": _person(author),
+                "committer": _person(committer),
+                "date": _utc_iso(date, date_offset),
+                "committer_date": _utc_iso(committer_date, committer_offset),
+                "directory": directory,
+                "type": type_,
+                "synthetic": False,
+                "metadata": {},
+                "parents": [{"id": p, "url": f"{self.base}/revision/{p}/"} for p in parents],
+                "merge": len(parents) > 1,
+                "url": f"{self.base}/revision/{id}/",
+                "directory_url": f"{self.base}/directory/{directory}/",
+                "history_url": f"{self.base}/revision/{id}/log/",
+            },
+            {},
+        )
 
     def release(self, query, id):
         row = self.index.releases.get(id)
         if row is None:
             return _not_found(f"Release with sha1_git {id} not found.")
         _, name, message, target, target_type, author, date, date_offset = row
-        return 200, {
-            "id": id, "name": _text(name), "message": _text(message), "target": target, "target_type": target_type,
-            "synthetic": False, "author": _person(author), "date": _utc_iso(date, date_offset),
-            "target_url": f"{self.base}/{target_type}/{target}/",
-        }, {}  # fmt: skip
+        return (
+            200,
+            {
+                "id": id,
+                "name": _text(name),
+                "message": _text(message),
+                "target": target,
+                "target_type": target_type,
+                "synthetic": False,
+                "author": _person(author),
+                "date": _utc_iso(date, date_offset),
+                "target_url": f"{self.base}/{target_type}/{target}/",
+            },
+            {},
+        )
 
     def directory(self, query, id):
         if id not in self.index.directories:
@@ -241,8 +304,11 @@ class StandInAPI(ThreadingHTTPServer):
             content = self.index.contents.get(target) if type_ == "file" else None
             if content is not None:  # a left join on the content table: skipped contents get nothing
                 sha1, sha1_git, sha256, length, status = content
-                entry.update(checksums={"sha1": sha1, "sha1_git": sha1_git, "sha256": sha256}, length=length,
-                             status="absent" if status == "hidden" else status)  # fmt: skip
+                entry.update(
+                    checksums={"sha1": sha1, "sha1_git": sha1_git, "sha256": sha256},
+                    length=length,
+                    status="absent" if status == "hidden" else status,
+                )
             entry["target_url"] = f"{self.base}/{_ENTRY_URL[type_]}{target}/"
             listing.append(entry)
         return 200, listing, {}
@@ -310,8 +376,12 @@ def world(tmp_path_factory):
     sizes = {path: len(_blob(sample, sha)) for path, (mode, sha) in ls_tree(sample).items() if mode != "160000"}
     largest = max(sizes.values())
     archive = root / "archive"
-    import_git([str(p) for p in (sample, lib, tagged, odd)], str(archive), visit_date=VISIT_DATE,
-               max_content_length=largest - 1)  # fmt: skip
+    import_git(
+        [str(p) for p in (sample, lib, tagged, odd)],
+        str(archive),
+        visit_date=VISIT_DATE,
+        max_content_length=largest - 1,
+    )
     api = StandInAPI(ArchiveIndex(str(archive)), TOKEN)
     thread = threading.Thread(target=api.serve_forever, daemon=True)
     thread.start()
@@ -362,7 +432,7 @@ def test_origin_listing_is_gits_head(world):
     assert (head.origin, head.repo_name, head.branch_name) == (origin, "local/sample", "refs/heads/main")
     assert (head.revision_id, head.directory_id) == (_head(world.sample), _head(world.sample, "HEAD^{tree}"))
     assert re.fullmatch(r"[0-9a-f]{40}", head.snapshot_id)
-    last_commit = micros_from_datetime(dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc))  # "add submodule"
+    last_commit = micros_from_datetime(dt.datetime(2021, 1, 1, tzinfo=dt.UTC))  # "add submodule"
     visit_date = micros_from_datetime(VISIT_DATE)
     assert (head.revision_date, head.committer_date, head.visit_date) == (last_commit, last_commit, visit_date)
     assert {(f.origin, f.snapshot_id, f.revision_id, f.directory_id) for f in files} == {
@@ -379,7 +449,11 @@ def test_swhid_inputs_list_the_same_files(world):
     files, problems = list_files_via_api(swhid=f"swh:1:rev:{_head(world.sample)}", api_url=world.api_url)
     assert problems == [] and [f.path for f in files] == expected
     assert (files[0].revision_id, files[0].revision_date, files[0].origin, files[0].snapshot_id) == (
-        by_origin[0].revision_id, by_origin[0].revision_date, None, None)  # fmt: skip
+        by_origin[0].revision_id,
+        by_origin[0].revision_date,
+        None,
+        None,
+    )
 
     tree = _head(world.sample, "HEAD^{tree}")
     files, problems = list_files_via_api(swhid=f"swh:1:dir:{tree}", api_url=world.api_url)
@@ -404,7 +478,7 @@ def test_head_through_a_release(world):
     assert {f.path: (f.perms, f.content_id) for f in files} == _expected_files(world.sample, "v1.0")
     assert files[0].branch_name == "refs/tags/v1.0"
     assert files[0].revision_id == _head(world.sample, "v1.0^{commit}")
-    assert files[0].revision_date == micros_from_datetime(dt.datetime(2020, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc))
+    assert files[0].revision_date == micros_from_datetime(dt.datetime(2020, 5, 6, 7, 8, 9, tzinfo=dt.UTC))
 
 
 def test_escaped_names_come_back_as_decode_path_gives_them(world):
@@ -423,8 +497,9 @@ def test_depth_limit_is_reported(world):
     files, problems = list_files_via_api(origin=origin, api_url=world.api_url, max_depth=1)
     assert [f.path for f in files] == sorted(p for p in expected if "/" not in p)  # .gitmodules
     assert {p.reason for p in problems} == {"depth_limit"} and {p.subject for p in problems} == {origin}
-    reported = sorted(re.fullmatch(r"directory [0-9a-f]{40} at /(\S+) is deeper than 1 levels", p.detail).group(1)
-                      for p in problems)  # fmt: skip
+    reported = sorted(
+        re.fullmatch(r"directory [0-9a-f]{40} at /(\S+) is deeper than 1 levels", p.detail).group(1) for p in problems
+    )
     assert reported == ["bin/", "docs/", "src/", "vendor/"]
 
     files, problems = list_files_via_api(origin=origin, api_url=world.api_url, max_depth=3)
@@ -520,8 +595,12 @@ class _FakeClient:
 
     @staticmethod
     def _visit(number, status):
-        return {"visit": number, "status": status, "snapshot": f"{number:040x}" if status != "failed" else None,
-                "date": f"2024-01-0{number}T00:00:00+00:00"}  # fmt: skip
+        return {
+            "visit": number,
+            "status": status,
+            "snapshot": f"{number:040x}" if status != "failed" else None,
+            "date": f"2024-01-0{number}T00:00:00+00:00",
+        }
 
     def directory(self, swhid, typify=True):
         directory = swhid[10:]
@@ -530,37 +609,55 @@ class _FakeClient:
             response.status_code, response.reason = self.failing_directories[directory], "Error"
             response._content = b'{"exception": "StorageAPIError", "reason": "storage\\nunavailable"}'
             raise requests.HTTPError(f"{response.status_code} Error", response=response)
-        listing = [{"dir_id": directory, "type": "file", "name": "a.txt", "target": "3" * 40, "perms": 0o100644,
-                    "length": 2, "status": "visible", "checksums": {"sha1": "4" * 40, "sha1_git": "3" * 40}}]
+        listing = [
+            {
+                "dir_id": directory,
+                "type": "file",
+                "name": "a.txt",
+                "target": "3" * 40,
+                "perms": 0o100644,
+                "length": 2,
+                "status": "visible",
+                "checksums": {"sha1": "4" * 40, "sha1_git": "3" * 40},
+            }
+        ]
         if directory == "6" * 40:  # the root has two subdirectories
-            listing += [{"dir_id": directory, "type": "dir", "name": name, "target": target, "perms": 0o040000}
-                        for name, target in (("sub", "8" * 40), ("gone", "9" * 40))]
-        return listing  # fmt: skip
+            listing += [
+                {"dir_id": directory, "type": "dir", "name": name, "target": target, "perms": 0o040000}
+                for name, target in (("sub", "8" * 40), ("gone", "9" * 40))
+            ]
+        return listing
 
 
 def test_default_branch_rules_with_aliases():
     snp = "swh:1:snp:" + "5" * 40
     # HEAD is an alias to a missing branch: fall back to refs/heads/main, then refs/heads/master.
-    client = _FakeClient({
-        "HEAD": {"target": "refs/heads/gone", "target_type": "alias"},
-        "refs/heads/master": {"target": "c" * 40, "target_type": "directory"},
-    })  # fmt: skip
+    client = _FakeClient(
+        {
+            "HEAD": {"target": "refs/heads/gone", "target_type": "alias"},
+            "refs/heads/master": {"target": "c" * 40, "target_type": "directory"},
+        }
+    )
     files, problems = list_files_via_api(swhid=snp, client=client)
     assert problems == [] and [(f.path, f.branch_name, f.directory_id) for f in files] == [
         ("a.txt", "refs/heads/master", "c" * 40)
     ]
     # A HEAD alias cycle is cut and falls back; with no main or master there is no default branch.
-    client = _FakeClient({
-        "HEAD": {"target": "refs/heads/a", "target_type": "alias"},
-        "refs/heads/a": {"target": "HEAD", "target_type": "alias"},
-    })  # fmt: skip
+    client = _FakeClient(
+        {
+            "HEAD": {"target": "refs/heads/a", "target_type": "alias"},
+            "refs/heads/a": {"target": "HEAD", "target_type": "alias"},
+        }
+    )
     files, problems = list_files_via_api(swhid=snp, client=client)
     assert files == [] and [(p.subject, p.reason) for p in problems] == [(snp, "no_default_branch")]
     # main itself in a cycle: reported as such (selection.default_branch's rule).
-    client = _FakeClient({
-        "refs/heads/main": {"target": "refs/heads/b", "target_type": "alias"},
-        "refs/heads/b": {"target": "refs/heads/main", "target_type": "alias"},
-    })  # fmt: skip
+    client = _FakeClient(
+        {
+            "refs/heads/main": {"target": "refs/heads/b", "target_type": "alias"},
+            "refs/heads/b": {"target": "refs/heads/main", "target_type": "alias"},
+        }
+    )
     files, problems = list_files_via_api(swhid=snp, client=client)
     assert files == [] and [p.reason for p in problems] == ["alias_cycle"]
     # A branch to a content is not a tree to list.
@@ -577,12 +674,14 @@ def test_visit_choice_and_failures():
     client.visit_statuses = ["partial", "failed", "full", "full"]
     files, problems = list_files_via_api(origin=origin, client=client)
     assert problems == [] and {(f.snapshot_id, f.visit_date) for f in files} == {
-        (f"{2:040x}", micros_from_datetime(dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)))
+        (f"{2:040x}", micros_from_datetime(dt.datetime(2024, 1, 2, tzinfo=dt.UTC)))
     }
     assert sorted(f.path for f in files) == ["a.txt", "gone/a.txt", "sub/a.txt"]
     client.visit_statuses = ["partial", "failed"]
-    assert list_files_via_api(origin=origin, client=client) == ([], [
-        TraversalProblem(origin, "no_full_visit", f"origin {origin} has no full visit with a snapshot")])  # fmt: skip
+    assert list_files_via_api(origin=origin, client=client) == (
+        [],
+        [TraversalProblem(origin, "no_full_visit", f"origin {origin} has no full visit with a snapshot")],
+    )
     # A subdirectory missing from the archive loses that subtree only, and says so.
     client.visit_statuses = ["full"]
     client.failing_directories = {"9" * 40: 404}
@@ -606,4 +705,7 @@ def test_files_command_lists_through_the_web_api(world, capsys):
     assert {line["path"] for line in lines} == set(_expected_files(world.sample))
     assert err.strip().endswith(f"{len(lines)} files, 0 problems")
     assert main(["archive", "files", "--origin", origin]) == 2
-    assert capsys.readouterr().err.strip() == "stack-v2: error: archive files: give --archive URI (a graph export) or --web-api"
+    assert (
+        capsys.readouterr().err.strip()
+        == "stack-v2: error: archive files: give --archive URI (a graph export) or --web-api"
+    )

@@ -36,8 +36,9 @@ def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 def _repository_files(top: str) -> set[str]:
     """Files under ROOT/top as repository-relative paths, without bytecode caches."""
-    return {p.relative_to(ROOT).as_posix() for p in (ROOT / top).rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts}  # fmt: skip
+    return {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +79,21 @@ def test_demo_runs_from_the_installed_wheel_in_an_empty_directory(dists, tmp_pat
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], timeout=120)
     python = venv / "bin" / "python"
     # Installed before the dependency path is added, so pip sees no other stack-v2 to skip or replace.
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", "--no-index",
-          str(dists["wheel"])], timeout=300)  # fmt: skip
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(dists["wheel"]),
+        ],
+        timeout=300,
+    )
     site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
     ours = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
     (site / "zz_stack_v2_test_dependencies.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
@@ -88,11 +102,19 @@ def test_demo_runs_from_the_installed_wheel_in_an_empty_directory(dists, tmp_pat
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     # Where the installed package reads from: the five lookups of the recipes and the filter data.
-    probe = _run([str(python), "-c", "import json, stack_v2, stack_v2.recipe as r, stack_v2.quality.rules as q, "
-                  "stack_v2.quality.languages as l, stack_v2.licenses.classify as c, stack_v2.decontam.matcher as m; "
-                  "print(json.dumps([stack_v2.__file__, str(r.PIPELINES_DIR), str(q.RULES_FILE), "
-                  "str(l.LANGUAGES_FILE), str(c.PERMISSIVE_FILE), str(m.DEFAULT_BENCHMARKS_FILE)]))"],
-                 cwd=empty, env=env, timeout=300)  # fmt: skip
+    probe = _run(
+        [
+            str(python),
+            "-c",
+            "import json, stack_v2, stack_v2.recipe as r, stack_v2.quality.rules as q, "
+            "stack_v2.quality.languages as l, stack_v2.licenses.classify as c, stack_v2.decontam.matcher as m; "
+            "print(json.dumps([stack_v2.__file__, str(r.PIPELINES_DIR), str(q.RULES_FILE), "
+            "str(l.LANGUAGES_FILE), str(c.PERMISSIVE_FILE), str(m.DEFAULT_BENCHMARKS_FILE)]))",
+        ],
+        cwd=empty,
+        env=env,
+        timeout=300,
+    )
     package, pipelines, *files = (Path(p) for p in json.loads(probe.stdout))
     assert package == site / "stack_v2" / "__init__.py", package
     assert pipelines == site / "stack_v2" / "pipelines" and (pipelines / "demo.yaml").is_file()

@@ -234,8 +234,14 @@ class S3ContentStore(ContentStore):
     under a lock (boto3 clients are thread-safe, sessions are not), so a store can be built on a worker.
     """
 
-    def __init__(self, bucket: str, prefix: str = "content", unsigned: bool = False,
-                 retry: RetryPolicy | None = None, max_pool_connections: int = 32):  # fmt: skip
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "content",
+        unsigned: bool = False,
+        retry: RetryPolicy | None = None,
+        max_pool_connections: int = 32,
+    ):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.unsigned = unsigned
@@ -288,28 +294,36 @@ class S3ContentStore(ContentStore):
             # S3 answers 403 for a missing key when the caller may not list the bucket: it cannot tell which.
             if code in ("AccessDenied", "403") or status == 403:
                 raise ObjectUnavailable(ACCESS_DENIED, f"{where}: {code or status} {message}".rstrip()) from None
-            raise ObjectUnavailable(FETCH_ERROR, f"{where}: {code} (HTTP {status}) {message}{self._gave_up(exc)}"
-                                    ) from None  # fmt: skip
+            raise ObjectUnavailable(
+                FETCH_ERROR, f"{where}: {code} (HTTP {status}) {message}{self._gave_up(exc)}"
+            ) from None
         except NoCredentialsError as exc:
             # Not a per-blob problem: every blob would fail the same way.
-            raise ArchiveError(f"content store {self.describe()}: {exc} (use unsigned access for a public "
-                               f"bucket such as s3://softwareheritage)") from exc  # fmt: skip
+            raise ArchiveError(
+                f"content store {self.describe()}: {exc} (use unsigned access for a public "
+                f"bucket such as s3://softwareheritage)"
+            ) from exc
         except BotoCoreError as exc:
-            raise ObjectUnavailable(FETCH_ERROR, f"{where}: {type(exc).__name__}: {exc}{self._gave_up(exc)}"
-                                    ) from None  # fmt: skip
+            raise ObjectUnavailable(FETCH_ERROR, f"{where}: {type(exc).__name__}: {exc}{self._gave_up(exc)}") from None
 
     def _gave_up(self, exc: BaseException) -> str:
         return f" (gave up after {self.retry.max_attempts} attempts)" if is_retryable(exc) else ""
 
 
-def open_content_store(location: ArchiveLocation, *, retry: RetryPolicy | None = None,
-                       max_pool_connections: int = 32) -> ContentStore:  # fmt: skip
+def open_content_store(
+    location: ArchiveLocation, *, retry: RetryPolicy | None = None, max_pool_connections: int = 32
+) -> ContentStore:
     """The content store of an archive: ``<uri>/content`` on S3 or on the local file system."""
     uri = location.content_uri()
     if uri.startswith("s3://"):
         parsed = urlparse(uri)
-        return S3ContentStore(parsed.netloc, parsed.path, unsigned=location.unsigned, retry=retry,
-                              max_pool_connections=max_pool_connections)  # fmt: skip
+        return S3ContentStore(
+            parsed.netloc,
+            parsed.path,
+            unsigned=location.unsigned,
+            retry=retry,
+            max_pool_connections=max_pool_connections,
+        )
     if uri.startswith("file://"):
         uri = urlparse(uri).path
     return LocalContentStore(uri)
@@ -332,13 +346,16 @@ def sha1_git_of(data: bytes) -> str:
     return h.hexdigest()
 
 
-def fetch_blob(store: ContentStore, blob_id: str, content_id: str | None = None, length: int | None = None,
-               max_length: int | None = MAX_BLOB_LENGTH) -> FetchResult:  # fmt: skip
+def fetch_blob(
+    store: ContentStore,
+    blob_id: str,
+    content_id: str | None = None,
+    length: int | None = None,
+    max_length: int | None = MAX_BLOB_LENGTH,
+) -> FetchResult:
     """The verified content of one blob, or why there is none. Raises only for problems of the whole store."""
     if not isinstance(blob_id, str) or not _SHA1_HEX.fullmatch(blob_id):
-        return FetchResult.failure(
-            str(blob_id), INVALID_BLOB_ID, f"blob_id {blob_id!r} is not 40 lowercase hex digits"
-        )
+        return FetchResult.failure(str(blob_id), INVALID_BLOB_ID, f"blob_id {blob_id!r} is not 40 lowercase hex digits")
     if max_length is not None and length is not None and length >= max_length:
         return FetchResult.failure(blob_id, TOO_LARGE, f"length={length}")
     try:
@@ -366,9 +383,14 @@ def fetch_blob(store: ContentStore, blob_id: str, content_id: str | None = None,
     return FetchResult.ok(blob_id, data)
 
 
-def fetch_many(store: ContentStore, items: Iterable[tuple[str, str | None, int | None]], concurrency: int = 16,
-               *, max_length: int | None = MAX_BLOB_LENGTH, executor: Executor | None = None
-               ) -> Iterator[FetchResult]:  # fmt: skip
+def fetch_many(
+    store: ContentStore,
+    items: Iterable[tuple[str, str | None, int | None]],
+    concurrency: int = 16,
+    *,
+    max_length: int | None = MAX_BLOB_LENGTH,
+    executor: Executor | None = None,
+) -> Iterator[FetchResult]:
     """FetchResults for ``(blob_id, content_id, length)`` items, in input order, ``concurrency`` at a time.
 
     At most ``2 * concurrency`` blobs are in flight or waiting to be consumed, so memory stays bounded
@@ -402,8 +424,15 @@ NOT_IN_CONTENT_TABLE = "not in the content table"
 class _FetchContentsFn(beam.DoFn):
     """Buffers FileOccurrences and fetches each batch concurrently; outputs keep their input's window."""
 
-    def __init__(self, location: ArchiveLocation, concurrency: int, max_length: int | None, batch_size: int,
-                 retry: RetryPolicy | None, fetch_item=None):  # fmt: skip
+    def __init__(
+        self,
+        location: ArchiveLocation,
+        concurrency: int,
+        max_length: int | None,
+        batch_size: int,
+        retry: RetryPolicy | None,
+        fetch_item=None,
+    ):
         self._location = location
         self._fetch_item = fetch_item or _occurrence_item
         self._concurrency = concurrency
@@ -439,8 +468,13 @@ class _FetchContentsFn(beam.DoFn):
         for occ, ts, w in batch:
             if occ.blob_id is None:  # content absent from the export (skipped_content or not archived)
                 yield self._failed(occ, MISSING, NOT_IN_CONTENT_TABLE, ts, w)
-        results = fetch_many(self._store, (self._fetch_item(o) for o, _, _ in to_fetch),
-                             self._concurrency, max_length=self._max_length, executor=self._executor)  # fmt: skip
+        results = fetch_many(
+            self._store,
+            (self._fetch_item(o) for o, _, _ in to_fetch),
+            self._concurrency,
+            max_length=self._max_length,
+            executor=self._executor,
+        )
         for (occ, ts, w), result in zip(to_fetch, results):
             if result.reason is None:
                 Metrics.counter(NS, FETCHED).inc()
@@ -471,14 +505,20 @@ class FetchContents(beam.PTransform):
     blob_id. Metrics (namespace ``fetch``): one counter per reason, ``fetched`` and ``bytes``.
     """
 
-    def __init__(self, location: ArchiveLocation, concurrency: int = 16, max_length: int | None = MAX_BLOB_LENGTH,
-                 *, batch_size: int = 64, retry: RetryPolicy | None = None, fetch_item=None):  # fmt: skip
+    def __init__(
+        self,
+        location: ArchiveLocation,
+        concurrency: int = 16,
+        max_length: int | None = MAX_BLOB_LENGTH,
+        *,
+        batch_size: int = 64,
+        retry: RetryPolicy | None = None,
+        fetch_item=None,
+    ):
         """``fetch_item(element) -> (blob_id, content_id, length)`` for elements other than FileOccurrence."""
         super().__init__()
         if concurrency < 1 or batch_size < 1:
-            raise ValueError(
-                f"FetchContents: concurrency and batch_size must be >= 1, got {concurrency}, {batch_size}"
-            )
+            raise ValueError(f"FetchContents: concurrency and batch_size must be >= 1, got {concurrency}, {batch_size}")
         if max_length is not None and max_length < 1:
             raise ValueError(f"FetchContents: max_length must be >= 1 or None, got {max_length}")
         self._fn = _FetchContentsFn(location, concurrency, max_length, batch_size, retry, fetch_item)

@@ -30,12 +30,10 @@ TABLE_SCHEMAS: dict[str, str] = {
     "directory": "struct<id:string,raw_manifest:binary>",
     "directory_entry": "struct<directory_id:string,name:binary,type:string,target:string,perms:int>",
     "content": (
-        "struct<sha1:string,sha1_git:string,sha256:string,blake2s256:string,length:bigint,status:string,"
-        "data:binary>"
+        "struct<sha1:string,sha1_git:string,sha256:string,blake2s256:string,length:bigint,status:string,data:binary>"
     ),
     "skipped_content": (
-        "struct<sha1:string,sha1_git:string,sha256:string,blake2s256:string,length:bigint,status:string,"
-        "reason:string>"
+        "struct<sha1:string,sha1_git:string,sha256:string,blake2s256:string,length:bigint,status:string,reason:string>"
     ),
 }
 
@@ -65,7 +63,13 @@ BLOOM_FILTER_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 # directory_entry.perms values (git modes).
-PERMS_FILE, PERMS_EXECUTABLE, PERMS_SYMLINK, PERMS_DIRECTORY, PERMS_SUBMODULE = 0o100644, 0o100755, 0o120000, 0o40000, 0o160000
+PERMS_FILE, PERMS_EXECUTABLE, PERMS_SYMLINK, PERMS_DIRECTORY, PERMS_SUBMODULE = (
+    0o100644,
+    0o100755,
+    0o120000,
+    0o40000,
+    0o160000,
+)
 
 
 def columns_of(table: str) -> list[str]:

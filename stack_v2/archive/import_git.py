@@ -156,7 +156,7 @@ def import_git(
         if origin in seen:
             raise GitImportError(f"git repositories {seen[origin]} and {path} would both be origin {origin}")
         seen[origin] = path
-    visit_date = visit_date or dt.datetime.now(dt.timezone.utc)
+    visit_date = visit_date or dt.datetime.now(dt.UTC)
     if visit_date.tzinfo is None:
         raise ValueError("visit_date must be timezone-aware")
     created = _missing_dirs(archive_dir)
@@ -174,7 +174,8 @@ def import_git(
                 if progress:
                     progress(f"importing {path} as {origin}")
                 _GitImporter(path, archive_dir, staging, existing, rows, summary, max_content_length).run(
-                    origin, visit_date)  # fmt: skip
+                    origin, visit_date
+                )
             _write_all(archive_dir, staging, rows, summary, stripe_size)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -192,10 +193,20 @@ def import_git(
 
 # Children before parents: a present parent id then implies its children are present.
 _TABLE_ORDER = [
-    "content", "skipped_content", "directory_entry", "directory", "revision_history",
-    "revision_extra_headers", "revision", "release", "snapshot_branch", "snapshot",
-    "origin", "origin_visit", "origin_visit_status",
-]  # fmt: skip
+    "content",
+    "skipped_content",
+    "directory_entry",
+    "directory",
+    "revision_history",
+    "revision_extra_headers",
+    "revision",
+    "release",
+    "snapshot_branch",
+    "snapshot",
+    "origin",
+    "origin_visit",
+    "origin_visit_status",
+]
 
 
 def _missing_dirs(path: str) -> list[str]:
@@ -220,8 +231,9 @@ def _write_all(archive_dir: str, staging: str, rows: _Rows, summary: ImportSumma
         # Every table of the export exists from the first import on, even with no rows (as in SWH's).
         first = not os.path.isdir(os.path.join(archive_dir, "graph", "orc", table))
         if table_rows or first:
-            orc.write_table(staging, table, table_rows, file_uuid, stripe_size=stripe_size, allow_empty=True,
-                            **versions)  # fmt: skip
+            orc.write_table(
+                staging, table, table_rows, file_uuid, stripe_size=stripe_size, allow_empty=True, **versions
+            )
             summary.add(table, len(table_rows))
 
 
@@ -255,8 +267,16 @@ def _version(dist: str) -> str:
 class _GitImporter:
     """Converts one git repository's reachable objects to SWH rows."""
 
-    def __init__(self, path: str, archive_dir: str, staging: str, existing: _Existing, rows: _Rows,
-                 summary: ImportSummary, max_content_length: int):  # fmt: skip
+    def __init__(
+        self,
+        path: str,
+        archive_dir: str,
+        staging: str,
+        existing: _Existing,
+        rows: _Rows,
+        summary: ImportSummary,
+        max_content_length: int,
+    ):
         self.path = path
         self.archive_dir = archive_dir
         self.staging = staging
@@ -284,15 +304,21 @@ class _GitImporter:
         for target, target_type in branches.values():
             if target_type != model.SnapshotTargetType.ALIAS:
                 self._import_object(target.hex().encode())
-        snapshot = model.Snapshot(branches={name: model.SnapshotBranch(target=t, target_type=tt)
-                                            for name, (t, tt) in branches.items()})  # fmt: skip
+        snapshot = model.Snapshot(
+            branches={name: model.SnapshotBranch(target=t, target_type=tt) for name, (t, tt) in branches.items()}
+        )
         snapshot_id = hash_to_hex(snapshot.id)
         if snapshot_id not in self.existing.snapshots:
             for name, branch in sorted(snapshot.branches.items()):
-                self.rows.add("snapshot_branch", {
-                    "snapshot_id": snapshot_id, "name": name, "target": hash_to_hex(branch.target),
-                    "target_type": branch.target_type.value,
-                })  # fmt: skip
+                self.rows.add(
+                    "snapshot_branch",
+                    {
+                        "snapshot_id": snapshot_id,
+                        "name": name,
+                        "target": hash_to_hex(branch.target),
+                        "target_type": branch.target_type.value,
+                    },
+                )
             self.rows.add("snapshot", {"id": snapshot_id})
             self.existing.snapshots.add(snapshot_id)
         if origin not in self.existing.origins:
@@ -303,10 +329,17 @@ class _GitImporter:
             return
         visit = self.existing.next_visit(origin)
         self.rows.add("origin_visit", {"origin": origin, "visit": visit, "date": visit_date, "type": "git"})
-        self.rows.add("origin_visit_status", {
-            "origin": origin, "visit": visit, "date": visit_date, "status": "full", "snapshot": snapshot_id,
-            "type": "git",
-        })  # fmt: skip
+        self.rows.add(
+            "origin_visit_status",
+            {
+                "origin": origin,
+                "visit": visit,
+                "date": visit_date,
+                "status": "full",
+                "snapshot": snapshot_id,
+                "type": "git",
+            },
+        )
         self.existing.visits.setdefault(origin, []).append((visit, "full", snapshot_id))
         self.summary.visits[origin] = visit
 
@@ -357,13 +390,19 @@ class _GitImporter:
             date=_timestamp(tag.tag_time, tag.tag_timezone, tag._tag_timezone_neg_utc) if tag.tagger else None,
         )
         release = self._keep_git_id(release, tag)
-        self.rows.add("release", {
-            "id": hash_to_hex(release.id), "name": release.name, "message": release.message,
-            "target": hash_to_hex(release.target), "target_type": release.target_type.value,
-            "author": release.author.anonymize().fullname if release.author else None,
-            **_date_columns("date", "date_offset", "date_raw_offset_bytes", release.date),
-            "raw_manifest": release.raw_manifest,
-        })  # fmt: skip
+        self.rows.add(
+            "release",
+            {
+                "id": hash_to_hex(release.id),
+                "name": release.name,
+                "message": release.message,
+                "target": hash_to_hex(release.target),
+                "target_type": release.target_type.value,
+                "author": release.author.anonymize().fullname if release.author else None,
+                **_date_columns("date", "date_offset", "date_raw_offset_bytes", release.date),
+                "raw_manifest": release.raw_manifest,
+            },
+        )
         self.existing.releases.add(tag.id.decode())
 
     def _import_commits(self, head: bytes) -> None:
@@ -406,16 +445,22 @@ class _GitImporter:
             self.rows.add("revision_history", {"id": rev_id, "parent_id": hash_to_hex(parent), "parent_rank": rank})
         for key, value in revision.extra_headers:
             self.rows.add("revision_extra_headers", {"id": rev_id, "key": key, "value": value})
-        self.rows.add("revision", {
-            "id": rev_id, "message": revision.message,
-            "author": revision.author.anonymize().fullname if revision.author else None,
-            **_date_columns("date", "date_offset", "date_raw_offset_bytes", revision.date),
-            "committer": revision.committer.anonymize().fullname if revision.committer else None,
-            **_date_columns("committer_date", "committer_offset", "committer_date_raw_offset_bytes",
-                            revision.committer_date),
-            "directory": hash_to_hex(revision.directory), "type": revision.type.value,
-            "raw_manifest": revision.raw_manifest,
-        })  # fmt: skip
+        self.rows.add(
+            "revision",
+            {
+                "id": rev_id,
+                "message": revision.message,
+                "author": revision.author.anonymize().fullname if revision.author else None,
+                **_date_columns("date", "date_offset", "date_raw_offset_bytes", revision.date),
+                "committer": revision.committer.anonymize().fullname if revision.committer else None,
+                **_date_columns(
+                    "committer_date", "committer_offset", "committer_date_raw_offset_bytes", revision.committer_date
+                ),
+                "directory": hash_to_hex(revision.directory),
+                "type": revision.type.value,
+                "raw_manifest": revision.raw_manifest,
+            },
+        )
 
     def _import_tree(self, root: bytes) -> None:
         stack = [root]
@@ -440,8 +485,9 @@ class _GitImporter:
                 else:
                     kind = "file"
                     self._import_blob(self._object(child))
-                entries.append(model.DirectoryEntry(name=name, type=kind, target=bytes.fromhex(child.decode()),
-                                                    perms=mode))  # fmt: skip
+                entries.append(
+                    model.DirectoryEntry(name=name, type=kind, target=bytes.fromhex(child.decode()), perms=mode)
+                )
             try:
                 directory = model.Directory(entries=tuple(entries))
             except ValueError:  # duplicate names: only a raw manifest can represent it
@@ -451,10 +497,16 @@ class _GitImporter:
             directory = self._keep_git_id(directory, tree)
             dir_id = hash_to_hex(directory.id)
             for entry in directory.entries:
-                self.rows.add("directory_entry", {
-                    "directory_id": dir_id, "name": entry.name, "type": entry.type,
-                    "target": hash_to_hex(entry.target), "perms": entry.perms,
-                })  # fmt: skip
+                self.rows.add(
+                    "directory_entry",
+                    {
+                        "directory_id": dir_id,
+                        "name": entry.name,
+                        "type": entry.type,
+                        "target": hash_to_hex(entry.target),
+                        "perms": entry.perms,
+                    },
+                )
             self.rows.add("directory", {"id": dir_id, "raw_manifest": directory.raw_manifest})
             self.existing.directories.add(dir_id)
 
@@ -467,8 +519,10 @@ class _GitImporter:
             return swh_object
         fixed = swh_object.evolve(raw_manifest=_raw_git_object(git_object))  # evolve recomputes the id
         if fixed.id.hex() != git_object.id.decode():
-            raise GitImportError(f"cannot import git repository {self.path}: git object {git_object.id.decode()} "
-                                 "does not hash to its id (the repository is corrupt)")  # fmt: skip
+            raise GitImportError(
+                f"cannot import git repository {self.path}: git object {git_object.id.decode()} "
+                "does not hash to its id (the repository is corrupt)"
+            )
         return fixed
 
     def _import_blob(self, blob: Blob) -> None:
@@ -481,8 +535,10 @@ class _GitImporter:
             raise GitImportError(f"cannot import git repository {self.path}: blob {sha1_git} is corrupt")
         hashes = {k: hash_to_hex(getattr(content, k)) for k in ("sha1", "sha1_git", "sha256", "blake2s256")}
         if content.length > self.max_content_length:
-            self.rows.add("skipped_content", {**hashes, "length": content.length, "status": "absent",
-                                              "reason": "Content too large"})  # fmt: skip
+            self.rows.add(
+                "skipped_content",
+                {**hashes, "length": content.length, "status": "absent", "reason": "Content too large"},
+            )
         else:
             if not os.path.exists(os.path.join(self.archive_dir, "content", hashes["sha1"])):
                 staged = os.path.join(self.staging, "content", hashes["sha1"])
@@ -505,7 +561,7 @@ def _date_columns(date_col: str, offset_col: str, raw_col: str, value: model.Tim
     if value is None:
         return {date_col: None, offset_col: None, raw_col: None}
     ts = value.timestamp
-    utc = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=ts.seconds, microseconds=ts.microseconds)
+    utc = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=ts.seconds, microseconds=ts.microseconds)
     return {date_col: utc, offset_col: value.offset_minutes(), raw_col: value.offset_bytes}
 
 

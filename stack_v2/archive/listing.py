@@ -38,10 +38,16 @@ def list_files(
         options = PipelineOptions(list(beam_args))
         with beam.Pipeline(options=options) as p:
             out = p | "List" >> ListDefaultBranchFiles(location, origins=origins, swhids=swhids, max_depth=max_depth)
-            out["files"] | "FilesJson" >> beam.Map(_to_json) | "WriteFiles" >> beam.io.WriteToText(
-                os.path.join(tmp, "files"))  # fmt: skip
-            out[PROBLEMS] | "ProblemsJson" >> beam.Map(_to_json) | "WriteProblems" >> beam.io.WriteToText(
-                os.path.join(tmp, "problems"))  # fmt: skip
+            (
+                out["files"]
+                | "FilesJson" >> beam.Map(_to_json)
+                | "WriteFiles" >> beam.io.WriteToText(os.path.join(tmp, "files"))
+            )
+            (
+                out[PROBLEMS]
+                | "ProblemsJson" >> beam.Map(_to_json)
+                | "WriteProblems" >> beam.io.WriteToText(os.path.join(tmp, "problems"))
+            )
         files = [FileOccurrence(**d) for d in _read_json_lines(os.path.join(tmp, "files*"))]
         problems = [TraversalProblem(**d) for d in _read_json_lines(os.path.join(tmp, "problems*"))]
     files.sort(key=lambda r: (r.origin or "", r.directory_id, r.path))

@@ -50,8 +50,10 @@ class ArchiveLocation:
         if self.graph_uri:
             return self.graph_uri
         # A bare export directory (holding orc/ itself, as SWH's downloads and swh-graph's example do).
-        if not self.is_s3 and not os.path.isdir(os.path.join(self.uri, "graph")) and os.path.isdir(
-            os.path.join(self.uri, "orc")
+        if (
+            not self.is_s3
+            and not os.path.isdir(os.path.join(self.uri, "graph"))
+            and os.path.isdir(os.path.join(self.uri, "orc"))
         ):
             return self.uri
         return _join(self.uri, "graph")

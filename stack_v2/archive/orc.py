@@ -90,7 +90,9 @@ def read_stripe(location: ArchiveLocation, ref: StripeRef, columns: list[str]) -
     except ArchiveError:
         raise
     except (OSError, pa.ArrowException, ValueError) as exc:
-        raise ArchiveError(f"graph table {ref.table!r}: cannot read stripe {ref.stripe} of {ref.path}: {_short(exc)}") from exc
+        raise ArchiveError(
+            f"graph table {ref.table!r}: cannot read stripe {ref.stripe} of {ref.path}: {_short(exc)}"
+        ) from exc
     # ORC returns columns in file order; callers rely on the order they asked for.
     return _timestamps_to_us(batch.select(columns))
 

@@ -15,12 +15,17 @@ from dataclasses import dataclass
 from swh.model.exceptions import ValidationError
 from swh.model.swhids import ObjectType
 
-from stack_v2.swhids import parse_swhid
 from stack_v2.errors import SWHIDError
+from stack_v2.swhids import parse_swhid
 
 LISTABLE_TYPES = ("snp", "rev", "dir")
-_SHORT_TYPES = {ObjectType.SNAPSHOT: "snp", ObjectType.REVISION: "rev", ObjectType.DIRECTORY: "dir",
-                ObjectType.RELEASE: "rel", ObjectType.CONTENT: "cnt"}  # fmt: skip
+_SHORT_TYPES = {
+    ObjectType.SNAPSHOT: "snp",
+    ObjectType.REVISION: "rev",
+    ObjectType.DIRECTORY: "dir",
+    ObjectType.RELEASE: "rel",
+    ObjectType.CONTENT: "cnt",
+}
 _TYPE_PREFIX = re.compile(r"^swh:1:([a-z]+):")
 _SYNTAX = "expected swh:1:<snp|rev|dir>:<40 lowercase hex digits>[;origin=<url>][;visit=swh:1:snp:<hex>]"
 

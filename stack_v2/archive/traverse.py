@@ -55,10 +55,12 @@ def visit_elements(batch: pa.RecordBatch, origins: frozenset[str] | None) -> Ite
     return (
         (origin, Visit(visit, date, snapshot))
         for origin, visit, date, snapshot in zip(
-            batch.column("origin").to_pylist(), batch.column("visit").to_pylist(), _micros(batch.column("date")),
+            batch.column("origin").to_pylist(),
+            batch.column("visit").to_pylist(),
+            _micros(batch.column("date")),
             batch.column("snapshot").to_pylist(),
         )
-    )  # fmt: skip
+    )
 
 
 def branch_elements(batch: pa.RecordBatch) -> Iterable:
@@ -80,15 +82,20 @@ def revision_elements(batch: pa.RecordBatch) -> Iterable:
     return (
         (rid, (directory, date, cdate))
         for rid, directory, date, cdate in zip(
-            batch.column("id").to_pylist(), batch.column("directory").to_pylist(), _micros(batch.column("date")),
+            batch.column("id").to_pylist(),
+            batch.column("directory").to_pylist(),
+            _micros(batch.column("date")),
             _micros(batch.column("committer_date")),
         )
-    )  # fmt: skip
+    )
 
 
 def entry_elements(batch: pa.RecordBatch) -> Iterable:
     """directory_entry rows -> (directory_id, (name, type, target, perms))."""
-    return ((d, (name, kind, target, perms)) for d, name, kind, target, perms in zip(*(c.to_pylist() for c in batch.columns)))
+    return (
+        (d, (name, kind, target, perms))
+        for d, name, kind, target, perms in zip(*(c.to_pylist() for c in batch.columns))
+    )
 
 
 def content_elements(batch: pa.RecordBatch) -> Iterable:
@@ -114,8 +121,9 @@ def _after_snapshot(joined):
         resolved = "snapshot_not_in_export"
     if isinstance(resolved, str):
         Metrics.counter(NS, resolved).inc()
-        yield pvalue.TaggedOutput(PROBLEMS, TraversalProblem(origin or f"swh:1:snp:{snapshot_id}", resolved,
-                                                              f"snapshot {snapshot_id}"))  # fmt: skip
+        yield pvalue.TaggedOutput(
+            PROBLEMS, TraversalProblem(origin or f"swh:1:snp:{snapshot_id}", resolved, f"snapshot {snapshot_id}")
+        )
         return
     ctx = (origin, snapshot_id, decode_path(resolved.name), None, None, None, visit_date)
     yield resolved.target_type, resolved.target, ctx
@@ -126,8 +134,10 @@ def _route_target(element):
     if kind in ("revision", "release", "directory"):
         yield pvalue.TaggedOutput(kind, (target, ctx))
     else:
-        yield pvalue.TaggedOutput(PROBLEMS, TraversalProblem(_subject(ctx), "unsupported_target",
-                                                              f"default branch points to a {kind} {target}"))  # fmt: skip
+        yield pvalue.TaggedOutput(
+            PROBLEMS,
+            TraversalProblem(_subject(ctx), "unsupported_target", f"default branch points to a {kind} {target}"),
+        )
 
 
 def _after_release(joined):
@@ -184,8 +194,11 @@ class _ExpandLevel(beam.DoFn):
 def _depth_problem(item, max_depth: int):
     directory_id, (root, prefix) = item
     Metrics.counter(NS, "depth_limit").inc()
-    return TraversalProblem(f"swh:1:dir:{root}", "depth_limit",
-                            f"directory {directory_id} at /{decode_path(prefix)} is deeper than {max_depth} levels")  # fmt: skip
+    return TraversalProblem(
+        f"swh:1:dir:{root}",
+        "depth_limit",
+        f"directory {directory_id} at /{decode_path(prefix)} is deeper than {max_depth} levels",
+    )
 
 
 def _after_content(joined):
@@ -208,11 +221,22 @@ def _occurrences(joined):
     path, content_id, sha1, length, perms, status = file
     for origin, snapshot_id, branch, revision_id, date, cdate, visit_date in ctxs:
         yield FileOccurrence(
-            origin=origin, repo_name=repo_name_from_origin(origin), snapshot_id=snapshot_id, branch_name=branch,
-            revision_id=revision_id, revision_date=date, committer_date=cdate, visit_date=visit_date,
-            directory_id=root, path=decode_path(path), blob_id=sha1, content_id=content_id, length=length,
-            perms=perms, content_status=status,
-        )  # fmt: skip
+            origin=origin,
+            repo_name=repo_name_from_origin(origin),
+            snapshot_id=snapshot_id,
+            branch_name=branch,
+            revision_id=revision_id,
+            revision_date=date,
+            committer_date=cdate,
+            visit_date=visit_date,
+            directory_id=root,
+            path=decode_path(path),
+            blob_id=sha1,
+            content_id=content_id,
+            length=length,
+            perms=perms,
+            content_status=status,
+        )
 
 
 def _missing_origin(joined):
@@ -231,8 +255,9 @@ class ListDefaultBranchFiles(beam.PTransform):
     adds snapshots, revisions or directories to list directly. With neither, every origin is listed.
     """
 
-    def __init__(self, location: ArchiveLocation, origins: Sequence[str] = (), swhids: Sequence = (),
-                 max_depth: int = MAX_DEPTH):  # fmt: skip
+    def __init__(
+        self, location: ArchiveLocation, origins: Sequence[str] = (), swhids: Sequence = (), max_depth: int = MAX_DEPTH
+    ):
         super().__init__()
         if max_depth < 1:
             raise ValueError(f"max_depth must be at least 1, got {max_depth}")
@@ -252,10 +277,16 @@ class ListDefaultBranchFiles(beam.PTransform):
 
         if self._by_origin:
             origin_filter = frozenset(self._origins) if self._origins else None
-            visits = self._read(p, "origin_visit_status", ["origin", "visit", "date", "status", "snapshot"],
-                                lambda b: visit_elements(b, origin_filter))  # fmt: skip
+            visits = self._read(
+                p,
+                "origin_visit_status",
+                ["origin", "visit", "date", "status", "snapshot"],
+                lambda b: visit_elements(b, origin_filter),
+            )
             latest = visits | "LatestVisit" >> beam.CombinePerKey(latest_full_visit)
-            snapshot_wanted.append(latest | "BySnapshot" >> beam.Map(lambda kv: (kv[1].snapshot_id, (kv[0], kv[1].date))))
+            snapshot_wanted.append(
+                latest | "BySnapshot" >> beam.Map(lambda kv: (kv[1].snapshot_id, (kv[0], kv[1].date)))
+            )
             if self._origins:
                 requested = p | "RequestedOrigins" >> beam.Create([(o, True) for o in self._origins])
                 problems.append(
@@ -274,10 +305,12 @@ class ListDefaultBranchFiles(beam.PTransform):
                 directory_roots.append(p | f"SWHID{i}" >> beam.Create([(sel.object_id, ctx)]))
 
         if snapshot_wanted:
-            branches = self._read(p, "snapshot_branch", ["snapshot_id", "name", "target", "target_type"],
-                                  branch_elements)  # fmt: skip
-            routed = _join_and_route("Snapshot", branches, snapshot_wanted, _after_snapshot, problems,
-                                     reduce_small=_resolve_snapshot)  # fmt: skip
+            branches = self._read(
+                p, "snapshot_branch", ["snapshot_id", "name", "target", "target_type"], branch_elements
+            )
+            routed = _join_and_route(
+                "Snapshot", branches, snapshot_wanted, _after_snapshot, problems, reduce_small=_resolve_snapshot
+            )
             revision_wanted.append(routed.revision)
             release_wanted.append(routed.release)
             directory_roots.append(routed.directory)
@@ -287,8 +320,13 @@ class ListDefaultBranchFiles(beam.PTransform):
             routed = _join_and_route("Release", releases, release_wanted, _after_release, problems)
             revision_wanted.append(routed.revision)
             directory_roots.append(routed.directory)
-            problems.append(routed.release | "NestedRelease" >> beam.Map(
-                lambda kv: TraversalProblem(_subject(kv[1]), "unsupported_target", f"release of release {kv[0]}")))
+            problems.append(
+                routed.release
+                | "NestedRelease"
+                >> beam.Map(
+                    lambda kv: TraversalProblem(_subject(kv[1]), "unsupported_target", f"release of release {kv[0]}")
+                )
+            )
 
         if revision_wanted:
             revisions = self._read(p, "revision", ["id", "directory", "date", "committer_date"], revision_elements)
@@ -356,7 +394,8 @@ def _join_and_route(name: str, table, wanted: list, after, problems: list, reduc
         | f"{name}Target" >> beam.FlatMap(after).with_outputs(PROBLEMS, main="targets")
     )
     routed = joined.targets | f"Route{name}" >> beam.FlatMap(_route_target).with_outputs(
-        PROBLEMS, "revision", "release", "directory")  # fmt: skip
+        PROBLEMS, "revision", "release", "directory"
+    )
     problems += [joined[PROBLEMS], routed[PROBLEMS]]
     return routed
 

@@ -248,10 +248,16 @@ class _Lister:
 
     def _walk(self, prov: _Provenance, root: str) -> None:
         shared = {
-            "origin": prov.origin, "repo_name": repo_name_from_origin(prov.origin), "snapshot_id": prov.snapshot_id,
-            "branch_name": prov.branch_name, "revision_id": prov.revision_id, "revision_date": prov.revision_date,
-            "committer_date": prov.committer_date, "visit_date": prov.visit_date, "directory_id": root,
-        }  # fmt: skip
+            "origin": prov.origin,
+            "repo_name": repo_name_from_origin(prov.origin),
+            "snapshot_id": prov.snapshot_id,
+            "branch_name": prov.branch_name,
+            "revision_id": prov.revision_id,
+            "revision_date": prov.revision_date,
+            "committer_date": prov.committer_date,
+            "visit_date": prov.visit_date,
+            "directory_id": root,
+        }
         stack = [(root, "", 1)]  # (directory id, path prefix, level: the root is level 1)
         while stack:
             directory, prefix, level = stack.pop()
@@ -282,8 +288,12 @@ class _Lister:
             swhid = f"swh:1:dir:{directory}"
             entries = self._call(f"directory {swhid}", list, self.client.directory, swhid, typify=False)
             for entry in entries:
-                if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)
-                        and isinstance(entry.get("target"), str) and isinstance(entry.get("perms"), int)):
+                if not (
+                    isinstance(entry, dict)
+                    and isinstance(entry.get("name"), str)
+                    and isinstance(entry.get("target"), str)
+                    and isinstance(entry.get("perms"), int)
+                ):
                     raise _ApiFailure("api_error", f"directory {swhid}: malformed entry {_one_line(entry, 120)}")
             self._directories[directory] = entries
         return self._directories[directory]

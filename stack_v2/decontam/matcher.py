@@ -1,4 +1,5 @@
-"""Benchmark decontamination's pure core (the paper, §3.3; docs/the-stack-v2.md §10): benchmark strings in, first match out.
+"""Benchmark decontamination's pure core (the paper, §3.3; docs/the-stack-v2.md §10): benchmark strings in, first match
+out.
 
 A benchmark is a JSONL file (optionally gzipped) that the user supplies, described by a ``BenchmarkSpec``:
 which JSON fields hold the strings to look for, and an optional extraction (HumanEval's prompt -> its
@@ -158,9 +159,7 @@ def _json_rows(path: str, name: str) -> Iterator[tuple[int, dict]]:
                         f"{where} line {lineno}: not JSON: {exc.msg} (column {exc.colno})"
                     ) from exc
                 if not isinstance(row, dict):
-                    raise BenchmarkDataError(
-                        f"{where} line {lineno}: expected a JSON object, got {type(row).__name__}"
-                    )
+                    raise BenchmarkDataError(f"{where} line {lineno}: expected a JSON object, got {type(row).__name__}")
                 yield lineno, row
     except (OSError, EOFError, UnicodeDecodeError) as exc:  # truncated gzip, bad bytes: after the last good line
         raise BenchmarkDataError(f"{where} line {lineno + 1}: unreadable: {' '.join(str(exc).split())}") from exc
@@ -200,8 +199,11 @@ def _spec_strings(spec: BenchmarkSpec, counts: Counter) -> Iterator[tuple[str, s
             raise BenchmarkDataError(f"{where}: no field {exc.args[0]!r}") from exc
 
 
-def load_patterns(specs: Iterable[BenchmarkSpec], exempt: Iterable[str] = TRIVIAL_HUMANEVAL_SOLUTIONS,
-                  min_chars: int = MIN_PATTERN_CHARS) -> LoadedPatterns:  # fmt: skip
+def load_patterns(
+    specs: Iterable[BenchmarkSpec],
+    exempt: Iterable[str] = TRIVIAL_HUMANEVAL_SOLUTIONS,
+    min_chars: int = MIN_PATTERN_CHARS,
+) -> LoadedPatterns:
     """Every benchmark string, normalised, in file order; exempt, empty and too-short ones counted and left out."""
     exempt_texts = {normalise(text) for text in exempt}
     patterns, counts = [], Counter()
@@ -255,8 +257,7 @@ class DecontaminationConfig:
     min_chars: int = MIN_PATTERN_CHARS
 
 
-def load_config(paths: Mapping[str, str] | None = None,
-                yaml_path: str | Path | None = None) -> DecontaminationConfig:  # fmt: skip
+def load_config(paths: Mapping[str, str] | None = None, yaml_path: str | Path | None = None) -> DecontaminationConfig:
     """The benchmarks of a YAML description (the shipped one by default) that have a file.
 
     A benchmark's file is ``paths[name]`` when given, else the ``path`` in the YAML (relative to the YAML's
@@ -305,6 +306,9 @@ def _spec_from_yaml(name: str, entry: dict, path: str) -> BenchmarkSpec:
     fields = tuple((str(field), extract or "whole") for field, extract in (entry.get("fields") or {}).items())
     id_range = entry.get("task_id_range")
     return BenchmarkSpec(
-        name=name, path=path, fields=fields, task_id_field=entry.get("task_id"),
+        name=name,
+        path=path,
+        fields=fields,
+        task_id_field=entry.get("task_id"),
         task_id_range=(int(id_range[0]), int(id_range[1])) if id_range else None,
-    )  # fmt: skip
+    )

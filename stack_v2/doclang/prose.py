@@ -21,9 +21,15 @@ from stack_v2.doclang.html_text import visible_text
 # go-enry language -> markup. Jupyter notebooks' markdown cells come as "Markdown" text.
 _MARKDOWN, _RST, _HTML, _ASCIIDOC, _RDOC, _ORG, _TEXT = "md", "rst", "html", "adoc", "rdoc", "org", "text"
 MARKUP = {
-    "Markdown": _MARKDOWN, "RMarkdown": _MARKDOWN, "reStructuredText": _RST, "HTML": _HTML,
-    "AsciiDoc": _ASCIIDOC, "RDoc": _RDOC, "Org": _ORG, "Text": _TEXT,
-}  # fmt: skip
+    "Markdown": _MARKDOWN,
+    "RMarkdown": _MARKDOWN,
+    "reStructuredText": _RST,
+    "HTML": _HTML,
+    "AsciiDoc": _ASCIIDOC,
+    "RDoc": _RDOC,
+    "Org": _ORG,
+    "Text": _TEXT,
+}
 DOC_LANGUAGES = frozenset(MARKUP)
 
 _INDENTED = re.compile(r"^(?: {4}|\t)")
@@ -119,8 +125,9 @@ def _markdown(text: str) -> str:
     text = "\n".join(_indented_code(list(_unfenced(text.splitlines()))))
     text = _HTML_COMMENT.sub(" ", text)
     text = _without_spans(text, _HTML_CODE, _tag_key)
-    text = "\n".join(_without_spans(line, _MD_BACKTICKS, _run_key) if "`" in line else line
-                     for line in text.split("\n"))  # fmt: skip
+    text = "\n".join(
+        _without_spans(line, _MD_BACKTICKS, _run_key) if "`" in line else line for line in text.split("\n")
+    )
     text = _MD_IMAGE.sub(" ", text)  # mostly badges and screenshots
     text = _MD_LINK.sub(r"\1", text)
     text = _MD_LINK_DEFINITION.sub(" ", text)
@@ -135,11 +142,38 @@ _RST_FOOTNOTE = re.compile(r"^(\s*)\.\.\s+\[[^\]]+\]\s+(.*)$")
 _RST_OPTION = re.compile(r"^\s*:[\w -]+:")
 # Directives whose body is prose; every other directive's body (code, tables of contents, autodoc, math,
 # images, raw HTML, includes) is left out with it.
-_RST_PROSE_DIRECTIVES = frozenset([
-    "admonition", "attention", "caution", "danger", "error", "hint", "important", "note", "tip", "warning",
-    "seealso", "topic", "sidebar", "rubric", "epigraph", "highlights", "pull-quote", "compound", "container",
-    "versionadded", "versionchanged", "deprecated", "only", "glossary", "centered", "hlist", "tab", "tabs",
-])  # fmt: skip
+_RST_PROSE_DIRECTIVES = frozenset(
+    [
+        "admonition",
+        "attention",
+        "caution",
+        "danger",
+        "error",
+        "hint",
+        "important",
+        "note",
+        "tip",
+        "warning",
+        "seealso",
+        "topic",
+        "sidebar",
+        "rubric",
+        "epigraph",
+        "highlights",
+        "pull-quote",
+        "compound",
+        "container",
+        "versionadded",
+        "versionchanged",
+        "deprecated",
+        "only",
+        "glossary",
+        "centered",
+        "hlist",
+        "tab",
+        "tabs",
+    ]
+)
 _RST_LITERAL = re.compile(r"``.+?``")  # within a line: a stray ``, rare, stays local
 _RST_ROLE = re.compile(r":[\w+-]{1,40}(?::[\w+-]{1,40})?:`[^`]*`|`[^`]*`:[\w+-]{1,40}(?::[\w+-]{1,40})?:")
 _RST_LINK = re.compile(r"`([^`<]*?)\s*<[^`>]*>`__?")
@@ -295,6 +329,11 @@ def _html(text: str) -> str:
 
 
 _EXTRACTORS: dict[str, Callable[[str], str]] = {
-    _MARKDOWN: _markdown, _RST: _rst, _HTML: _html, _ASCIIDOC: _asciidoc, _RDOC: _rdoc, _ORG: _org,
+    _MARKDOWN: _markdown,
+    _RST: _rst,
+    _HTML: _html,
+    _ASCIIDOC: _asciidoc,
+    _RDOC: _rdoc,
+    _ORG: _org,
     _TEXT: lambda text: text,
-}  # fmt: skip
+}

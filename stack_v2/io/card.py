@@ -8,8 +8,7 @@ import re
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from stack_v2 import __version__
-from stack_v2 import storage
+from stack_v2 import __version__, storage
 from stack_v2.io.rows import language_dir
 from stack_v2.io.schema import DATA_SCHEMA, MANIFEST_SCHEMA, STRUCTURED_NOTEBOOK_SCHEMA
 
@@ -24,29 +23,6 @@ DEVIATIONS = [
     "without content).",
     "Dates outside 1677-2262 cannot be stored as timestamp[ns] and are written as null.",
 ]
-LICENSE_NOTES = [
-    "The permissive list (filters/licenses/permissive.tsv) is rebuilt from ScanCode's license categories "
-    "(Permissive, Public Domain) and every license the Blue Oak Council rates; the paper's own list file could "
-    "not be retrieved.",
-    "ScanCode's `deadline` is an absolute time; the paper's `deadline=100` is read as a 100-second budget per file "
-    "(a literal 100 would stop matching at once).",
-    "License candidates larger than the recipe's `max_bytes`, binary or undecodable contribute no license. A "
-    "license file that could not be read (missing object, store errors after retries, ScanCode error or "
-    "timeout) fails the files it governs (`license_unknown`) unless the decision cannot depend on it; the "
-    "paper's code kept them as no_license. Both are counted under `license_detection` in report.json.",
-    "As in the paper, detected licenses are a set of symbols: a dual `Apache-2.0 OR GPL-2.0-or-later` notice "
-    "counts as non_permissive.",
-]
-NEAR_DEDUP_NOTES = [
-    "Near-dedup verifies each LSH candidate pair by estimated Jaccard (>= the recipe's threshold) before joining "
-    "clusters, so LSH false positives are not removed (the paper's code does not verify; `verify: false` "
-    "reproduces it).",
-    "Near-dedup gives a file with fewer than `ngram` tokens one shingle made of all its tokens, so only identical "
-    "short files collide (the paper's code gave them all one signature, one giant cluster per language); files "
-    "with no word token are never near-duplicates.",
-    "Near-dedup tokens are the `\\w+` runs of the lower-cased text (the paper's `re.split(r'\\W')` also "
-    "shingles the empty strings between adjacent separators); MinHash slots come from rensa's R-MinHash.",
-]
 NO_LICENSE_STAGE = "`license_type` and `detected_licenses` are empty: the license stage is not part of this recipe."
 
 
@@ -55,14 +31,13 @@ PLOTS_BEGIN = "<!-- stack-v2:plots (rewritten by `stack-v2 report`) -->"
 PLOTS_END = "<!-- /stack-v2:plots -->"
 
 
-def _mb(nbytes: int) -> str:
+def megabytes(nbytes: int) -> str:
     return f"{nbytes / 1e6:,.2f}"
 
 
 # Free text from the recipe (its name and description) and the run is shown as text: it cannot open a block
 # (heading, list, table, front matter, fence), start inline markup or carry raw HTML into the card.
-_MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;",
-               **{c: "\\" + c for c in "\\`*_{}[]()#+-.!|~^$="}}  # fmt: skip
+_MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", **{c: "\\" + c for c in "\\`*_{}[]()#+-.!|~^$="}}
 
 
 def md_text(text: str, *, one_line: bool = False) -> str:
@@ -90,8 +65,11 @@ def plots_section(plots, report: str | None = None) -> list[str]:
     for path, title in plots:
         lines += [f"![{title}]({path})", ""]
     if report:
-        lines += [f"The numbers behind each plot, and the top repositories and largest files: `{report}` "
-                  "(one self-contained HTML file).", ""]  # fmt: skip
+        lines += [
+            f"The numbers behind each plot, and the top repositories and largest files: `{report}` "
+            "(one self-contained HTML file).",
+            "",
+        ]
     return lines + [PLOTS_END]
 
 
@@ -104,7 +82,7 @@ def embed_plots(path: str, plots, report: str | None = None) -> None:
     head = len(text) if head < 0 else head
     start, end = text.find(PLOTS_BEGIN, 0, head), text.find(PLOTS_END, 0, head)
     if start >= 0 and end > start:
-        text = text[:start] + block + text[end + len(PLOTS_END):]
+        text = text[:start] + block + text[end + len(PLOTS_END) :]
     elif "\n## Files\n" in text:
         at = text.index("\n## Files\n") + 1
         text = text[:at] + block + "\n\n" + text[at:]
@@ -143,8 +121,9 @@ def config_name(language: str) -> str:
 def language_of_config(name: str) -> str:
     """The language a config name stands for: `config_name`'s inverse."""
     words = {v[1:]: k for k, v in _CONFIG_WORDS.items() if v.startswith("-")}
-    return _CONFIG_ESCAPE.sub(lambda m: " " if m.group(0) == "_" else words.get(m.group(1)) or chr(int(m.group(2), 16)),
-                              name)  # fmt: skip
+    return _CONFIG_ESCAPE.sub(
+        lambda m: " " if m.group(0) == "_" else words.get(m.group(1)) or chr(int(m.group(2), 16)), name
+    )
 
 
 def _language_dir(language: str | None) -> str:
@@ -164,16 +143,21 @@ def dataset_configs(report: dict, has_content: bool) -> list[dict]:
     split = lambda files: [{"split": "train", "path": files}]  # noqa: E731
     if has_content:
         configs = [{"config_name": "default", "data_files": split("data/*/*.parquet"), "default": True}]
-        configs += [{"config_name": config_name(lang), "data_files": split(_data_glob("data", lang))}
-                    for lang in languages]  # fmt: skip
+        configs += [
+            {"config_name": config_name(lang), "data_files": split(_data_glob("data", lang))} for lang in languages
+        ]
         configs.append({"config_name": "manifest", "data_files": split("manifest/*.parquet")})
     else:  # no content: the manifest is the dataset, one table for all languages
         configs = [{"config_name": "default", "data_files": split("manifest/*.parquet"), "default": True}]
     notebooks = report.get("notebooks") or {}
     scripts = sorted(lang for lang, n in notebooks.get("scripts", {}).items() if n)
     if scripts:  # per language, never the whole directory: jupyter-scripts/dropped/ holds the dropped table
-        configs.append({"config_name": "jupyter-scripts",
-                        "data_files": split([_data_glob("jupyter-scripts", lang) for lang in scripts])})
+        configs.append(
+            {
+                "config_name": "jupyter-scripts",
+                "data_files": split([_data_glob("jupyter-scripts", lang) for lang in scripts]),
+            }
+        )
     if notebooks.get("structured", {}).get("all", 0):
         configs.append({"config_name": "jupyter-structured", "data_files": split("jupyter-structured/*.parquet")})
     return configs
@@ -229,9 +213,12 @@ def _fields_table(schema, title: str) -> list[str]:
 
 def _config_language(name: str) -> str:
     if name in RESERVED_CONFIGS:
-        return {"default": "every language", "manifest": "every language (no `content`)",
-                "jupyter-scripts": "notebooks' scripts, every language", "jupyter-structured": "Python notebooks' "
-                "(markdown, code, output) triplets"}[name]  # fmt: skip
+        return {
+            "default": "every language",
+            "manifest": "every language (no `content`)",
+            "jupyter-scripts": "notebooks' scripts, every language",
+            "jupyter-structured": "Python notebooks' (markdown, code, output) triplets",
+        }[name]
     return md_code(language_of_config(name))
 
 
@@ -253,53 +240,75 @@ def loading_snippets(report: dict, configs: list[dict], has_content: bool) -> tu
     languages = report.get("languages", {})
     largest = max(languages, key=lambda lang: (languages[lang]["files"], lang), default=None)
     # an absolute path: `datasets` names the dataset after the directory, and "." has no name
-    rows = ['import os', '', 'from datasets import load_dataset', '', _DATASET_LINE]
+    rows = ["import os", "", "from datasets import load_dataset", "", _DATASET_LINE]
     if has_content:
         rows.append('rows = load_dataset(DATASET, split="train")  # config "default": every language, with content')
         if largest is not None:
-            rows += [f'one = load_dataset(DATASET, {config_name(largest)!r}, split="train")  # {largest} only',
-                     "# the same files without this card:",
-                     f'one = load_dataset("parquet", data_files=f"{{DATASET}}/{_data_glob("data", largest)}", '
-                     'split="train")']  # fmt: skip
+            rows += [
+                f'one = load_dataset(DATASET, {config_name(largest)!r}, split="train")  # {largest} only',
+                "# the same files without this card:",
+                f'one = load_dataset("parquet", data_files=f"{{DATASET}}/{_data_glob("data", largest)}", '
+                'split="train")',
+            ]
     else:
         rows.append('rows = load_dataset(DATASET, split="train")  # the manifest: every column but content')
     archive = report.get("run", {}).get("archive") or "ARCHIVE"
-    content = "s3://softwareheritage/content" if archive.rstrip("/") == "s3://softwareheritage" else \
-        f"{archive.rstrip('/')}/content"  # fmt: skip
-    manifest = ['import os', '', 'from stack_v2.loader import load_files', '', _DATASET_LINE,
-                f'CONTENT = {content!r}  # the archive\'s content store: one gzip object per blob_id', '',
-                'for row in load_files(DATASET, CONTENT):',
-                '    text = row["content"]  # fetched by blob_id, checked, decoded, redacted as the build did',
-                ]  # fmt: skip
+    content = (
+        "s3://softwareheritage/content"
+        if archive.rstrip("/") == "s3://softwareheritage"
+        else f"{archive.rstrip('/')}/content"
+    )
+    manifest = [
+        "import os",
+        "",
+        "from stack_v2.loader import load_files",
+        "",
+        _DATASET_LINE,
+        f"CONTENT = {content!r}  # the archive's content store: one gzip object per blob_id",
+        "",
+        "for row in load_files(DATASET, CONTENT):",
+        '    text = row["content"]  # fetched by blob_id, checked, decoded, redacted as the build did',
+    ]
     return "\n".join(rows) + "\n", "\n".join(manifest) + "\n"
 
 
 def card_metadata(report: dict, recipe) -> DatasetCardData:
     """The card's YAML header: name, license, tags and the `datasets` configs."""
     has_content = "fetch_decode" in recipe.stage_names
-    return DatasetCardData(pretty_name=recipe.name, license="other", task_categories=["text-generation"],
-                           tags=["code", "software-heritage", "the-stack-v2"],
-                           configs=dataset_configs(report, has_content))  # fmt: skip
+    return DatasetCardData(
+        pretty_name=recipe.name,
+        license="other",
+        task_categories=["text-generation"],
+        tags=["code", "software-heritage", "the-stack-v2"],
+        configs=dataset_configs(report, has_content),
+    )
 
 
-def write_card(path: str, report: dict, recipe) -> None:
+def write_card(path: str, report: dict, recipe, stage_sections: list[str] = (), stage_notes: list[str] = ()) -> None:
+    """The dataset card: what any build has (configs, loading, fields, funnel, filters, languages, versions,
+    terms), plus ``stage_sections`` and ``stage_notes`` (differences from the paper), which the stages that
+    ran contribute through their definitions (``stages.registry.card_parts``)."""
     languages = report.get("languages", {})
     has_content = "fetch_decode" in recipe.stage_names
     data = card_metadata(report, recipe)
     totals = report["totals"]
     snippets = loading_snippets(report, data.configs, has_content)
-    config_rows = [f"| {md_code(c['config_name'])} | {_config_language(c['config_name'])} | "
-                   f"{', '.join(md_code(p) for p in _paths(c))} |" for c in data.configs]
+    config_rows = [
+        f"| {md_code(c['config_name'])} | {_config_language(c['config_name'])} | "
+        f"{', '.join(md_code(p) for p in _paths(c))} |"
+        for c in data.configs
+    ]
     lines = [
         "",
         f"# {md_text(recipe.name, one_line=True)}",
         "",
-        md_text(recipe.description) if recipe.description.strip() else
-        "A code dataset built from the Software Heritage archive with stack-v2.",
+        md_text(recipe.description)
+        if recipe.description.strip()
+        else "A code dataset built from the Software Heritage archive with stack-v2.",
         "",
         f"Built by stack-v2 {__version__} from {md_code(report.get('run', {}).get('archive', ''))} with the recipe "
-        f"{md_code(recipe.name)}: {totals['kept']['files']:,} files ({_mb(totals['kept']['bytes'])} MB) kept of "
-        f"{totals['input']['files']:,} ({_mb(totals['input']['bytes'])} MB).",
+        f"{md_code(recipe.name)}: {totals['kept']['files']:,} files ({megabytes(totals['kept']['bytes'])} MB) kept of "
+        f"{totals['input']['files']:,} ({megabytes(totals['input']['bytes'])} MB).",
         "",
         "## Loading",
         "",
@@ -323,7 +332,8 @@ def write_card(path: str, report: dict, recipe) -> None:
         "## Files",
         "",
         "- `data/<language>/train-*.parquet`: the-stack-v2 file-level columns plus `content`."
-        if has_content else "- `data/`: not written (the recipe has no `fetch_decode` stage, so no content).",
+        if has_content
+        else "- `data/`: not written (the recipe has no `fetch_decode` stage, so no content).",
         "- `manifest/*.parquet`: the same columns without `content`, plus `swhid` "
         "(`swh:1:cnt:<content_id>;origin=...;visit=...;anchor=...;path=...`).",
         "- `dropped/*.parquet`: every occurrence (or origin) that did not make it, with stage, reason and detail.",
@@ -333,12 +343,21 @@ def write_card(path: str, report: dict, recipe) -> None:
         "`s3://softwareheritage/content/`, gzip-compressed. See Terms of use below.",
         "",
         "## Data fields",
-        *_fields_table(DATA_SCHEMA if has_content else MANIFEST_SCHEMA,
-                       "data/" if has_content else "manifest/"),
-        *([f"", "`manifest/` has the same columns with `swhid` "
-           f"(`{MANIFEST_SCHEMA.field('swhid').type}`) in place of `content`."] if has_content else []),
-        *(_fields_table(STRUCTURED_NOTEBOOK_SCHEMA, "jupyter-structured/")
-          if any(c["config_name"] == "jupyter-structured" for c in data.configs) else []),
+        *_fields_table(DATA_SCHEMA if has_content else MANIFEST_SCHEMA, "data/" if has_content else "manifest/"),
+        *(
+            [
+                "",
+                "`manifest/` has the same columns with `swhid` "
+                f"(`{MANIFEST_SCHEMA.field('swhid').type}`) in place of `content`.",
+            ]
+            if has_content
+            else []
+        ),
+        *(
+            _fields_table(STRUCTURED_NOTEBOOK_SCHEMA, "jupyter-structured/")
+            if any(c["config_name"] == "jupyter-structured" for c in data.configs)
+            else []
+        ),
         "",
         "## Funnel",
         "",
@@ -348,85 +367,51 @@ def write_card(path: str, report: dict, recipe) -> None:
     for st in report["stages"]:
         lines.append(
             f"| {st['stage']} | {st['input']['files']:,} | {st['kept']['files']:,} | {st['dropped']['files']:,} | "
-            f"{st['failed']['files']:,} | {_mb(st['input']['bytes'])} | {_mb(st['kept']['bytes'])} |"
+            f"{st['failed']['files']:,} | {megabytes(st['input']['bytes'])} | {megabytes(st['kept']['bytes'])} |"
         )
     lines += ["", "### Reasons", "", "| stage | outcome | reason | files | MB |", "|---|---|---|---:|---:|"]
     for st in report["stages"]:
         for outcome, reasons in st["reasons"].items():
             for reason, c in reasons.items():
-                lines.append(f"| {st['stage']} | {outcome} | {reason} | {c['files']:,} | {_mb(c['bytes'])} |")
+                lines.append(f"| {st['stage']} | {outcome} | {reason} | {c['files']:,} | {megabytes(c['bytes'])} |")
     filters = report.get("filters")
     if filters:
         base = filters["input"]
-        lines += ["", "## Filters", "",
-                  f"What the training-set filters removed from the {base['files']:,} files ({_mb(base['bytes'])} MB) "
-                  "that reached the first of them, as the paper's filter table.", "",
-                  "| filter | rule | files removed | % files | MB removed | % volume |", "|---|---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Filters",
+            "",
+            f"What the training-set filters removed from the {base['files']:,} files ({megabytes(base['bytes'])} MB) "
+            "that reached the first of them, as the paper's filter table.",
+            "",
+            "| filter | rule | files removed | % files | MB removed | % volume |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
         for row in filters["rules"]:
             rule = row["reason"] if row["outcome"] == "dropped" else f"{row['reason']} (failed)"
-            lines.append(f"| {row['filter']} | {rule} | {row['files']:,} | {row['files_pct']:.2f} | "
-                         f"{_mb(row['bytes'])} | {row['bytes_pct']:.2f} |")
+            lines.append(
+                f"| {row['filter']} | {rule} | {row['files']:,} | {row['files_pct']:.2f} | "
+                f"{megabytes(row['bytes'])} | {row['bytes_pct']:.2f} |"
+            )
         total = filters["removed"]
-        lines.append(f"| **all filters** | | {total['files']:,} | {total['files_pct']:.2f} | {_mb(total['bytes'])} | "
-                     f"{total['bytes_pct']:.2f} |")
-    notebooks = report.get("notebooks")
-    if notebooks:
-        scripts = notebooks.get("scripts", {})
-        lines += ["", "## Jupyter notebooks", "",
-                  f"{sum(scripts.values()):,} notebooks converted to scripts (`jupyter-scripts/<language>/`, "
-                  "Jupytext, kernel language or a Guesslang guess >= 0.5) and "
-                  f"{notebooks.get('structured', {}).get('all', 0):,} Python notebooks to (markdown, code, output) "
-                  "triplets (`jupyter-structured/`); notebooks stay in `data/` as files too.", "",
-                  "| form | language or reason | notebooks |", "|---|---|---:|"]  # fmt: skip
-        for language, n in scripts.items():
-            lines.append(f"| script | {language} | {n:,} |")
-        for outcome in ("dropped", "failed"):
-            for reason, n in notebooks.get(outcome, {}).items():
-                lines.append(f"| no script ({outcome}) | {reason} | {n:,} |")
-    pii = report.get("pii")
-    if pii:
-        from importlib.metadata import version
-
-        from stack_v2.pii import REDACTOR_VERSION
-
-        spans = pii.get("spans", {})
-        lines += ["", "## PII redaction", "",
-                  f"{pii.get('files_redacted', {}).get('all', 0):,} files had personal data or secrets replaced "
-                  "(`<EMAIL>`, `<KEY>`, `<PASSWORD>`, `<NAME>`, public IPs by one of five private addresses), "
-                  f"with stack-v2's redactor version {REDACTOR_VERSION} and detect-secrets "
-                  f"{version('detect-secrets')}; the manifest's `pii_redactions` gives the counts per file, and "
-                  "`stack_v2.loader` re-applies the same redaction to blobs fetched from the archive.", "",
-                  "| type | spans |", "|---|---:|"]  # fmt: skip
-        for kind, n in spans.items():
-            lines.append(f"| {kind} | {n:,} |")
-    optouts = report.get("optouts")
-    if optouts:
-        lines += ["", "## Opt-outs", "",
-                  f"{optouts['files_removed']:,} files ({_mb(optouts['bytes_removed'])} MB) of "
-                  f"{optouts['repositories_removed']:,} repositories were removed at their owners' request "
-                  "(the paper's \"Am I in The Stack\" process); `optout-audit.jsonl` lists each request, what it "
-                  "removed and when.", "", "| applied at | requests | files removed | repositories removed |",
-                  "|---|---:|---:|---:|"]  # fmt: skip
-        for a in optouts["applications"]:
-            lines.append(f"| {a['applied_at']} | {a['requests']:,} | {a['files_removed']:,} | "
-                         f"{a['repositories_removed']:,} |")
+        lines.append(
+            f"| **all filters** | | {total['files']:,} | {total['files_pct']:.2f} | {megabytes(total['bytes'])} | "
+            f"{total['bytes_pct']:.2f} |"
+        )
+    lines += list(stage_sections)
     lines += ["", "## Languages", "", "| language | config | files | MB |", "|---|---|---:|---:|"]
     for lang, c in languages.items():
-        lines.append(f"| {md_code(lang)} | {md_code(config_name(lang))} | {c['files']:,} | {_mb(c['bytes'])} |")
-    detection = report.get("license_detection")
-    if detection:
-        lines += ["", "## License detection", "", "| outcome | reason | license files (distinct blobs) |",
-                  "|---|---|---:|"]  # fmt: skip
-        for outcome, reasons in detection.items():
-            for reason, files in reasons.items():
-                lines.append(f"| {outcome} | {reason} | {files:,} |")
+        lines.append(f"| {md_code(lang)} | {md_code(config_name(lang))} | {c['files']:,} | {megabytes(c['bytes'])} |")
     versions = report.get("tool_versions") or {}
     lines += ["", "## Tool versions", ""]
     if versions:
         lines += ["The versions the build ran with.", "", "| tool | version |", "|---|---|"]
         lines += [f"| {name} | {md_code(v)} |" for name, v in versions.items()]
-        lines += ["", "go-enry's own version is not exposed by enry-python; ClamAV's engine and signature database "
-                  "are listed when the malware stage ran."]
+        lines += [
+            "",
+            "go-enry's own version is not exposed by enry-python; ClamAV's engine and signature database "
+            "are listed when the malware stage ran.",
+        ]
     else:
         lines.append("report.json holds no tool versions (a build older than their recording).")
     lines += ["", "## Stages left out", ""]
@@ -434,20 +419,34 @@ def write_card(path: str, report: dict, recipe) -> None:
         lines.append("report.json does not say (a build older than its recording).")
     else:
         off = report["stages_off"]
-        lines += ([f"- `{name}` (in the recipe, not run): {md_text(why, one_line=True)}" for name, why in off.items()]
-                  if off else ["Every stage of the recipe ran."])
-    lines += ["", "## Terms of use", "",
-              "The files are taken from the Software Heritage archive. Each keeps its own license (see "
-              "`detected_licenses`, `license_type` and `gha_license_id`); this dataset does not relicense them. Bulk "
-              f"use of the archive's content is governed by Software Heritage's terms of use: <{SWH_TERMS}>. The "
-              "Stack v2, whose recipe this build follows, states its own terms of use on its card: "
-              f"<{THE_STACK_V2}>."]  # fmt: skip
-    notes = DEVIATIONS + (LICENSE_NOTES if "license" in recipe.stage_names else [NO_LICENSE_STAGE])
-    if "near_dedup" in recipe.stage_names:
-        notes += NEAR_DEDUP_NOTES
+        lines += (
+            [f"- `{name}` (in the recipe, not run): {md_text(why, one_line=True)}" for name, why in off.items()]
+            if off
+            else ["Every stage of the recipe ran."]
+        )
+    lines += [
+        "",
+        "## Terms of use",
+        "",
+        "The files are taken from the Software Heritage archive. Each keeps its own license (see "
+        "`detected_licenses`, `license_type` and `gha_license_id`); this dataset does not relicense them. Bulk "
+        f"use of the archive's content is governed by Software Heritage's terms of use: <{SWH_TERMS}>. The "
+        "Stack v2, whose recipe this build follows, states its own terms of use on its card: "
+        f"<{THE_STACK_V2}>.",
+    ]
+    notes = DEVIATIONS + list(stage_notes) + ([] if "license" in recipe.stage_names else [NO_LICENSE_STAGE])
     lines += ["", "## Differences from the paper", ""] + [f"- {d}" for d in notes]
     fence = _code_fence(recipe.text)
-    lines += ["", "## Configuration", "", f"Recipe {md_code(os.path.basename(recipe.path))}:", "", f"{fence}yaml",
-              recipe.text.rstrip(), fence, ""]  # fmt: skip
+    lines += [
+        "",
+        "## Configuration",
+        "",
+        f"Recipe {md_code(os.path.basename(recipe.path))}:",
+        "",
+        f"{fence}yaml",
+        recipe.text.rstrip(),
+        fence,
+        "",
+    ]
     card = DatasetCard(f"---\n{data.to_yaml()}\n---\n" + "\n".join(lines))
     storage.write_text(path, str(card))

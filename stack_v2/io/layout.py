@@ -8,5 +8,16 @@ GROUPED = "manifest-by-repo"  # the manifest grouped by repository, for opt-out 
 REPORT_DIR = "report"  # the HTML report and its plots
 
 # Every output of a build; a rebuild replaces them all, opt-out log and grouped manifest of earlier runs included.
-OUTPUTS = ("data", "manifest", "dropped", "report.json", "README.md", "recipe.yaml", AUDIT_LOG, GROUPED,
-           "jupyter-scripts", "jupyter-structured", REPORT_DIR)
+OUTPUTS = (
+    "data",
+    "manifest",
+    "dropped",
+    "report.json",
+    "README.md",
+    "recipe.yaml",
+    AUDIT_LOG,
+    GROUPED,
+    "jupyter-scripts",
+    "jupyter-structured",
+    REPORT_DIR,
+)

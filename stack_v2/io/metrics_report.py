@@ -76,12 +76,12 @@ def parse_counter_name(name: str) -> tuple[str, str, str] | None:
     """``bytes_dropped_binary`` -> ("bytes", "dropped", "binary"); ``kept`` -> ("files", "kept", ""); else None."""
     unit = "files"
     if name.startswith(BYTES):
-        unit, name = "bytes", name[len(BYTES):]
+        unit, name = "bytes", name[len(BYTES) :]
     if name in (INPUT, KEPT):
         return unit, name, ""
     for outcome in (DROPPED, FAILED):
         if name.startswith(outcome + "_") and len(name) > len(outcome) + 1:
-            return unit, outcome, name[len(outcome) + 1:]
+            return unit, outcome, name[len(outcome) + 1 :]
     return None
 
 
@@ -107,7 +107,7 @@ def notebooks_section(values: dict) -> dict:
             continue
         parsed = parse_counter_name(name)
         if name.startswith("script_"):
-            section.setdefault("scripts", {})[name[len("script_"):]] = value
+            section.setdefault("scripts", {})[name[len("script_") :]] = value
         elif name == "structured":
             section.setdefault("structured", {})["all"] = value
         elif parsed is not None and parsed[1] in (DROPPED, FAILED):
@@ -137,14 +137,17 @@ def funnel_mismatches(report: dict, from_metrics: dict) -> list[str]:
             continue
         for outcome in _OUTCOMES:
             if st[outcome] != other[outcome]:
-                problems.append(f"stage {st['stage']} {outcome}: report {_fmt(st[outcome])}, "
-                                f"metrics {_fmt(other[outcome])}")  # fmt: skip
+                problems.append(
+                    f"stage {st['stage']} {outcome}: report {_fmt(st[outcome])}, metrics {_fmt(other[outcome])}"
+                )
         for outcome in (DROPPED, FAILED):
             mine, yours = st["reasons"].get(outcome, {}), other["reasons"].get(outcome, {})
             for reason in sorted(set(mine) | set(yours)):
                 if mine.get(reason) != yours.get(reason):
-                    problems.append(f"stage {st['stage']} {outcome}/{reason}: report {_fmt(mine.get(reason))}, "
-                                    f"metrics {_fmt(yours.get(reason))}")  # fmt: skip
+                    problems.append(
+                        f"stage {st['stage']} {outcome}/{reason}: report {_fmt(mine.get(reason))}, "
+                        f"metrics {_fmt(yours.get(reason))}"
+                    )
     if report.get(NOTEBOOKS, {}) != from_metrics.get(NOTEBOOKS, {}):
         problems.append(f"notebooks: report {report.get(NOTEBOOKS, {})}, metrics {from_metrics.get(NOTEBOOKS, {})}")
     return problems
@@ -161,13 +164,19 @@ def metrics_check(result, report: dict, filter_stages: tuple[str, ...] = ()) -> 
     counters = query_counters(result, [*stages, NOTEBOOKS])
     if counters.unavailable:
         log.info("metrics: %s; report.json counts the records and the dropped table only", counters.unavailable)
-        return {"metrics_source": DROPPED_TABLE, "metrics_check": {"counters": "none", "result": "unavailable",
-                                                                   "detail": counters.unavailable}}  # fmt: skip
+        return {
+            "metrics_source": DROPPED_TABLE,
+            "metrics_check": {"counters": "none", "result": "unavailable", "detail": counters.unavailable},
+        }
     kind = "committed" if counters.committed else "attempted"
     mismatches = funnel_mismatches(report, report_from_counters(counters.values, stages, filter_stages))
     if mismatches:
-        log.warning("metrics: the runner's %s counters differ from report.json's counts in %d place(s): %s",
-                    kind, len(mismatches), "; ".join(mismatches[:10]))  # fmt: skip
+        log.warning(
+            "metrics: the runner's %s counters differ from report.json's counts in %d place(s): %s",
+            kind,
+            len(mismatches),
+            "; ".join(mismatches[:10]),
+        )
     check = {"counters": kind, "result": "mismatch" if mismatches else "ok"}
     if mismatches:
         check["mismatches"] = mismatches

@@ -89,8 +89,16 @@ class WriteShardedParquet(beam.PTransform):
     ``key`` names a row for shard assignment and sorting (unique per row for determinism).
     """
 
-    def __init__(self, out_dir: str, name: str, schema: pa.Schema, key: Callable[[dict], str], *,
-                 target_rows: int | None = None, target_bytes: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        out_dir: str,
+        name: str,
+        schema: pa.Schema,
+        key: Callable[[dict], str],
+        *,
+        target_rows: int | None = None,
+        target_bytes: int | None = None,
+    ):
         super().__init__()
         self._out_dir, self._name, self._schema, self._key = out_dir, name, schema, key
         self._target_rows, self._target_bytes = target_rows, target_bytes
@@ -101,7 +109,8 @@ class WriteShardedParquet(beam.PTransform):
             items
             | "Sizes" >> beam.MapTuple(lambda group, row, size: (group, (1, size)))
             | "Totals" >> beam.CombinePerKey(sum_pairs)
-            | "ShardCount" >> beam.MapTuple(lambda group, totals: (group, _shard_count(totals, target_rows, target_bytes)))
+            | "ShardCount"
+            >> beam.MapTuple(lambda group, totals: (group, _shard_count(totals, target_rows, target_bytes)))
         )
 
         def assign(item, shard_counts):

@@ -35,8 +35,8 @@ import socket
 import sys
 import uuid
 
-from stack_v2.errors import StackV2Error
 from stack_v2 import storage
+from stack_v2.errors import StackV2Error
 
 VERSIONS = "versions"
 POINTER_LINK = "current"  # local
@@ -54,7 +54,7 @@ class LayoutError(StackV2Error):
 
 def new_version_id() -> str:
     """Sortable by creation time, unique: ``20261204T181500Z-3f2a9c1b7d20``."""
-    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}"
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}"
 
 
 def version_dir(dataset: str, version: str) -> str:
@@ -100,20 +100,27 @@ def check_layout(dataset: str, names) -> None:
     if storage.is_remote(dataset):
         taken = [n for n in storage.list_names(dataset) if n in names]
         if taken:
-            raise LayoutError(f"{dataset}: holds {', '.join(sorted(taken))} outside {VERSIONS}/ (a dataset in "
-                              "the flat layout of an older stack-v2, or other objects): choose another output "
-                              "or move them away")  # fmt: skip
+            raise LayoutError(
+                f"{dataset}: holds {', '.join(sorted(taken))} outside {VERSIONS}/ (a dataset in "
+                "the flat layout of an older stack-v2, or other objects): choose another output "
+                "or move them away"
+            )
         return
-    flat = [n for n in names if os.path.lexists(os.path.join(dataset, n)) and not os.path.islink(os.path.join(dataset, n))]
+    flat = [
+        n for n in names if os.path.lexists(os.path.join(dataset, n)) and not os.path.islink(os.path.join(dataset, n))
+    ]
     link = os.path.join(dataset, POINTER_LINK)
     if os.path.lexists(link) and not os.path.islink(link):
-        raise LayoutError(f"{dataset}: {POINTER_LINK} is not a symlink (a dataset copied without its symlinks? "
-                          "copy with `cp -a` or shutil.copytree(symlinks=True))")  # fmt: skip
+        raise LayoutError(
+            f"{dataset}: {POINTER_LINK} is not a symlink (a dataset copied without its symlinks? "
+            "copy with `cp -a` or shutil.copytree(symlinks=True))"
+        )
     adopted = version_dir(dataset, ADOPTED)
     if not flat and not (os.path.isdir(adopted) and current_version(dataset) is None):
         return
-    print(f"[stack-v2] {dataset}: moving the outputs of a flat-layout dataset into {VERSIONS}/{ADOPTED}/",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"[stack-v2] {dataset}: moving the outputs of a flat-layout dataset into {VERSIONS}/{ADOPTED}/", file=sys.stderr
+    )
     os.makedirs(adopted, exist_ok=True)
     for name in flat:
         os.replace(os.path.join(dataset, name), os.path.join(adopted, name))
@@ -184,9 +191,15 @@ def _process_start(pid: int) -> str | None:
 
 
 def _holder(run_id: str, command: str, detached: bool) -> dict:
-    return {"run_id": run_id, "command": command, "host": socket.gethostname(), "pid": os.getpid(),
-            "process_start": _process_start(os.getpid()), "detached": detached,
-            "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+    return {
+        "run_id": run_id,
+        "command": command,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "process_start": _process_start(os.getpid()),
+        "detached": detached,
+        "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def read_lock(dataset: str) -> dict | None:
@@ -212,8 +225,10 @@ def describe_holder(dataset: str, holder: dict) -> str:
     what = f"{holder.get('command')} run {holder.get('run_id')}"
     where = f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')}"
     if holder.get("detached"):
-        return (f"{dataset} is locked by {what} (submitted without waiting; {where}): complete it with "
-                f"`stack-v2 finish {dataset} --run {holder.get('run_id')}` or drop it with --rollback")
+        return (
+            f"{dataset} is locked by {what} (submitted without waiting; {where}): complete it with "
+            f"`stack-v2 finish {dataset} --run {holder.get('run_id')}` or drop it with --rollback"
+        )
     return f"{dataset} is locked by {what} ({where}): wait for it to end"
 
 
@@ -239,9 +254,10 @@ def _create_exclusive(dataset: str, text: str) -> bool:
 
 
 def _s3_create_exclusive(uri: str, text: str) -> bool:
+    from urllib.parse import urlparse
+
     import boto3
     import botocore.exceptions
-    from urllib.parse import urlparse
 
     parsed = urlparse(uri)
     client = boto3.client("s3", endpoint_url=storage.s3_endpoint_url(), region_name=storage.s3_region())
@@ -249,8 +265,9 @@ def _s3_create_exclusive(uri: str, text: str) -> bool:
         client.put_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"), Body=text.encode(), IfNoneMatch="*")
     except botocore.exceptions.ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("PreconditionFailed", "ConditionalRequestConflict") or \
-                exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (409, 412):
+        if code in ("PreconditionFailed", "ConditionalRequestConflict") or exc.response.get("ResponseMetadata", {}).get(
+            "HTTPStatusCode"
+        ) in (409, 412):
             return False
         raise storage.StorageError(f"{uri}: taking the lock failed ({code or exc})") from exc
     except botocore.exceptions.BotoCoreError as exc:
@@ -265,8 +282,9 @@ def _gcs_create_exclusive(uri: str, text: str) -> bool:
         from google.api_core import exceptions as gexc
         from google.cloud import storage as gcs
     except ImportError as exc:
-        raise storage.StorageError(f"{uri}: locking a gs:// dataset needs google-cloud-storage "
-                                   "(pip install 'stack-v2[gcp]')") from exc  # fmt: skip
+        raise storage.StorageError(
+            f"{uri}: locking a gs:// dataset needs google-cloud-storage (pip install 'stack-v2[gcp]')"
+        ) from exc
     parsed = urlparse(uri)
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")
     client = gcs.Client.create_anonymous_client() if emulator else gcs.Client()
@@ -297,9 +315,12 @@ def acquire(dataset: str, run_id: str, command: str, *, detached: bool = False) 
             return mine
         if not is_stale(holder):
             raise DatasetLocked(describe_holder(dataset, holder))
-        print(f"[stack-v2] {dataset}: taking over the lock of {holder.get('command')} run {holder.get('run_id')} "
-              f"(pid {holder.get('pid')} no longer runs); its unpublished version is left in "
-              f"{VERSIONS}/ until the next publish", file=sys.stderr)  # fmt: skip
+        print(
+            f"[stack-v2] {dataset}: taking over the lock of {holder.get('command')} run {holder.get('run_id')} "
+            f"(pid {holder.get('pid')} no longer runs); its unpublished version is left in "
+            f"{VERSIONS}/ until the next publish",
+            file=sys.stderr,
+        )
         storage.delete(storage.join(dataset, LOCK))
     raise DatasetLocked(f"{dataset}: could not take the lock (another writer keeps taking it)")
 

@@ -14,9 +14,9 @@ import json
 import apache_beam as beam
 
 from stack_v2 import storage
+from stack_v2.counters import count_outcome
 from stack_v2.io.parquet import sum_pairs
 from stack_v2.records import DroppedRow, FileRecord
-from stack_v2.counters import count_outcome
 
 INPUT, KEPT, DROPPED, FAILED = "input", "kept", "dropped", "failed"
 LANGUAGES = "@languages"
@@ -72,10 +72,13 @@ def build_report(entries: list, stages: list[str], filter_stages: tuple[str, ...
     for stage in stages:
         st = totals.get(stage, {k: {"files": 0, "bytes": 0} for k in (INPUT, KEPT, DROPPED, FAILED)})
         reasons = st.get("reasons", {})
-        report_stages.append({
-            "stage": stage, **{k: st[k] for k in (INPUT, KEPT, DROPPED, FAILED)},
-            "reasons": {o: dict(sorted(reasons.get(o, {}).items())) for o in (DROPPED, FAILED)},
-        })  # fmt: skip
+        report_stages.append(
+            {
+                "stage": stage,
+                **{k: st[k] for k in (INPUT, KEPT, DROPPED, FAILED)},
+                "reasons": {o: dict(sorted(reasons.get(o, {}).items())) for o in (DROPPED, FAILED)},
+            }
+        )
     first, last = (report_stages[0], report_stages[-1]) if report_stages else (None, None)
     filters = filter_table(report_stages, filter_stages)
     return {
@@ -103,14 +106,28 @@ def filter_table(report_stages: list[dict], filter_stages: tuple[str, ...]) -> d
     for st in stages:
         for outcome in (DROPPED, FAILED):
             for reason, c in st["reasons"].get(outcome, {}).items():
-                rows.append({"filter": st["stage"], "outcome": outcome, "reason": reason, **c,
-                             "files_pct": _pct(c["files"], base["files"]), "bytes_pct": _pct(c["bytes"], base["bytes"])})
+                rows.append(
+                    {
+                        "filter": st["stage"],
+                        "outcome": outcome,
+                        "reason": reason,
+                        **c,
+                        "files_pct": _pct(c["files"], base["files"]),
+                        "bytes_pct": _pct(c["bytes"], base["bytes"]),
+                    }
+                )
     removed = _add(st[DROPPED] for st in stages)
     removed_failed = _add(st[FAILED] for st in stages)
     removed = {"files": removed["files"] + removed_failed["files"], "bytes": removed["bytes"] + removed_failed["bytes"]}
-    return {"input": base, "rules": rows,
-            "removed": {**removed, "files_pct": _pct(removed["files"], base["files"]),
-                        "bytes_pct": _pct(removed["bytes"], base["bytes"])}}  # fmt: skip
+    return {
+        "input": base,
+        "rules": rows,
+        "removed": {
+            **removed,
+            "files_pct": _pct(removed["files"], base["files"]),
+            "bytes_pct": _pct(removed["bytes"], base["bytes"]),
+        },
+    }
 
 
 def _pct(part: int, whole: int) -> float:

@@ -32,8 +32,14 @@ def path_bytes(path: str) -> bytes:
 
 def file_swhid(record: FileRecord) -> str:
     """swh:1:cnt:<content_id>;origin=...;visit=swh:1:snp:...;anchor=swh:1:rev:...;path=/<path> (stack_v2.swhids)."""
-    return render_file_swhid(record.content_id, record.origin, record.snapshot_id, record.revision_id,
-                             record.directory_id, b"/" + path_bytes(record.path))
+    return render_file_swhid(
+        record.content_id,
+        record.origin,
+        record.snapshot_id,
+        record.revision_id,
+        record.directory_id,
+        b"/" + path_bytes(record.path),
+    )
 
 
 def manifest_row(record: FileRecord) -> dict:
@@ -58,8 +64,19 @@ def language_dir(language: str) -> str:
 
 
 _REPO_FIELDS = (
-    "repo_name", "snapshot_id", "revision_id", "directory_id", "branch_name", "visit_date", "revision_date",
-    "committer_date", "github_id", "star_events_count", "fork_events_count", "gha_license_id", "gha_created_at",
+    "repo_name",
+    "snapshot_id",
+    "revision_id",
+    "directory_id",
+    "branch_name",
+    "visit_date",
+    "revision_date",
+    "committer_date",
+    "github_id",
+    "star_events_count",
+    "fork_events_count",
+    "gha_license_id",
+    "gha_created_at",
     "gha_language",
 )
 

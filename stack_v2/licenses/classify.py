@@ -48,8 +48,9 @@ def propagate(path: str, license_dirs: Iterable[tuple[str, Iterable[str]]]) -> l
     return sorted(found)
 
 
-def license_type(gha_license_id: str | None, detected: Iterable[str], permissive: frozenset[str],
-                 non_license: frozenset[str]) -> str:  # fmt: skip
+def license_type(
+    gha_license_id: str | None, detected: Iterable[str], permissive: frozenset[str], non_license: frozenset[str]
+) -> str:
     """The paper's decision (its code, get_license_types.py), word for word in logic."""
     if gha_license_id in permissive:
         return PERMISSIVE
@@ -69,8 +70,9 @@ def license_type(gha_license_id: str | None, detected: Iterable[str], permissive
     return NON_PERMISSIVE
 
 
-def decided_without_more(gha_license_id: str | None, detected: Iterable[str], permissive: frozenset[str],
-                         non_license: frozenset[str]) -> bool:  # fmt: skip
+def decided_without_more(
+    gha_license_id: str | None, detected: Iterable[str], permissive: frozenset[str], non_license: frozenset[str]
+) -> bool:
     """Whether ``license_type`` gives the same answer whatever licenses are added to ``detected``: the
     GHArchive license decides alone, or a non-permissive license is already detected (more licenses only
     add to ``others``; the unknown reference is left out, as a permissive license added would discard it)."""

@@ -56,8 +56,10 @@ class LicenseCache:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS licenses (scancode TEXT, blob_id TEXT, licenses TEXT, "
-                             "PRIMARY KEY (scancode, blob_id))")  # fmt: skip
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS licenses (scancode TEXT, blob_id TEXT, licenses TEXT, "
+                "PRIMARY KEY (scancode, blob_id))"
+            )
             self._db.commit()
 
     def get(self, blob_id: str) -> tuple[str, ...] | None:
@@ -97,8 +99,9 @@ class ScanCodeDetector:
 
     _load_lock = threading.Lock()
 
-    def __init__(self, deadline: float = DEADLINE_SECONDS, max_bytes: int = MAX_LICENSE_FILE_BYTES,
-                 cache_path: str | None = None):  # fmt: skip
+    def __init__(
+        self, deadline: float = DEADLINE_SECONDS, max_bytes: int = MAX_LICENSE_FILE_BYTES, cache_path: str | None = None
+    ):
         self.deadline, self.max_bytes = deadline, max_bytes
         self.scancode_version = version("scancode-toolkit")
         self.cache = LicenseCache(cache_path, self.scancode_version)
@@ -124,8 +127,11 @@ class ScanCodeDetector:
                 continue
             for symbol in self._licensing.license_symbols(detection.license_expression):
                 license_ = self._db.get(symbol.key)
-                keys.add(license_.spdx_license_key if license_ and license_.spdx_license_key
-                         else f"LicenseRef-scancode-{symbol.key}")  # fmt: skip
+                keys.add(
+                    license_.spdx_license_key
+                    if license_ and license_.spdx_license_key
+                    else f"LicenseRef-scancode-{symbol.key}"
+                )
         return tuple(sorted(keys))
 
     def detect(self, blob_id: str, data: bytes) -> Detection:

@@ -139,10 +139,10 @@ def signatures(texts: list[str], config: MinHashConfig) -> tuple[np.ndarray, np.
 def band_keys(signature: np.ndarray, config: MinHashConfig) -> list[bytes]:
     """One key per band: the band's index and an 8-byte hash of its rows."""
     return [
-        bytes([band]) + hashlib.blake2b(signature[band * config.rows : (band + 1) * config.rows].tobytes(),
-                                        digest_size=8).digest()
+        bytes([band])
+        + hashlib.blake2b(signature[band * config.rows : (band + 1) * config.rows].tobytes(), digest_size=8).digest()
         for band in range(config.bands)
-    ]  # fmt: skip
+    ]
 
 
 def estimated_jaccard(a: bytes | np.ndarray, b: bytes | np.ndarray) -> float:

@@ -23,16 +23,61 @@ INSTALL_HINT = "pip install 'tensorflow-cpu==2.21.*'"
 MAX_INPUT_CHARS = 10_001
 # The model's classes are file extensions; names as guesslang 2.2.1's data/languages.json gives them.
 LANGUAGES = {
-    "asm": "Assembly", "bat": "Batchfile", "c": "C", "cs": "C#", "cpp": "C++", "clj": "Clojure", "cmake": "CMake",
-    "cbl": "COBOL", "coffee": "CoffeeScript", "css": "CSS", "csv": "CSV", "dart": "Dart", "dm": "DM",
-    "dockerfile": "Dockerfile", "ex": "Elixir", "erl": "Erlang", "f90": "Fortran", "go": "Go", "groovy": "Groovy",
-    "hs": "Haskell", "html": "HTML", "ini": "INI", "java": "Java", "js": "JavaScript", "json": "JSON", "jl": "Julia",
-    "kt": "Kotlin", "lisp": "Lisp", "lua": "Lua", "makefile": "Makefile", "md": "Markdown", "matlab": "Matlab",
-    "mm": "Objective-C", "ml": "OCaml", "pas": "Pascal", "pm": "Perl", "php": "PHP", "ps1": "PowerShell",
-    "prolog": "Prolog", "py": "Python", "r": "R", "rb": "Ruby", "rs": "Rust", "scala": "Scala", "sh": "Shell",
-    "sql": "SQL", "swift": "Swift", "tex": "TeX", "toml": "TOML", "ts": "TypeScript", "v": "Verilog",
-    "vba": "Visual Basic", "xml": "XML", "yaml": "YAML",
-}  # fmt: skip
+    "asm": "Assembly",
+    "bat": "Batchfile",
+    "c": "C",
+    "cs": "C#",
+    "cpp": "C++",
+    "clj": "Clojure",
+    "cmake": "CMake",
+    "cbl": "COBOL",
+    "coffee": "CoffeeScript",
+    "css": "CSS",
+    "csv": "CSV",
+    "dart": "Dart",
+    "dm": "DM",
+    "dockerfile": "Dockerfile",
+    "ex": "Elixir",
+    "erl": "Erlang",
+    "f90": "Fortran",
+    "go": "Go",
+    "groovy": "Groovy",
+    "hs": "Haskell",
+    "html": "HTML",
+    "ini": "INI",
+    "java": "Java",
+    "js": "JavaScript",
+    "json": "JSON",
+    "jl": "Julia",
+    "kt": "Kotlin",
+    "lisp": "Lisp",
+    "lua": "Lua",
+    "makefile": "Makefile",
+    "md": "Markdown",
+    "matlab": "Matlab",
+    "mm": "Objective-C",
+    "ml": "OCaml",
+    "pas": "Pascal",
+    "pm": "Perl",
+    "php": "PHP",
+    "ps1": "PowerShell",
+    "prolog": "Prolog",
+    "py": "Python",
+    "r": "R",
+    "rb": "Ruby",
+    "rs": "Rust",
+    "scala": "Scala",
+    "sh": "Shell",
+    "sql": "SQL",
+    "swift": "Swift",
+    "tex": "TeX",
+    "toml": "TOML",
+    "ts": "TypeScript",
+    "v": "Verilog",
+    "vba": "Visual Basic",
+    "xml": "XML",
+    "yaml": "YAML",
+}
 
 
 class Guesser(Protocol):
@@ -50,8 +95,10 @@ class GuesslangGuesser:
         """Raise StackV2Error now, with the fix, if the model folder or TensorFlow is missing (no import)."""
         is_local = "://" not in self.model_dir
         if is_local and not os.path.isfile(os.path.join(self.model_dir, "saved_model.pb")):
-            raise StackV2Error(f"Guesslang model {self.model_dir}: no saved_model.pb (python -m "
-                               "stack_v2.notebooks.guesslang_model DIR extracts it from the guesslang wheel)")  # fmt: skip
+            raise StackV2Error(
+                f"Guesslang model {self.model_dir}: no saved_model.pb (python -m "
+                "stack_v2.notebooks.guesslang_model DIR extracts it from the guesslang wheel)"
+            )
         if importlib.util.find_spec("tensorflow") is None:
             raise StackV2Error(f"Guesslang model {self.model_dir}: TensorFlow is not installed; {INSTALL_HINT}")
 
@@ -62,9 +109,7 @@ class GuesslangGuesser:
         predict = _models.get(self.model_dir).signatures["serving_default"]
         output = predict(tf.constant([code[:MAX_INPUT_CHARS]]))
         classes, scores = output["classes"][0].numpy(), output["scores"][0].numpy()
-        pairs = [
-            (LANGUAGES.get(label.decode(), label.decode()), float(score)) for label, score in zip(classes, scores)
-        ]
+        pairs = [(LANGUAGES.get(label.decode(), label.decode()), float(score)) for label, score in zip(classes, scores)]
         return sorted(pairs, key=lambda pair: pair[1], reverse=True)
 
     def guess(self, code: str) -> tuple[str, float] | None:

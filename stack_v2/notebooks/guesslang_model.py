@@ -33,8 +33,18 @@ def fetch_model(cache_dir: str) -> str:
     if os.path.isfile(os.path.join(target, "saved_model.pb")):
         return target
     with tempfile.TemporaryDirectory(prefix="stack-v2-guesslang-") as download:
-        command = [sys.executable, "-m", "pip", "download", f"guesslang=={VERSION}", "--no-deps",
-                   "--only-binary=:all:", "--dest", download, "--quiet"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            f"guesslang=={VERSION}",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            download,
+            "--quiet",
+        ]
         done = subprocess.run(command, check=False, capture_output=True, text=True)
         wheel = os.path.join(download, WHEEL)
         if done.returncode != 0 or not os.path.isfile(wheel):

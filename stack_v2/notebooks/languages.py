@@ -19,22 +19,61 @@ from jupytext.languages import _SCRIPT_EXTENSIONS, usual_language_name  # the ta
 
 # Jupytext language -> go-enry name; the last four are not Linguist languages and keep Jupytext's name.
 _ENRY_NAMES = {
-    "python": "Python", "R": "R", "julia": "Julia", "c++": "C++", "scheme": "Scheme", "clojure": "Clojure",
-    "bash": "Shell", "powershell": "PowerShell", "q": "q", "matlab": "MATLAB", "wolfram language": "Wolfram Language",
-    "idl": "IDL", "javascript": "JavaScript", "typescript": "TypeScript", "scala": "Scala", "rust": "Rust",
-    "robotframework": "RobotFramework", "csharp": "C#", "fsharp": "F#", "java": "Java", "groovy": "Groovy",
-    "sage": "Sage", "ocaml": "OCaml", "haskell": "Haskell", "tcl": "Tcl", "gnuplot": "Gnuplot", "stata": "Stata",
-    "sas": "SAS", "xonsh": "Xonsh", "logtalk": "Logtalk", "lua": "Lua", "go": "Go",
-    "coconut": "Coconut", "sos": "SoS", "maxima": "Maxima", "jenner": "Jenner",
-}  # fmt: skip
+    "python": "Python",
+    "R": "R",
+    "julia": "Julia",
+    "c++": "C++",
+    "scheme": "Scheme",
+    "clojure": "Clojure",
+    "bash": "Shell",
+    "powershell": "PowerShell",
+    "q": "q",
+    "matlab": "MATLAB",
+    "wolfram language": "Wolfram Language",
+    "idl": "IDL",
+    "javascript": "JavaScript",
+    "typescript": "TypeScript",
+    "scala": "Scala",
+    "rust": "Rust",
+    "robotframework": "RobotFramework",
+    "csharp": "C#",
+    "fsharp": "F#",
+    "java": "Java",
+    "groovy": "Groovy",
+    "sage": "Sage",
+    "ocaml": "OCaml",
+    "haskell": "Haskell",
+    "tcl": "Tcl",
+    "gnuplot": "Gnuplot",
+    "stata": "Stata",
+    "sas": "SAS",
+    "xonsh": "Xonsh",
+    "logtalk": "Logtalk",
+    "lua": "Lua",
+    "go": "Go",
+    "coconut": "Coconut",
+    "sos": "SoS",
+    "maxima": "Maxima",
+    "jenner": "Jenner",
+}
 # Where a language has several extensions, BigCode's lang2ext choice; otherwise Jupytext's first.
 _PREFERRED_EXTENSIONS = {"R": ".r", "scheme": ".scm", "robotframework": ".resource", "fsharp": ".fs"}
 # Kernel and guesser names that are not Jupytext's (after lower-casing and dropping a version suffix).
 _ALIASES = {
-    "ipython": "python", "pypy": "python", "sh": "bash", "shell": "bash", "zsh": "bash", "ir": "R",
-    "js": "javascript", "node": "javascript", "nodejs": "javascript", "ijavascript": "javascript",
-    "ts": "typescript", "mathematica": "wolfram language", "wolfram": "wolfram language",
-}  # fmt: skip
+    "ipython": "python",
+    "pypy": "python",
+    "sh": "bash",
+    "shell": "bash",
+    "zsh": "bash",
+    "ir": "R",
+    "js": "javascript",
+    "node": "javascript",
+    "nodejs": "javascript",
+    "ijavascript": "javascript",
+    "ts": "typescript",
+    "mathematica": "wolfram language",
+    "wolfram": "wolfram language",
+}
 _VERSION_SUFFIX = re.compile(r"[\s_-]*v?\d+(?:\.\d+)*$")  # python3, julia-1.6, python 3.8
 
 
@@ -83,9 +122,11 @@ def from_metadata(metadata: Any) -> ScriptLanguage | None:
     info = metadata.get("language_info") if isinstance(metadata.get("language_info"), dict) else {}
     kernel = metadata.get("kernelspec") if isinstance(metadata.get("kernelspec"), dict) else {}
     found = (
-        from_extension(info.get("file_extension")) or from_name(info.get("name"))
-        or from_name(kernel.get("language")) or from_name(kernel.get("name"))
-    )  # fmt: skip
+        from_extension(info.get("file_extension"))
+        or from_name(info.get("name"))
+        or from_name(kernel.get("language"))
+        or from_name(kernel.get("name"))
+    )
     if found is None and any(isinstance(value, str) and "py" in value.lower() for value in kernel.values()):
         found = _BY_LANGUAGE["python"]
     return found

@@ -26,9 +26,8 @@ import jupytext
 from nbformat import NotebookNode
 
 from stack_v2.notebooks import languages
-from stack_v2.notebooks.guess import Guesser
+from stack_v2.notebooks.guess import LANGUAGES, Guesser
 from stack_v2.notebooks.languages import ScriptLanguage
-from stack_v2.notebooks.guess import LANGUAGES
 from stack_v2.notebooks.parse import NotebookError, error_kind
 
 NO_CODE = "no_code"

@@ -4,6 +4,13 @@ from stack_v2.optout.match import OptOutMatcher, is_github_url, normalized_repo_
 from stack_v2.optout.requests import ALL, OptOutFormatError, OptOutRequest, load_requests, parse_lines
 
 __all__ = [
-    "ALL", "OptOutFormatError", "OptOutMatcher", "OptOutRequest", "is_github_url", "load_requests",
-    "normalized_repo_key", "parse_lines", "repo_key_expr",
-]  # fmt: skip
+    "ALL",
+    "OptOutFormatError",
+    "OptOutMatcher",
+    "OptOutRequest",
+    "is_github_url",
+    "load_requests",
+    "normalized_repo_key",
+    "parse_lines",
+    "repo_key_expr",
+]

@@ -87,8 +87,14 @@ class OptOutRequest:
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "an object"}.get(type(value), type(value).__name__)  # fmt: skip
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
 
 
 def _short(value: Any) -> str:
@@ -106,18 +112,24 @@ def parse_request(obj: Any, *, line: int = 0, source: str = "") -> OptOutRequest
 
     owner = obj["owner"]
     if not isinstance(owner, str):
-        raise ValueError(f'field "owner": expected a GitHub user or organisation name (a string), '
-                         f"got {_type_name(owner)}")  # fmt: skip
+        raise ValueError(
+            f'field "owner": expected a GitHub user or organisation name (a string), got {_type_name(owner)}'
+        )
     if not _OWNER.fullmatch(owner):
-        raise ValueError(f'field "owner": {_short(owner)} is not a GitHub user or organisation name '
-                         "(letters, digits and '-', at most 39 characters; no URL or '/')")  # fmt: skip
+        raise ValueError(
+            f'field "owner": {_short(owner)} is not a GitHub user or organisation name '
+            "(letters, digits and '-', at most 39 characters; no URL or '/')"
+        )
 
     repos_value = obj["repos"]
     expected = 'expected "all" or a list of repository names'
     if isinstance(repos_value, str):
         if repos_value != ALL:
-            hint = " (write \"all\" in lower case)" if repos_value.lower() == ALL else \
-                " (a single repository is written as a list: [\"name\"])"  # fmt: skip
+            hint = (
+                ' (write "all" in lower case)'
+                if repos_value.lower() == ALL
+                else ' (a single repository is written as a list: ["name"])'
+            )
             raise ValueError(f'field "repos": {expected}, got the string {_short(repos_value)}{hint}')
         repos: str | tuple[str, ...] = ALL
     elif isinstance(repos_value, list):
@@ -126,14 +138,19 @@ def parse_request(obj: Any, *, line: int = 0, source: str = "") -> OptOutRequest
         names = []
         for i, name in enumerate(repos_value):
             if not isinstance(name, str):
-                raise ValueError(f'field "repos": item {i + 1}: expected a repository name (a string), '
-                                 f"got {_type_name(name)}")  # fmt: skip
+                raise ValueError(
+                    f'field "repos": item {i + 1}: expected a repository name (a string), got {_type_name(name)}'
+                )
             if "/" in name:
-                raise ValueError(f'field "repos": item {i + 1}: {_short(name)} is not a repository name: '
-                                 f'give the name without the owner or URL (the owner is "{owner}")')  # fmt: skip
+                raise ValueError(
+                    f'field "repos": item {i + 1}: {_short(name)} is not a repository name: '
+                    f'give the name without the owner or URL (the owner is "{owner}")'
+                )
             if not _REPO.fullmatch(name) or name in (".", ".."):
-                raise ValueError(f'field "repos": item {i + 1}: {_short(name)} is not a GitHub repository name '
-                                 "(letters, digits, '.', '-' and '_', at most 100 characters)")  # fmt: skip
+                raise ValueError(
+                    f'field "repos": item {i + 1}: {_short(name)} is not a GitHub repository name '
+                    "(letters, digits, '.', '-' and '_', at most 100 characters)"
+                )
             if name.lower().endswith(".git"):
                 raise ValueError(f'field "repos": item {i + 1}: {_short(name)}: give the name without ".git"')
             names.append(name)
@@ -143,15 +160,15 @@ def parse_request(obj: Any, *, line: int = 0, source: str = "") -> OptOutRequest
 
     received_value = obj["received"]
     if not isinstance(received_value, str):
-        raise ValueError(f'field "received": expected an ISO date "YYYY-MM-DD" (a string), '
-                         f"got {_type_name(received_value)}")  # fmt: skip
+        raise ValueError(
+            f'field "received": expected an ISO date "YYYY-MM-DD" (a string), got {_type_name(received_value)}'
+        )
     try:
         if not _DATE.fullmatch(received_value):
             raise ValueError
         received = dt.date.fromisoformat(received_value)
     except ValueError:
-        raise ValueError(f'field "received": expected an ISO date "YYYY-MM-DD", got {_short(received_value)}') \
-            from None  # fmt: skip
+        raise ValueError(f'field "received": expected an ISO date "YYYY-MM-DD", got {_short(received_value)}') from None
 
     extra = {k: v for k, v in obj.items() if k not in REQUIRED_FIELDS}
     return OptOutRequest(owner=owner, repos=repos, received=received, extra=extra, line=line, source=source)
@@ -177,8 +194,10 @@ def parse_lines(lines, source: str = "<optouts>") -> list[OptOutRequest]:
     problems: list[str] = []
     for number, text in enumerate(lines, start=1):
         if len(text) > MAX_LINE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
-            problems.append(f"{source} line {number}: longer than the limit of {MAX_LINE_BYTES:,} bytes "
-                            f"({MAX_LINE_BYTES // 1024} KiB) per request")  # fmt: skip
+            problems.append(
+                f"{source} line {number}: longer than the limit of {MAX_LINE_BYTES:,} bytes "
+                f"({MAX_LINE_BYTES // 1024} KiB) per request"
+            )
             continue
         if not text.strip():
             continue  # blank lines are allowed (e.g. a trailing newline)

@@ -1,10 +1,10 @@
 """Is a string random-looking (a key) or word-like (an identifier, a word)? The paper's KEY post-filter.
 
-BigCode (docs/the-stack-v2.md §8.1) keeps a KEY only if ``gibberish-detector`` calls it gibberish, using a character-bigram
-model trained on an English text they downloaded. We do the same without downloading anything: a bigram
-model over ``a-z``, ``0-9`` and a word boundary, trained on the identifiers, comments and docstrings of the
-Python standard library's top-level modules (real English and real code names). A string is gibberish when
-the mean log-probability of its transitions is below ``THRESHOLD``.
+BigCode (docs/the-stack-v2.md §8.1) keeps a KEY only if ``gibberish-detector`` calls it gibberish, using a
+character-bigram model trained on an English text they downloaded. We do the same without downloading anything: a
+bigram model over ``a-z``, ``0-9`` and a word boundary, trained on the identifiers, comments and docstrings of the
+Python standard library's top-level modules (real English and real code names). A string is gibberish when the mean
+log-probability of its transitions is below ``THRESHOLD``.
 
 The table is generated once and shipped (``_gibberish_table.py``) so that every machine redacts alike; the
 threshold was chosen on held-out identifiers against random hex/base64/alphanumeric strings. Rebuild with
@@ -99,8 +99,11 @@ def random_strings(seed: int = 0, per_kind: int = 400) -> list[str]:
         (string.ascii_uppercase + string.digits, 16, 32),
         (string.ascii_lowercase + string.digits, 9, 16),
     ]
-    return ["".join(rng.choice(alpha) for _ in range(rng.randint(lo, hi))) for alpha, lo, hi in kinds
-            for _ in range(per_kind)]  # fmt: skip
+    return [
+        "".join(rng.choice(alpha) for _ in range(rng.randint(lo, hi)))
+        for alpha, lo, hi in kinds
+        for _ in range(per_kind)
+    ]
 
 
 def calibrate(table, words: list[str], random_like: list[str]) -> tuple[float, float, float]:

@@ -1,11 +1,11 @@
 """The optional name detector: a Hugging Face token-classification model (StarPII, or any NER model) on disk.
 
-Off by default: the paper ran StarPII on GPUs (about 800 A100-hours for 800 GB, docs/the-stack-v2.md §8.1), and only names
-need a model, the other types having precise detectors here. Given a model directory, ``NameDetector`` loads
-it on first use (so a Beam core can be pickled before it is loaded) through ``transformers.pipeline`` and
-returns the spans of the entities whose group is a person name (``NAME`` for StarPII, ``PER``/``PERSON`` for
-common NER models). Like the paper's inference, long files are cut into windows of ``window_tokens`` tokens
-without overlap; the full-name filter (two words or more) is applied by ``detect``.
+Off by default: the paper ran StarPII on GPUs (about 800 A100-hours for 800 GB, docs/the-stack-v2.md §8.1), and only
+names need a model, the other types having precise detectors here. Given a model directory, ``NameDetector`` loads
+it on first use (so a Beam core can be pickled before it is loaded) through ``transformers.pipeline`` and returns
+the spans of the entities whose group is a person name (``NAME`` for StarPII, ``PER``/``PERSON`` for common NER
+models). Like the paper's inference, long files are cut into windows of ``window_tokens`` tokens without overlap;
+the full-name filter (two words or more) is applied by ``detect``.
 
 Needs ``transformers`` and ``torch`` (``pip install transformers torch``); they are imported only on first use.
 """
@@ -21,8 +21,16 @@ DEFAULT_LABELS = ("NAME", "PER", "PERSON")
 class NameDetector:
     """``detector(text)`` -> (start, end) spans of person names; a ``detect.NameDetector``."""
 
-    def __init__(self, model_path: str, *, labels: Iterable[str] = DEFAULT_LABELS, min_score: float = 0.5,
-                 window_tokens: int = 512, batch_size: int = 8, device: str = "cpu"):  # fmt: skip
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        labels: Iterable[str] = DEFAULT_LABELS,
+        min_score: float = 0.5,
+        window_tokens: int = 512,
+        batch_size: int = 8,
+        device: str = "cpu",
+    ):
         self.model_path = model_path
         self.labels = frozenset(labels)
         self.min_score = min_score
@@ -42,8 +50,13 @@ class NameDetector:
                 raise ImportError(
                     "the NER plugin needs transformers and torch: pip install transformers torch"
                 ) from exc
-            self._pipe = pipeline("token-classification", model=self.model_path, tokenizer=self.model_path,
-                                  aggregation_strategy="simple", device=self.device)  # fmt: skip
+            self._pipe = pipeline(
+                "token-classification",
+                model=self.model_path,
+                tokenizer=self.model_path,
+                aggregation_strategy="simple",
+                device=self.device,
+            )
         return self._pipe
 
     def windows(self, text: str) -> list[tuple[int, int]]:

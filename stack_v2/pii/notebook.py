@@ -31,8 +31,10 @@ NOTEBOOK_SUFFIX = ".ipynb"
 # Fields whose list of strings nbformat joins into one text (v4 names, then v3 output keys).
 _MULTILINE = frozenset({"source", "input", "text", "html", "latex", "svg", "javascript", "json", "markdown"})
 # Base64-encoded binary payloads: image/svg+xml is text; v3 outputs name a few formats without a MIME type.
-_BINARY_MIME = re.compile(r"image/(?!svg)|audio/|video/|application/(?:pdf|octet-stream|zip)"
-                          r"|(?:png|jpeg|jpg|gif|pdf)$")
+_BINARY_MIME = re.compile(
+    r"image/(?!svg)|audio/|video/|application/(?:pdf|octet-stream|zip)"
+    r"|(?:png|jpeg|jpg|gif|pdf)$"
+)
 _INDENT = re.compile(r"\n([ \t]*)\S")
 
 
@@ -62,7 +64,7 @@ def _walk(node: dict | list, parts: list[str], leaves: list[_Leaf], at: int, out
         if isinstance(value, str):
             # text stands alone; a metadata value reads as in the JSON, after its key and in quotes
             keyed = isinstance(key, str) and not _is_text_field(key)
-            prefix, suffix = (f"{json.dumps(key, ensure_ascii=False)}: \"", '"') if keyed else ("", "")
+            prefix, suffix = (f'{json.dumps(key, ensure_ascii=False)}: "', '"') if keyed else ("", "")
             parts.append(f"{prefix}{value}{suffix}\n")
             leaves.append(_Leaf(node, key, at + len(prefix), at + len(prefix) + len(value), output))
             at += len(prefix) + len(value) + len(suffix) + 1
@@ -128,8 +130,9 @@ def _spans(data, path: str, name_detector: NameDetector | None) -> tuple[list[Sp
     return spans, leaves
 
 
-def redact_notebook(text: str, data, *, replace, path: str,
-                    name_detector: NameDetector | None = None) -> tuple[str, dict[str, int]]:  # fmt: skip
+def redact_notebook(
+    text: str, data, *, replace, path: str, name_detector: NameDetector | None = None
+) -> tuple[str, dict[str, int]]:
     """``text`` (whose JSON is ``data``, from ``parse_notebook``) with the PII of its strings replaced.
 
     ``replace(span) -> str`` gives a span's replacement. Returns the text unchanged when nothing is found."""

@@ -58,18 +58,42 @@ _EMAIL = re.compile(
     r"(?![A-Za-z0-9_-]|\.[A-Za-z0-9])"
 )
 # Generic TLDs seen in real addresses (every two-letter label is taken as a country code).
-GENERIC_TLDS = frozenset("""
+GENERIC_TLDS = frozenset(
+    """
     com org net edu gov mil int info biz name pro mobi asia aero coop museum jobs travel tel cat
     io dev app tech online site xyz club cloud email page blog design digital systems solutions software
     space store top live work world agency academy studio network services company group global today
     science engineering consulting media news social life tools zone one link website center support
-    """.split())  # fmt: skip  # noqa: SIM905 (a word list reads better)
-RESERVED_EMAIL_DOMAINS = frozenset({
-    "example.com", "example.org", "example.net", "example.edu",
-    "domain.com", "domain.tld", "yourdomain.com", "your-domain.com", "mydomain.com", "yourcompany.com",
-    "company.com", "foo.com", "bar.com", "foobar.com", "foo.bar", "email.tld",
-    "foo.org", "bar.org", "foo.net", "bar.net", "test.com", "test.org", "nodomain.com", "somedomain.com",
-})  # fmt: skip
+    """.split()
+)  #  # noqa: SIM905 (a word list reads better)
+RESERVED_EMAIL_DOMAINS = frozenset(
+    {
+        "example.com",
+        "example.org",
+        "example.net",
+        "example.edu",
+        "domain.com",
+        "domain.tld",
+        "yourdomain.com",
+        "your-domain.com",
+        "mydomain.com",
+        "yourcompany.com",
+        "company.com",
+        "foo.com",
+        "bar.com",
+        "foobar.com",
+        "foo.bar",
+        "email.tld",
+        "foo.org",
+        "bar.org",
+        "foo.net",
+        "bar.net",
+        "test.com",
+        "test.org",
+        "nodomain.com",
+        "somedomain.com",
+    }
+)
 RESERVED_EMAIL_SUFFIXES = (".example", ".test", ".invalid", ".localhost", ".local", ".localdomain", ".internal")
 SERVICE_MAILBOXES = frozenset({"git", "noreply", "no-reply", "donotreply", "do-not-reply"})
 
@@ -83,27 +107,55 @@ def is_kept_email(address: str) -> bool:
     labels = domain.split(".")
     if len(labels[-2]) == 1:  # a@b.com, x@y.org: made up
         return True
-    return (local in SERVICE_MAILBOXES or ".".join(labels[-2:]) in RESERVED_EMAIL_DOMAINS
-            or domain.endswith(RESERVED_EMAIL_SUFFIXES) or "example" in labels)  # fmt: skip
+    return (
+        local in SERVICE_MAILBOXES
+        or ".".join(labels[-2:]) in RESERVED_EMAIL_DOMAINS
+        or domain.endswith(RESERVED_EMAIL_SUFFIXES)
+        or "example" in labels
+    )
 
 
 def find_emails(text: str, lo: int = 0, hi: int | None = None) -> list[Match]:
     """Personal-looking addresses in ``text[lo:hi]`` (offsets in ``text``)."""
     hi = len(text) if hi is None else hi
-    return [Match(EMAIL, m.group(1), m.start(1), m.end(1)) for m in _EMAIL.finditer(text, lo, hi)
-            if not is_kept_email(m.group(1))]  # fmt: skip
+    return [
+        Match(EMAIL, m.group(1), m.start(1), m.end(1))
+        for m in _EMAIL.finditer(text, lo, hi)
+        if not is_kept_email(m.group(1))
+    ]
 
 
 # --- IP addresses ---
 
-POPULAR_DNS_SERVERS = frozenset({
-    "8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112", "208.67.222.222",
-    "208.67.220.220", "76.76.19.19", "76.223.122.150", "8.26.56.26", "8.20.247.20", "94.140.14.14",
-    "94.140.15.15",
-    # the same providers' IPv6 resolvers (Google, Cloudflare, Quad9, OpenDNS, AdGuard)
-    "2001:4860:4860::8888", "2001:4860:4860::8844", "2606:4700:4700::1111", "2606:4700:4700::1001",
-    "2620:fe::fe", "2620:fe::9", "2620:119:35::35", "2620:119:53::53", "2a10:50c0::ad1:ff", "2a10:50c0::ad2:ff",
-})  # fmt: skip
+POPULAR_DNS_SERVERS = frozenset(
+    {
+        "8.8.8.8",
+        "8.8.4.4",
+        "1.1.1.1",
+        "1.0.0.1",
+        "9.9.9.9",
+        "149.112.112.112",
+        "208.67.222.222",
+        "208.67.220.220",
+        "76.76.19.19",
+        "76.223.122.150",
+        "8.26.56.26",
+        "8.20.247.20",
+        "94.140.14.14",
+        "94.140.15.15",
+        # the same providers' IPv6 resolvers (Google, Cloudflare, Quad9, OpenDNS, AdGuard)
+        "2001:4860:4860::8888",
+        "2001:4860:4860::8844",
+        "2606:4700:4700::1111",
+        "2606:4700:4700::1001",
+        "2620:fe::fe",
+        "2620:fe::9",
+        "2620:119:35::35",
+        "2620:119:53::53",
+        "2a10:50c0::ad1:ff",
+        "2a10:50c0::ad2:ff",
+    }
+)
 _IPV4 = re.compile(r"(?<![A-Za-z0-9_.])(\d{1,3}(?:\.\d{1,3}){3})(?![A-Za-z0-9_]|\.[A-Za-z0-9])", re.ASCII)
 _IPV6 = re.compile(r"(?<![A-Za-z0-9_:.])([23][0-9A-Fa-f]{3}(?::[0-9A-Fa-f]{0,4}){2,7})(?![A-Za-z0-9_:])")
 # Version contexts: a keyword or comparison just before the address on its line, or a version word nearby
@@ -116,8 +168,9 @@ _VERSION_BEFORE = re.compile(
 )
 _VERSION_AFTER = re.compile(r"-[A-Za-z0-9]")  # 9.3.0.25-r1, 1.2.3.4-beta
 _VERSION_NEAR = re.compile(r"version|release|section|vrmf|builddate", re.IGNORECASE)
-_NETWORK_LINE = re.compile(r"\bip|addr|host|server|dns|inet|route|gateway|proxy|remote|connect|socket|bind|listen",
-                           re.IGNORECASE)  # fmt: skip
+_NETWORK_LINE = re.compile(
+    r"\bip|addr|host|server|dns|inet|route|gateway|proxy|remote|connect|socket|bind|listen", re.IGNORECASE
+)
 _IPV6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 
 
@@ -128,8 +181,11 @@ def is_placeholder_ipv4(value: str) -> bool:
     steps = {b - a for a, b in itertools.pairwise(octets)}
     digits = value.replace(".", "")
     ascending = all(int(b) - int(a) == 1 for a, b in itertools.pairwise(digits))
-    return (steps in ({1}, {-1}, {0}) or ascending
-            or all(len(part) > 1 and len(set(part)) == 1 for part in value.split(".")))  # fmt: skip
+    return (
+        steps in ({1}, {-1}, {0})
+        or ascending
+        or all(len(part) > 1 and len(set(part)) == 1 for part in value.split("."))
+    )
 
 
 def _version_context(text: str, start: int, end: int) -> bool:
@@ -170,10 +226,16 @@ def _public_ipv6(value: str) -> bool:
 def find_ips(text: str, lo: int = 0, hi: int | None = None) -> list[Match]:
     """Public IPv4/IPv6 addresses in ``text[lo:hi]`` (offsets in ``text``; the rest is context)."""
     hi = len(text) if hi is None else hi
-    found = [Match(IP_ADDRESS, m.group(1), m.start(1), m.end(1)) for m in _IPV4.finditer(text, lo, hi)
-             if _public_ipv4(m.group(1), text, m.start(1), m.end(1))]  # fmt: skip
-    found += [Match(IP_ADDRESS, m.group(1), m.start(1), m.end(1)) for m in _IPV6.finditer(text, lo, hi)
-              if _public_ipv6(m.group(1))]  # fmt: skip
+    found = [
+        Match(IP_ADDRESS, m.group(1), m.start(1), m.end(1))
+        for m in _IPV4.finditer(text, lo, hi)
+        if _public_ipv4(m.group(1), text, m.start(1), m.end(1))
+    ]
+    found += [
+        Match(IP_ADDRESS, m.group(1), m.start(1), m.end(1))
+        for m in _IPV6.finditer(text, lo, hi)
+        if _public_ipv6(m.group(1))
+    ]
     return found
 
 

@@ -31,16 +31,18 @@ def _python_ignorecase(word: str) -> str:
     return word.replace("i", "[iİı]")
 
 
-_SECRET = "|".join([
-    r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}",
-    r"gh[pousr]_",
-    r"(?i:xox[abposr]-|hooks\.slack\.com)",
-    r"[rs]k_live_",
-    *(regex.pattern for regex in PrivateKeyDetector.denylist),
-    r"eyJ",
-    r"['\"](?:[0-9A-Fa-f]{9,}|[A-Za-z0-9+/=_\\-]{23,})['\"]",
-    "(?i:" + "|".join(_python_ignorecase(word) for word in DENYLIST) + ")",
-])  # fmt: skip
+_SECRET = "|".join(
+    [
+        r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}",
+        r"gh[pousr]_",
+        r"(?i:xox[abposr]-|hooks\.slack\.com)",
+        r"[rs]k_live_",
+        *(regex.pattern for regex in PrivateKeyDetector.denylist),
+        r"eyJ",
+        r"['\"](?:[0-9A-Fa-f]{9,}|[A-Za-z0-9+/=_\\-]{23,})['\"]",
+        "(?i:" + "|".join(_python_ignorecase(word) for word in DENYLIST) + ")",
+    ]
+)
 _EMAIL = r"[A-Za-z0-9_+-]@[A-Za-z0-9-]+\.[A-Za-z0-9]"
 _IP = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[23][0-9A-Fa-f]{3}:[0-9A-Fa-f]{0,4}:"
 _PATTERN = re2.compile(f"{_SECRET}|{_EMAIL}|{_IP}")

@@ -1,10 +1,10 @@
 """The redaction itself: ``redact(text, seed_key=blob_id)``, the library function that the stage runs.
 
-Replacements follow the paper (docs/the-stack-v2.md §8.1): ``<EMAIL>``, ``<KEY>``, ``<PASSWORD>``, ``<NAME>``; an IP address
-becomes one of five synthetic private addresses of its family. The paper draws that address with ``random``;
-here it is chosen by a hash of (seed_key, value), so the same value always gets the same address within a
-file, and a trainer who fetches the raw blob named in the manifest and calls ``redact`` with the same
-``seed_key`` (the blob id) and ``path`` gets exactly the shard's content, on any machine, in any run.
+Replacements follow the paper (docs/the-stack-v2.md §8.1): ``<EMAIL>``, ``<KEY>``, ``<PASSWORD>``, ``<NAME>``; an IP
+address becomes one of five synthetic private addresses of its family. The paper draws that address with ``random``;
+here it is chosen by a hash of (seed_key, value), so the same value always gets the same address within a file, and
+a trainer who fetches the raw blob named in the manifest and calls ``redact`` with the same ``seed_key`` (the blob
+id) and ``path`` gets exactly the shard's content, on any machine, in any run.
 
 IPv6 replacements: the paper's list mixes fd00::/8 and fc00::/8 addresses; we use fd00::/8 (locally assigned
 unique local addresses) only: its three fd00::/8 addresses and its two fc00:: ones moved to fd00::.
@@ -47,8 +47,9 @@ def replacement(kind: str, value: str, seed_key: str) -> str:
     return choices[int.from_bytes(digest, "big") % len(choices)]
 
 
-def redact(text: str, *, seed_key: str, path: str = "",
-           name_detector: NameDetector | None = None) -> tuple[str, dict[str, int]]:  # fmt: skip
+def redact(
+    text: str, *, seed_key: str, path: str = "", name_detector: NameDetector | None = None
+) -> tuple[str, dict[str, int]]:
     """``text`` with its PII replaced, and the number of replaced spans per type (empty when none).
 
     ``seed_key`` is the file's blob id (sha1); ``path`` its path in the repository (detect-secrets picks its
@@ -58,8 +59,13 @@ def redact(text: str, *, seed_key: str, path: str = "",
     data = parse_notebook(text) if is_notebook_path(path) else None
     if data is not None:
         try:
-            return redact_notebook(text, data, path=path, name_detector=name_detector,
-                                   replace=lambda span: replacement(span.kind, span.value, seed_key))  # fmt: skip
+            return redact_notebook(
+                text,
+                data,
+                path=path,
+                name_detector=name_detector,
+                replace=lambda span: replacement(span.kind, span.value, seed_key),
+            )
         except RecursionError:  # JSON nested deeper than the walk can follow: redacted as plain text below
             pass
     spans = find_pii(text, path=path, name_detector=name_detector)

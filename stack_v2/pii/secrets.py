@@ -81,12 +81,22 @@ PASSWORD = "password"
 
 # Built once per process: no per-file setup (detect-secrets' defaults: limits 4.5 and 3.0).
 PLUGINS: tuple[BasePlugin, ...] = (
-    AWSKeyDetector(), GitHubTokenDetector(), SlackDetector(), StripeDetector(), PrivateKeyDetector(),
-    JwtTokenDetector(), Base64HighEntropyString(), HexHighEntropyString(), KeywordDetector(),
-)  # fmt: skip
+    AWSKeyDetector(),
+    GitHubTokenDetector(),
+    SlackDetector(),
+    StripeDetector(),
+    PrivateKeyDetector(),
+    JwtTokenDetector(),
+    Base64HighEntropyString(),
+    HexHighEntropyString(),
+    KeywordDetector(),
+)
 SECRET_TYPES = frozenset(plugin.secret_type for plugin in PLUGINS)
-_FORMATTED = frozenset(p.secret_type for p in PLUGINS if isinstance(p, (AWSKeyDetector, GitHubTokenDetector,
-                       SlackDetector, StripeDetector, JwtTokenDetector)))  # fmt: skip
+_FORMATTED = frozenset(
+    p.secret_type
+    for p in PLUGINS
+    if isinstance(p, (AWSKeyDetector, GitHubTokenDetector, SlackDetector, StripeDetector, JwtTokenDetector))
+)
 PRIVATE_KEY_TYPE = _PRIVATE_KEY = PrivateKeyDetector.secret_type
 _KEYWORD = KeywordDetector.secret_type
 # detect-secrets' keyword patterns want a value that starts with a word character (``(?=\w+)`` in their
@@ -116,8 +126,11 @@ def _keyword_regexes(path: str):
 @functools.lru_cache(maxsize=64)
 def _symbol_regexes(path: str):
     """The keyword patterns for ``path`` with a value that starts with a symbol (``SYMBOL_KEYWORD``)."""
-    return {re.compile(regex.pattern.replace(SECRET, _SYMBOL_SECRET), regex.flags): group
-            for regex, group in _keyword_regexes(path).items() if SECRET in regex.pattern}  # fmt: skip
+    return {
+        re.compile(regex.pattern.replace(SECRET, _SYMBOL_SECRET), regex.flags): group
+        for regex, group in _keyword_regexes(path).items()
+        if SECRET in regex.pattern
+    }
 
 
 def skips_file(path: str) -> bool:
@@ -133,7 +146,8 @@ def shannon_entropy(plugin: HighEntropyStringsPlugin, data: str) -> float:
     if not data:
         return 0
     order = _CHARSET_ORDER.get(plugin.charset) or _CHARSET_ORDER.setdefault(
-        plugin.charset, {ch: i for i, ch in enumerate(plugin.charset)})  # fmt: skip
+        plugin.charset, {ch: i for i, ch in enumerate(plugin.charset)}
+    )
     entropy = 0.0
     for x in sorted((ch for ch in set(data) if ch in order), key=order.__getitem__):
         p_x = float(data.count(x)) / len(data)
@@ -155,9 +169,14 @@ def _values(plugin: BasePlugin, line: str, keyword_regexes) -> set[str]:
 
 def _filtered(value: str, line: str, plugin: BasePlugin) -> bool:
     """detect-secrets' default per-secret filters."""
-    return (is_sequential_string(value) or is_potential_uuid(value) or is_templated_secret(value)
-            or is_prefixed_with_dollar_sign(value) or is_not_alphanumeric_string(value)
-            or is_likely_id_string(value, line, plugin))  # fmt: skip
+    return (
+        is_sequential_string(value)
+        or is_potential_uuid(value)
+        or is_templated_secret(value)
+        or is_prefixed_with_dollar_sign(value)
+        or is_not_alphanumeric_string(value)
+        or is_likely_id_string(value, line, plugin)
+    )
 
 
 # Per-plugin gates: a plugin can only match a line that holds its anchor, so the others are not run on it.
@@ -214,25 +233,81 @@ def detect_secrets_view(findings: list[RawFinding]) -> set[tuple[str, str]]:
 # --- the paper's post-filters, and ours ---
 
 _PLACEHOLDER = re.compile(r"example|sample|dummy|placeholder|your[_-]|xxxx|\*\*\*|\.\.\.", re.IGNORECASE)
-_HASH_LINE = re.compile(r"sha\d|sha[-_]?\b|md5|hash|digest|checksum|integrity|fingerprint|etag|crc32|commit",
-                        re.IGNORECASE)  # fmt: skip
+_HASH_LINE = re.compile(
+    r"sha\d|sha[-_]?\b|md5|hash|digest|checksum|integrity|fingerprint|etag|crc32|commit", re.IGNORECASE
+)
 _ASSIGNED = re.compile(r"(?:(?<![=!<>])=|:|=>|:=|<-)\s*(?:[@rRbBuUfF]{1,2})?\(?\s*$")
 _ASSIGNED_NAME = re.compile(r"([\w.\-]+)['\"\]]*\s*(?:\[[^\]]*\]\s*)?(?:(?<![=!<>])=|:|=>|:=|<-)\s*[^=]*$")
-_SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|auth|cred|api|private|session|cookie|access",
-                          re.IGNORECASE)  # fmt: skip
+_SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|auth|cred|api|private|session|cookie|access", re.IGNORECASE)
 _PASSWORD_KEYWORD = re.compile(r"pass|pwd|contrase", re.IGNORECASE)
 _CREDENTIAL_WORD = re.compile(r"pass|pwd|secret|token|key|auth|cred", re.IGNORECASE)
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 _SEGMENTS = re.compile(r"[^-_.:/ ]{12,}")
-PLACEHOLDER_PASSWORDS = frozenset({
-    "password", "passwd", "pass", "secret", "admin", "root", "test", "testing", "guest", "default", "none",
-    "null", "nil", "undefined", "true", "false", "empty", "blank", "required", "optional", "string", "text",
-    "value", "hidden", "foo", "bar", "foobar", "changeme", "changeit", "letmein", "mysecret", "mypassword",
-    "pass123", "password1", "password123", "1234", "12345", "123456", "qwerty", "user", "username",
-    # well-known defaults of databases, brokers and tutorials
-    "postgres", "mysql", "mariadb", "oracle", "redis", "rabbitmq", "sa", "admin123", "admin1234", "root123",
-    "test123", "secret123", "passw0rd", "p@ssw0rd", "p@ssword", "pa55word", "s3cr3t", "tiger", "scott",
-})  # fmt: skip
+PLACEHOLDER_PASSWORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pass",
+        "secret",
+        "admin",
+        "root",
+        "test",
+        "testing",
+        "guest",
+        "default",
+        "none",
+        "null",
+        "nil",
+        "undefined",
+        "true",
+        "false",
+        "empty",
+        "blank",
+        "required",
+        "optional",
+        "string",
+        "text",
+        "value",
+        "hidden",
+        "foo",
+        "bar",
+        "foobar",
+        "changeme",
+        "changeit",
+        "letmein",
+        "mysecret",
+        "mypassword",
+        "pass123",
+        "password1",
+        "password123",
+        "1234",
+        "12345",
+        "123456",
+        "qwerty",
+        "user",
+        "username",
+        # well-known defaults of databases, brokers and tutorials
+        "postgres",
+        "mysql",
+        "mariadb",
+        "oracle",
+        "redis",
+        "rabbitmq",
+        "sa",
+        "admin123",
+        "admin1234",
+        "root123",
+        "test123",
+        "secret123",
+        "passw0rd",
+        "p@ssw0rd",
+        "p@ssword",
+        "pa55word",
+        "s3cr3t",
+        "tiger",
+        "scott",
+    }
+)
 
 
 _KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
@@ -300,8 +375,9 @@ def _password_ok(value: str) -> bool:
 
 
 # jwt.io's default token (secret "your-256-bit-secret"), pasted into countless docs and tests.
-_JWT_IO_EXAMPLE = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
-                   "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ")  # fmt: skip
+_JWT_IO_EXAMPLE = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ"
+)
 _JWT_TAIL = r"[A-Za-z0-9_\-.+/=]*"
 
 

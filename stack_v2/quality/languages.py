@@ -38,8 +38,9 @@ class LanguageSelection:
         return record
 
 
-def load_selection(path: str | Path | None = None, keep_set: str | None = None,
-                   keep_languages: list | None = None) -> LanguageSelection:  # fmt: skip
+def load_selection(
+    path: str | Path | None = None, keep_set: str | None = None, keep_languages: list | None = None
+) -> LanguageSelection:
     """The selection in ``path`` (the shipped list by default), keeping a named set or a list if given."""
     path = Path(path or LANGUAGES_FILE)
     try:

@@ -14,8 +14,8 @@ import os
 import sys
 from dataclasses import dataclass
 
-from stack_v2.io.layout import REPORT_DIR
 from stack_v2 import storage
+from stack_v2.io.layout import REPORT_DIR
 
 INDEX = "index.html"
 
@@ -27,8 +27,9 @@ class ReportFiles:
     card_updated: bool
 
 
-def write_report(dataset: str, output: str | None = None, top: int = 15, repos_per_pass: int | None = None
-                 ) -> ReportFiles:  # fmt: skip
+def write_report(
+    dataset: str, output: str | None = None, top: int = 15, repos_per_pass: int | None = None
+) -> ReportFiles:
     """Write the HTML report of ``dataset`` to ``output`` (default ``DATASET/report/index.html``) and the
     plots as PNG files beside it; when they land in ``DATASET/report/``, the dataset card links them."""
     from stack_v2.io.card import embed_plots
@@ -50,8 +51,11 @@ def write_report(dataset: str, output: str | None = None, top: int = 15, repos_p
     card = storage.join(dataset, "README.md")
     card_updated = False
     if _same_place(out_dir, storage.join(dataset, REPORT_DIR)) and storage.exists(card):
-        embed_plots(card, [(f"{REPORT_DIR}/{plot.name}.png", plot.title) for plot in plots],
-                        report=f"{REPORT_DIR}/{storage.basename(output)}")  # fmt: skip
+        embed_plots(
+            card,
+            [(f"{REPORT_DIR}/{plot.name}.png", plot.title) for plot in plots],
+            report=f"{REPORT_DIR}/{storage.basename(output)}",
+        )
         card_updated = True
     return ReportFiles(output, paths, card_updated)
 
@@ -68,6 +72,9 @@ def write_report_or_warn(dataset: str) -> ReportFiles | None:
     try:
         return write_report(dataset)
     except Exception as exc:  # noqa: BLE001 - the dataset is complete without its plots
-        print(f"[stack-v2] warning: the HTML report and plots were not written ({type(exc).__name__}: {exc}); "
-              f"`stack-v2 report DIR` writes them later", file=sys.stderr)  # fmt: skip
+        print(
+            f"[stack-v2] warning: the HTML report and plots were not written ({type(exc).__name__}: {exc}); "
+            f"`stack-v2 report DIR` writes them later",
+            file=sys.stderr,
+        )
         return None

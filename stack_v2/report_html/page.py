@@ -39,8 +39,10 @@ footer { margin-top: 2.5em; font-size: .85em; color: #56616b; }
 
 
 # Nothing outside the file may load: images are data: URLs, the style is inline, there is no script.
-CSP = ("<meta http-equiv=\"Content-Security-Policy\" "
-       "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">")
+CSP = (
+    '<meta http-equiv="Content-Security-Policy" '
+    "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
+)
 
 
 def e(value) -> str:
@@ -77,12 +79,16 @@ class Table:
         def cls(column: str) -> str:
             return ' class="n"' if column.startswith("#") else ' class="path"' if column.startswith("~") else ""
 
-        out = ["<table>", "<thead><tr>" + "".join(f"<th{cls(c)}>{e(c.lstrip('#~'))}</th>" for c in self.columns)
-               + "</tr></thead>", "<tbody>"]  # fmt: skip
+        out = [
+            "<table>",
+            "<thead><tr>" + "".join(f"<th{cls(c)}>{e(c.lstrip('#~'))}</th>" for c in self.columns) + "</tr></thead>",
+            "<tbody>",
+        ]
         for css, cells in self.rows:
             attr = f' class="{e(css)}"' if css else ""
-            out.append(f"<tr{attr}>" + "".join(f"<td{cls(c)}>{_cell(v)}</td>" for c, v in zip(self.columns, cells))
-                       + "</tr>")  # fmt: skip
+            out.append(
+                f"<tr{attr}>" + "".join(f"<td{cls(c)}>{_cell(v)}</td>" for c, v in zip(self.columns, cells)) + "</tr>"
+            )
         if not self.rows:
             out.append(f'<tr><td colspan="{len(self.columns)}">none</td></tr>')
         out += ["</tbody>", "</table>"]
@@ -100,34 +106,73 @@ def _cell(value) -> str:
 def figure(plot: Plot) -> str:
     width, height = png_size(plot.png)
     data = base64.b64encode(plot.png).decode("ascii")
-    return (f'<figure id="plot-{e(plot.name)}"><img src="data:image/png;base64,{data}" width="{width}" '
-            f'height="{height}" alt="{e(plot.title)}"><figcaption>{e(plot.title)} '
-            f'(<code>{e(plot.name)}.png</code>)</figcaption></figure>')  # fmt: skip
+    return (
+        f'<figure id="plot-{e(plot.name)}"><img src="data:image/png;base64,{data}" width="{width}" '
+        f'height="{height}" alt="{e(plot.title)}"><figcaption>{e(plot.title)} '
+        f"(<code>{e(plot.name)}.png</code>)</figcaption></figure>"
+    )
 
 
 def funnel_tables(report: dict) -> str:
-    t = Table(["stage", "#files in", "#kept", "#dropped", "#failed", "#% files removed", "#MB in", "#MB kept",
-               "#MB removed", "#% volume removed"])  # fmt: skip
+    t = Table(
+        [
+            "stage",
+            "#files in",
+            "#kept",
+            "#dropped",
+            "#failed",
+            "#% files removed",
+            "#MB in",
+            "#MB kept",
+            "#MB removed",
+            "#% volume removed",
+        ]
+    )
     for st in report.get("stages", []):
         removed_files = st["dropped"]["files"] + st["failed"]["files"]
         removed_bytes = st["dropped"]["bytes"] + st["failed"]["bytes"]
-        t.add(st["stage"], st["input"]["files"], st["kept"]["files"], st["dropped"]["files"], st["failed"]["files"],
-              pct(removed_files, st["input"]["files"]), mb(st["input"]["bytes"]), mb(st["kept"]["bytes"]),
-              mb(removed_bytes), pct(removed_bytes, st["input"]["bytes"]))  # fmt: skip
+        t.add(
+            st["stage"],
+            st["input"]["files"],
+            st["kept"]["files"],
+            st["dropped"]["files"],
+            st["failed"]["files"],
+            pct(removed_files, st["input"]["files"]),
+            mb(st["input"]["bytes"]),
+            mb(st["kept"]["bytes"]),
+            mb(removed_bytes),
+            pct(removed_bytes, st["input"]["bytes"]),
+        )
     totals = report.get("totals")
     if totals:
         removed_files = totals["dropped"]["files"] + totals["failed"]["files"]
         removed_bytes = totals["dropped"]["bytes"] + totals["failed"]["bytes"]
-        t.add("all stages", totals["input"]["files"], totals["kept"]["files"], totals["dropped"]["files"],
-              totals["failed"]["files"], pct(removed_files, totals["input"]["files"]), mb(totals["input"]["bytes"]),
-              mb(totals["kept"]["bytes"]), mb(removed_bytes), pct(removed_bytes, totals["input"]["bytes"]),
-              css="total")  # fmt: skip
+        t.add(
+            "all stages",
+            totals["input"]["files"],
+            totals["kept"]["files"],
+            totals["dropped"]["files"],
+            totals["failed"]["files"],
+            pct(removed_files, totals["input"]["files"]),
+            mb(totals["input"]["bytes"]),
+            mb(totals["kept"]["bytes"]),
+            mb(removed_bytes),
+            pct(removed_bytes, totals["input"]["bytes"]),
+            css="total",
+        )
     reasons = Table(["stage", "outcome", "reason", "#files", "#% of stage input", "#MB", "#bytes"])
     for st in report.get("stages", []):
         for outcome, by_reason in st.get("reasons", {}).items():
             for reason, c in by_reason.items():
-                reasons.add(st["stage"], outcome, reason, c["files"], pct(c["files"], st["input"]["files"]),
-                            mb(c["bytes"]), c["bytes"])  # fmt: skip
+                reasons.add(
+                    st["stage"],
+                    outcome,
+                    reason,
+                    c["files"],
+                    pct(c["files"], st["input"]["files"]),
+                    mb(c["bytes"]),
+                    c["bytes"],
+                )
     return t.html() + "\n<h3>Reasons</h3>\n" + reasons.html()
 
 
@@ -136,13 +181,21 @@ def filters_table(filters: dict) -> str:
     t = Table(["filter", "rule", "#files removed", "#% files", "#MB removed", "#% volume"])
     for row in filters["rules"]:
         rule = row["reason"] if row["outcome"] == "dropped" else f"{row['reason']} (failed)"
-        t.add(row["filter"], rule, row["files"], f"{row['files_pct']:.2f}", mb(row["bytes"]),
-              f"{row['bytes_pct']:.2f}")
+        t.add(row["filter"], rule, row["files"], f"{row['files_pct']:.2f}", mb(row["bytes"]), f"{row['bytes_pct']:.2f}")
     total = filters["removed"]
-    t.add("all filters", "", total["files"], f"{total['files_pct']:.2f}", mb(total["bytes"]),
-          f"{total['bytes_pct']:.2f}", css="total")  # fmt: skip
-    return (f"<p>What the training-set filters removed from the {base['files']:,} files ({mb(base['bytes'])} MB) "
-            f"that reached the first of them, as the paper's filter table.</p>\n{t.html()}")
+    t.add(
+        "all filters",
+        "",
+        total["files"],
+        f"{total['files_pct']:.2f}",
+        mb(total["bytes"]),
+        f"{total['bytes_pct']:.2f}",
+        css="total",
+    )
+    return (
+        f"<p>What the training-set filters removed from the {base['files']:,} files ({mb(base['bytes'])} MB) "
+        f"that reached the first of them, as the paper's filter table.</p>\n{t.html()}"
+    )
 
 
 def languages_table(languages: dict) -> str:
@@ -151,8 +204,15 @@ def languages_table(languages: dict) -> str:
     t = Table(["language", "#files", "#% files", "#MB", "#% volume", "#bytes"])
     for name, c in sorted(languages.items(), key=lambda kv: (-kv[1]["bytes"], kv[0])):
         t.add(name, c["files"], pct(c["files"], total_files), mb(c["bytes"]), pct(c["bytes"], total_bytes), c["bytes"])
-    t.add("all languages", total_files, "100.00" if total_files else "0.00", mb(total_bytes),
-          "100.00" if total_bytes else "0.00", total_bytes, css="total")  # fmt: skip
+    t.add(
+        "all languages",
+        total_files,
+        "100.00" if total_files else "0.00",
+        mb(total_bytes),
+        "100.00" if total_bytes else "0.00",
+        total_bytes,
+        css="total",
+    )
     return t.html()
 
 
@@ -169,8 +229,11 @@ def license_tables(stats: DatasetStats) -> str:
         named = Table(["license", "#files dropped because of it", "#MB"])
         for name, c in stats.dropped_licenses.items():
             named.add(name, c.files, mb(c.bytes))
-        out += [f"<h3>Licenses that decided non_permissive drops (top {stats.top}; a permissive license found "
-                "beside them is not counted)</h3>", named.html()]
+        out += [
+            f"<h3>Licenses that decided non_permissive drops (top {stats.top}; a permissive license found "
+            "beside them is not counted)</h3>",
+            named.html(),
+        ]
     detection = stats.report.get("license_detection")
     if detection:
         t = Table(["outcome", "reason", "#license files (distinct blobs)"])
@@ -185,8 +248,15 @@ def _size_summary(name: str, sizes: SizeStats) -> list:
     median = sizes.median_bin()
     if median is None:
         return [name, 0, "", "", "", "", ""]
-    return [name, sizes.files, sizes.total, f"{sizes.total / sizes.files:,.0f}", sizes.smallest, sizes.largest,
-            _bin_label(median)]  # fmt: skip
+    return [
+        name,
+        sizes.files,
+        sizes.total,
+        f"{sizes.total / sizes.files:,.0f}",
+        sizes.smallest,
+        sizes.largest,
+        _bin_label(median),
+    ]
 
 
 def _bin_label(k: int) -> str:
@@ -208,8 +278,10 @@ def size_tables(stats: DatasetStats) -> str:
 
 def repository_tables(stats: DatasetStats) -> str:
     out = [f"<p>{stats.repositories:,} repositories have kept files.</p>"]
-    for title, rows in ((f"Top {stats.top} by files", stats.top_repos_by_files),
-                        (f"Top {stats.top} by bytes", stats.top_repos_by_bytes)):  # fmt: skip
+    for title, rows in (
+        (f"Top {stats.top} by files", stats.top_repos_by_files),
+        (f"Top {stats.top} by bytes", stats.top_repos_by_bytes),
+    ):
         t = Table(["repository", "#files", "#MB", "#bytes"])
         for repo, files, nbytes in rows:
             t.add(repo, files, mb(nbytes), nbytes)
@@ -236,24 +308,36 @@ def extra_sections(report: dict) -> list[tuple[str, str, str]]:
     sections = []
     pii = report.get("pii")
     if pii:
-        body = (f"<p>{pii.get('files_redacted', {}).get('all', 0):,} files had personal data or secrets "
-                "replaced.</p>\n" + _counts_table(["type", "#spans"], pii.get("spans", {}).items()))
+        body = (
+            f"<p>{pii.get('files_redacted', {}).get('all', 0):,} files had personal data or secrets "
+            "replaced.</p>\n" + _counts_table(["type", "#spans"], pii.get("spans", {}).items())
+        )
         sections.append(("pii", "PII redaction", body))
     notebooks = report.get("notebooks")
     if notebooks:
         rows = [("script", language, n) for language, n in notebooks.get("scripts", {}).items()]
         rows += [("structured", "Python (triplets)", n) for n in notebooks.get("structured", {}).values()]
-        rows += [(f"no script ({outcome})", reason, n) for outcome in ("dropped", "failed")
-                 for reason, n in notebooks.get(outcome, {}).items()]  # fmt: skip
-        sections.append(("notebooks", "Jupyter notebooks", _counts_table(["form", "language or reason", "#notebooks"],
-                                                                         rows)))  # fmt: skip
+        rows += [
+            (f"no script ({outcome})", reason, n)
+            for outcome in ("dropped", "failed")
+            for reason, n in notebooks.get(outcome, {}).items()
+        ]
+        sections.append(
+            ("notebooks", "Jupyter notebooks", _counts_table(["form", "language or reason", "#notebooks"], rows))
+        )
     optouts = report.get("optouts")
     if optouts:
-        body = (f"<p>{optouts['files_removed']:,} files ({mb(optouts['bytes_removed'])} MB) of "
-                f"{optouts['repositories_removed']:,} repositories removed at their owners' request.</p>\n"
-                + _counts_table(["applied at", "#requests", "#files removed", "#repositories removed"],
-                                ((a["applied_at"], a["requests"], a["files_removed"], a["repositories_removed"])
-                                 for a in optouts.get("applications", []))))  # fmt: skip
+        body = (
+            f"<p>{optouts['files_removed']:,} files ({mb(optouts['bytes_removed'])} MB) of "
+            f"{optouts['repositories_removed']:,} repositories removed at their owners' request.</p>\n"
+            + _counts_table(
+                ["applied at", "#requests", "#files removed", "#repositories removed"],
+                (
+                    (a["applied_at"], a["requests"], a["files_removed"], a["repositories_removed"])
+                    for a in optouts.get("applications", [])
+                ),
+            )
+        )
         sections.append(("optouts", "Opt-outs", body))
     return sections
 
@@ -282,33 +366,39 @@ def render(stats: DatasetStats, plots: Sequence[Plot]) -> str:
     ]
     body = [
         f"<h1>Dataset report: {e(name)}</h1>",
-        (f'<p class="summary">Recipe <code>{e(name)}</code>, archive <code>{e(run.get("archive", ""))}</code>: '
-         f'<span class="kept">{kept["files"]:,} files ({mb(kept["bytes"])} MB) kept</span> of {total_in["files"]:,} '
-         f'({mb(total_in["bytes"])} MB) in {len(report.get("languages", {})):,} languages; accounting '
-         f"{e(accounting_text)}.</p>"),
+        (
+            f'<p class="summary">Recipe <code>{e(name)}</code>, archive <code>{e(run.get("archive", ""))}</code>: '
+            f'<span class="kept">{kept["files"]:,} files ({mb(kept["bytes"])} MB) kept</span> of {total_in["files"]:,} '
+            f"({mb(total_in['bytes'])} MB) in {len(report.get('languages', {})):,} languages; accounting "
+            f"{e(accounting_text)}.</p>"
+        ),
         "<nav>" + "".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title, _ in sections) + "</nav>",
     ]
     for sid, title, content in sections:
         body.append(f'<section id="{sid}">\n<h2>{e(title)}</h2>\n{content}\n</section>')
     seconds = run.get("seconds")
     took = f"; the build took {seconds:,.1f} s" if isinstance(seconds, (int, float)) else ""
-    body.append(f"<footer>Written by stack-v2 {e(__version__)} from report.json, {stats.shards['manifest']:,} "
-                f"manifest and {stats.shards['dropped']:,} dropped shards{took}.</footer>")
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        CSP,
-        f"<title>stack-v2 report: {e(name)}</title>",
-        f"<style>{CSS}</style>",
-        "</head>",
-        "<body>",
-        "<main>",
-        *body,
-        "</main>",
-        "</body>",
-        "</html>",
-        "",
-    ])  # fmt: skip
+    body.append(
+        f"<footer>Written by stack-v2 {e(__version__)} from report.json, {stats.shards['manifest']:,} "
+        f"manifest and {stats.shards['dropped']:,} dropped shards{took}.</footer>"
+    )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            CSP,
+            f"<title>stack-v2 report: {e(name)}</title>",
+            f"<style>{CSS}</style>",
+            "</head>",
+            "<body>",
+            "<main>",
+            *body,
+            "</main>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )

@@ -18,14 +18,22 @@ from stack_v2.report_html.stats import SIZE_BINS, DatasetStats, top_languages
 
 DPI = 100
 WIDTH = 10.0  # inches: 1000 px at DPI
-RC = {"text.parse_math": False, "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-      "svg.hashsalt": "stack-v2", "path.simplify": True}  # fmt: skip
+RC = {
+    "text.parse_math": False,
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "stack-v2",
+    "path.simplify": True,
+}
 KEPT, DROPPED, FAILED, NEUTRAL = "#3a7d44", "#c0392b", "#e08e0b", "#4a6fa5"
 LICENSE_COLOURS = {"permissive": KEPT, "no_license": NEUTRAL, "non_permissive": DROPPED}
 LABEL_CHARS = 42
-LICENSES_CAPTION = ("License types and detected licenses (green: kept files whose detected_licenses name it; red: "
-                    "files the license stage dropped because of it, i.e. a non-permissive license or GHArchive "
-                    "license; permissive licenses found beside them are not counted as dropped)")  # fmt: skip
+LICENSES_CAPTION = (
+    "License types and detected licenses (green: kept files whose detected_licenses name it; red: "
+    "files the license stage dropped because of it, i.e. a non-permissive license or GHArchive "
+    "license; permissive licenses found beside them are not counted as dropped)"
+)
 
 
 @dataclass(frozen=True)
@@ -95,9 +103,13 @@ def licenses_plot(stats: DatasetStats) -> Plot:
     names = list(dict.fromkeys([*stats.detected_licenses, *stats.dropped_licenses]))
     fig, (kind_ax, name_ax) = _figure(max(len(kinds), len(names), 3))
     if kinds:
-        _barh(kind_ax, [k for k, _ in kinds], [c.files for _, c in kinds],
-              [LICENSE_COLOURS.get(k, "#888888") for k, _ in kinds],
-              "Files per license type (non_permissive: dropped)")
+        _barh(
+            kind_ax,
+            [k for k, _ in kinds],
+            [c.files for _, c in kinds],
+            [LICENSE_COLOURS.get(k, "#888888") for k, _ in kinds],
+            "Files per license type (non_permissive: dropped)",
+        )
     else:
         _empty(kind_ax, "no license information")
     if names:
@@ -107,8 +119,13 @@ def licenses_plot(stats: DatasetStats) -> Plot:
         kind_width = 0.4
         name_ax.barh([p + kind_width / 2 for p in positions], kept, height=kind_width, color=KEPT, label="kept files")
         # dropped counts come from deciding_licenses: a permissive license found beside a GPL one gets no red bar
-        name_ax.barh([p - kind_width / 2 for p in positions], dropped, height=kind_width, color=DROPPED,
-                     label="files dropped because of it (non_permissive)")  # fmt: skip
+        name_ax.barh(
+            [p - kind_width / 2 for p in positions],
+            dropped,
+            height=kind_width,
+            color=DROPPED,
+            label="files dropped because of it (non_permissive)",
+        )
         name_ax.set_yticks(positions, [_label(n) for n in names])
         name_ax.set_title("Detected licenses: kept files, and the drops each decided", loc="left", fontsize=10)
         fig.legend(loc="outside lower right", ncols=2, fontsize=8, frameon=False)
@@ -133,8 +150,9 @@ def funnel_plot(stats: DatasetStats) -> Plot:
         failed = [st["failed"][key] * scale for st in stages]
         ax.barh(positions, kept, color=KEPT, height=0.7, label="kept")
         ax.barh(positions, dropped, left=kept, color=DROPPED, height=0.7, label="dropped")
-        ax.barh(positions, failed, left=[k + d for k, d in zip(kept, dropped)], color=FAILED, height=0.7,
-                label="failed")  # fmt: skip
+        ax.barh(
+            positions, failed, left=[k + d for k, d in zip(kept, dropped)], color=FAILED, height=0.7, label="failed"
+        )
         ax.set_yticks(positions, labels)
         ax.set_xlim(left=0)
         ax.set_title(f"{unit} into each stage", loc="left", fontsize=10)
@@ -178,8 +196,13 @@ def sizes_plot(stats: DatasetStats) -> Plot:
     for sizes, colour, label in ((stats.kept_sizes, KEPT, "kept"), (stats.dropped_sizes, DROPPED, "dropped")):
         empty = int(sizes.bins[0])
         note = f", {empty:,} empty" if empty else ""
-        ax.stairs(sizes.bins[first : last + 1], edges, color=colour, linewidth=1.6,
-                  label=f"{label} ({sizes.files:,} files{note})")  # fmt: skip
+        ax.stairs(
+            sizes.bins[first : last + 1],
+            edges,
+            color=colour,
+            linewidth=1.6,
+            label=f"{label} ({sizes.files:,} files{note})",
+        )
     ax.set_xscale("log", base=2)
     ticks = [2**e for e in range(first - 1, last + 1) if e % 2 == 0]
     ax.set_xticks(ticks, [human_bytes(t) for t in ticks])
@@ -195,8 +218,14 @@ def repositories_plot(stats: DatasetStats) -> Plot:
     by_files, by_bytes = stats.top_repos_by_files, stats.top_repos_by_bytes
     fig, (files_ax, bytes_ax) = _figure(max(len(by_files), len(by_bytes), 1))
     _barh(files_ax, [r[0] for r in by_files], [r[1] for r in by_files], NEUTRAL, "Top repositories by files kept")
-    _barh(bytes_ax, [r[0] for r in by_bytes], [_mb(r[2]) for r in by_bytes], KEPT, "Top repositories by MB kept",
-          "{:,.2f}")  # fmt: skip
+    _barh(
+        bytes_ax,
+        [r[0] for r in by_bytes],
+        [_mb(r[2]) for r in by_bytes],
+        KEPT,
+        "Top repositories by MB kept",
+        "{:,.2f}",
+    )
     return Plot("repositories", "Top repositories", _png(fig))
 
 

@@ -21,8 +21,8 @@ import polars as pl
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from stack_v2.errors import StackV2Error
 from stack_v2 import storage
+from stack_v2.errors import StackV2Error
 from stack_v2.licenses.classify import NOASSERTION, UNKNOWN_REFERENCE, load_non_license, load_permissive
 
 BATCH_ROWS = 65_536
@@ -153,8 +153,10 @@ def _license_lists(dataset: str) -> tuple[frozenset[str], frozenset[str]]:
     from stack_v2.recipe import parse_recipe
 
     params: dict = {}
-    for name, read in (("recipe.yaml", lambda text: (text, "recipe.yaml")),
-                       ("run.json", lambda text: (json.loads(text)["recipe"]["text"], "run.json"))):  # fmt: skip
+    for name, read in (
+        ("recipe.yaml", lambda text: (text, "recipe.yaml")),
+        ("run.json", lambda text: (json.loads(text)["recipe"]["text"], "run.json")),
+    ):
         path = storage.join(dataset, name)
         if storage.exists(path):
             try:
@@ -183,19 +185,26 @@ def collect(dataset: str, top: int = 15, repos_per_pass: int = REPOS_PER_PASS) -
     license_types: dict[str, Count] = {}
     detected: dict[str, Count] = {}
     kept_sizes, dropped_sizes = SizeStats(), SizeStats()
-    largest = pl.DataFrame(schema={"repo_name": pl.String, "path": pl.String, "language": pl.String,
-                                   "length_bytes": pl.Int64})  # fmt: skip
-    for frame in _batches(manifest, ["repo_name", "path", "language", "length_bytes", "license_type",
-                                     "detected_licenses"]):  # fmt: skip
+    largest = pl.DataFrame(
+        schema={"repo_name": pl.String, "path": pl.String, "language": pl.String, "length_bytes": pl.Int64}
+    )
+    for frame in _batches(
+        manifest, ["repo_name", "path", "language", "length_bytes", "license_type", "detected_licenses"]
+    ):
         frame = frame.with_columns(pl.col("length_bytes").fill_null(0).cast(pl.Int64))
         kept_sizes.add(frame["length_bytes"].to_numpy())
         kinds = frame.group_by(pl.col("license_type").fill_null(NO_LICENSE_STAGE)).agg(
-            pl.len().alias("files"), pl.col("length_bytes").sum().alias("bytes"))
+            pl.len().alias("files"), pl.col("length_bytes").sum().alias("bytes")
+        )
         for kind, files, nbytes in kinds.iter_rows():
             license_types.setdefault(kind, Count()).add(files, nbytes)
-        names = (frame.select("detected_licenses", "length_bytes").explode("detected_licenses")
-                 .drop_nulls("detected_licenses").group_by("detected_licenses")
-                 .agg(pl.len().alias("files"), pl.col("length_bytes").sum().alias("bytes")))  # fmt: skip
+        names = (
+            frame.select("detected_licenses", "length_bytes")
+            .explode("detected_licenses")
+            .drop_nulls("detected_licenses")
+            .group_by("detected_licenses")
+            .agg(pl.len().alias("files"), pl.col("length_bytes").sum().alias("bytes"))
+        )
         for name, files, nbytes in names.iter_rows():
             detected.setdefault(name, Count()).add(files, nbytes)
         candidates = frame.select("repo_name", "path", "language", "length_bytes").top_k(top, by="length_bytes")
@@ -216,12 +225,20 @@ def collect(dataset: str, top: int = 15, repos_per_pass: int = REPOS_PER_PASS) -
     repositories, by_files, by_bytes = _top_repositories(manifest, top, repos_per_pass)
     largest = largest.sort(["length_bytes", "repo_name", "path"], descending=[True, False, False])
     return DatasetStats(
-        dataset=dataset, report=report, top=top, shards={"manifest": len(manifest), "dropped": len(dropped)},
+        dataset=dataset,
+        report=report,
+        top=top,
+        shards={"manifest": len(manifest), "dropped": len(dropped)},
         license_types=dict(sorted(license_types.items(), key=lambda kv: (-kv[1].files, kv[0]))),
-        detected_licenses=_top(detected, top), dropped_licenses=_top(dropped_licenses, top),
-        kept_sizes=kept_sizes, dropped_sizes=dropped_sizes, repositories=repositories,
-        top_repos_by_files=by_files, top_repos_by_bytes=by_bytes, largest_files=largest.to_dicts(),
-    )  # fmt: skip
+        detected_licenses=_top(detected, top),
+        dropped_licenses=_top(dropped_licenses, top),
+        kept_sizes=kept_sizes,
+        dropped_sizes=dropped_sizes,
+        repositories=repositories,
+        top_repos_by_files=by_files,
+        top_repos_by_bytes=by_bytes,
+        largest_files=largest.to_dicts(),
+    )
 
 
 def _top_repositories(manifest: list[tuple[pafs.FileSystem, str]], top: int, repos_per_pass: int):
@@ -238,9 +255,10 @@ def _top_repositories(manifest: list[tuple[pafs.FileSystem, str]], top: int, rep
             frame = frame.with_columns(pl.col("repo_name").cast(pl.String).fill_null(""))
             if passes > 1:
                 frame = frame.filter(pl.col("repo_name").hash(seed=0) % passes == part)
-            counts = frame.group_by("repo_name").agg(pl.len().cast(pl.Int64).alias("files"),
-                                                     pl.col("length_bytes").fill_null(0).sum().cast(pl.Int64)
-                                                     .alias("bytes"))  # fmt: skip
+            counts = frame.group_by("repo_name").agg(
+                pl.len().cast(pl.Int64).alias("files"),
+                pl.col("length_bytes").fill_null(0).sum().cast(pl.Int64).alias("bytes"),
+            )
             pending.append(counts)
             pending_rows += counts.height
             if pending_rows > max(1_000_000, acc.height):  # merge now and then, not per batch
@@ -268,8 +286,9 @@ def _merge_counts(acc: pl.DataFrame, pending: list[pl.DataFrame]) -> pl.DataFram
 
 def top_languages(languages: dict, top: int) -> list[tuple[str, int, int]]:
     """(language, files, bytes) of the ``top`` largest languages by bytes, then one "other" row for the rest."""
-    ranked = sorted(((name, c["files"], c["bytes"]) for name, c in languages.items()),
-                    key=lambda r: (-r[2], -r[1], r[0]))
+    ranked = sorted(
+        ((name, c["files"], c["bytes"]) for name, c in languages.items()), key=lambda r: (-r[2], -r[1], r[0])
+    )
     head, tail = ranked[:top], ranked[top:]
     if tail:
         head.append((f"other ({len(tail)} languages)", sum(r[1] for r in tail), sum(r[2] for r in tail)))

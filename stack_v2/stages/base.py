@@ -29,18 +29,37 @@ from stack_v2.records import DroppedRow, FileRecord
 from stack_v2.verdicts import BYTES, INPUT, KEPT, Drop, Fail, counter_name, outcome_of
 
 # What stage modules use, from the ground floor (stack_v2.verdicts, stack_v2.counters) and from here.
-__all__ = ["BYTES", "DROPPED", "INPUT", "KEPT", "ApplyCore", "Drop", "Fail", "count_dropped_row", "count_outcome",
-           "counter_name", "dropped_row", "error_detail", "outcome_of", "routed"]
+__all__ = [
+    "BYTES",
+    "DROPPED",
+    "INPUT",
+    "KEPT",
+    "ApplyCore",
+    "Drop",
+    "Fail",
+    "count_dropped_row",
+    "count_outcome",
+    "counter_name",
+    "dropped_row",
+    "error_detail",
+    "outcome_of",
+    "routed",
+]
 
 DROPPED = "dropped"  # the tagged output of dropped rows
 
 
 def dropped_row(record: FileRecord, stage: str, verdict: Drop | Fail) -> DroppedRow:
     return DroppedRow(
-        blob_id=record.blob_id, repo_name=record.repo_name, path=record.path, stage=stage,
-        outcome=outcome_of(verdict), reason=verdict.reason, detail=verdict.detail,
+        blob_id=record.blob_id,
+        repo_name=record.repo_name,
+        path=record.path,
+        stage=stage,
+        outcome=outcome_of(verdict),
+        reason=verdict.reason,
+        detail=verdict.detail,
         length_bytes=record.length_bytes,
-    )  # fmt: skip
+    )
 
 
 def count_dropped_row(row: DroppedRow) -> DroppedRow:
@@ -97,5 +116,6 @@ class ApplyCore(beam.PTransform):
 
     def expand(self, records):
         out = records | "Core" >> beam.ParDo(_ApplyCoreFn(self._stage, self._make_core)).with_outputs(
-            DROPPED, main="kept")  # fmt: skip
+            DROPPED, main="kept"
+        )
         return {"kept": out.kept, "dropped": out[DROPPED]}

@@ -23,8 +23,8 @@ from stack_v2.decontam.matcher import (
     load_patterns,
 )
 from stack_v2.errors import StackV2Error
-from stack_v2.records import FileRecord
 from stack_v2.params import Mapping, Optional, Path, param
+from stack_v2.records import FileRecord
 from stack_v2.stages.base import ApplyCore, Drop
 from stack_v2.stages.stage import Stage
 
@@ -49,8 +49,11 @@ class DecontaminateCore:
         return Drop(REASON, f"benchmark={match.benchmark}; task={match.task_id}")
 
 
-def make_decontaminator(specs: Iterable[BenchmarkSpec], exempt: Iterable[str] = TRIVIAL_HUMANEVAL_SOLUTIONS,
-                        min_chars: int = MIN_PATTERN_CHARS) -> DecontaminateCore:  # fmt: skip
+def make_decontaminator(
+    specs: Iterable[BenchmarkSpec],
+    exempt: Iterable[str] = TRIVIAL_HUMANEVAL_SOLUTIONS,
+    min_chars: int = MIN_PATTERN_CHARS,
+) -> DecontaminateCore:
     """The stage's core: reads the benchmark files and builds the automaton (call it once per worker)."""
     loaded = load_patterns(specs, exempt=exempt, min_chars=min_chars)
     decontaminator = Decontaminator(loaded.patterns)
@@ -101,5 +104,11 @@ def _benchmark_paths(params: dict) -> str | None:
     return None
 
 
-DEFINITION = Stage(STAGE, lambda config, context: Decontaminate(dataclasses.asdict(config)), DecontaminateConfig,
-                   rule=_benchmark_paths, requires=("fetch_decode",), group="filter")
+DEFINITION = Stage(
+    STAGE,
+    lambda config, context: Decontaminate(dataclasses.asdict(config)),
+    DecontaminateConfig,
+    rule=_benchmark_paths,
+    requires=("fetch_decode",),
+    group="filter",
+)

@@ -18,8 +18,8 @@ from stack_v2.doclang.detect import detect_language
 from stack_v2.doclang.model import load_model
 from stack_v2.doclang.prose import DOC_LANGUAGES
 from stack_v2.errors import StackV2Error
-from stack_v2.records import FileRecord
 from stack_v2.params import Float, Optional, Path, StrList, param
+from stack_v2.records import FileRecord
 from stack_v2.stages.base import ApplyCore, Drop
 from stack_v2.stages.stage import Stage
 
@@ -28,8 +28,9 @@ STAGE = "doc_language"
 DEFAULT_MIN_PROBABILITY = 0.5
 
 
-def make_doc_language(model_path: str, keep_languages: Iterable[str] | None = None,
-                      min_probability: float = DEFAULT_MIN_PROBABILITY):  # fmt: skip
+def make_doc_language(
+    model_path: str, keep_languages: Iterable[str] | None = None, min_probability: float = DEFAULT_MIN_PROBABILITY
+):
     """The core ``(FileRecord) -> FileRecord | Drop``; loads the model now, so a bad path fails before any record."""
     if not isinstance(min_probability, (int, float)) or not 0.0 <= min_probability <= 1.0:
         raise StackV2Error(f"doc_language: min_probability must be within [0, 1], got {min_probability!r}")
@@ -54,8 +55,9 @@ def make_doc_language(model_path: str, keep_languages: Iterable[str] | None = No
     return doc_language
 
 
-def DocLanguage(model_path: str, keep_languages: Iterable[str] | None = None,
-                min_probability: float = DEFAULT_MIN_PROBABILITY) -> ApplyCore:  # fmt: skip
+def DocLanguage(
+    model_path: str, keep_languages: Iterable[str] | None = None, min_probability: float = DEFAULT_MIN_PROBABILITY
+) -> ApplyCore:
     """The stage as a transform; the model loads here once (to fail early) and once per worker."""
     keep = keep_languages if keep_languages is None or isinstance(keep_languages, str) else list(keep_languages)
     make = functools.partial(make_doc_language, model_path, keep, min_probability)
@@ -77,5 +79,10 @@ def _model_given(params: dict) -> str | None:
 
 
 DEFINITION = Stage(
-    STAGE, lambda c, context: DocLanguage(c.model_path, c.keep_languages, c.min_probability), DocLanguageConfig,
-    rule=_model_given, requires=("language",), group="filter")
+    STAGE,
+    lambda c, context: DocLanguage(c.model_path, c.keep_languages, c.min_probability),
+    DocLanguageConfig,
+    rule=_model_given,
+    requires=("language",),
+    group="filter",
+)

@@ -13,12 +13,12 @@ import dataclasses
 
 import apache_beam as beam
 
-from stack_v2.progress import Tracked
 from stack_v2.joins import JoinSmallToLarge
-from stack_v2.ranking import latest_first, popularity
-from stack_v2.records import FileRecord
 from stack_v2.licenses.classify import load_permissive
 from stack_v2.params import Optional, Path, param
+from stack_v2.progress import Tracked
+from stack_v2.ranking import latest_first, popularity
+from stack_v2.records import FileRecord
 from stack_v2.stages.base import Drop, routed
 from stack_v2.stages.stage import Stage
 
@@ -27,8 +27,15 @@ STAGE = "exact_dedup"
 
 def occurrence_rank(r: FileRecord, permissive: frozenset[str]) -> tuple:
     """Smaller is better: the paper's ranking among occurrences of one blob."""
-    return (r.gha_license_id not in permissive, *popularity(r), latest_first(r.revision_date),
-            latest_first(r.visit_date), r.repo_name or "", r.origin or "", r.path)
+    return (
+        r.gha_license_id not in permissive,
+        *popularity(r),
+        latest_first(r.revision_date),
+        latest_first(r.visit_date),
+        r.repo_name or "",
+        r.origin or "",
+        r.path,
+    )
 
 
 def dedup_verdict(record: FileRecord, keeper: tuple) -> FileRecord | Drop:
@@ -59,8 +66,8 @@ class ExactDedup(beam.PTransform):
         keyed = with_blob[0] | "ByBlob" >> beam.Map(lambda r: (r.blob_id, r))
         keepers = (
             keyed
-            | "Candidates" >> beam.MapTuple(lambda blob, r: (blob, (occurrence_rank(r, permissive), r.origin, r.path,
-                                                                    r.repo_name)))  # fmt: skip
+            | "Candidates"
+            >> beam.MapTuple(lambda blob, r: (blob, (occurrence_rank(r, permissive), r.origin, r.path, r.repo_name)))
             | "Keeper" >> beam.CombinePerKey(min)
         )
         split = (
@@ -68,7 +75,9 @@ class ExactDedup(beam.PTransform):
             | "JoinKeeper" >> JoinSmallToLarge()
             | "Split" >> beam.FlatMap(Tracked(_split)).with_outputs("dropped", main="kept")
         )
-        unarchived = with_blob[1] | "Unarchived" >> beam.FlatMap(Tracked(lambda r: routed(STAGE, r, r)))  # kept, counted
+        unarchived = with_blob[1] | "Unarchived" >> beam.FlatMap(
+            Tracked(lambda r: routed(STAGE, r, r))
+        )  # kept, counted
         kept = (split.kept, unarchived) | "WithUnarchived" >> beam.Flatten()
         return {"kept": kept, "dropped": split.dropped}
 
@@ -79,5 +88,6 @@ class ExactDedupConfig:
 
 
 # licenses are decided on every occurrence before the keepers are chosen
-DEFINITION = Stage(STAGE, lambda config, context: ExactDedup(load_permissive(config.permissive)), ExactDedupConfig,
-                   after=("license",))
+DEFINITION = Stage(
+    STAGE, lambda config, context: ExactDedup(load_permissive(config.permissive)), ExactDedupConfig, after=("license",)
+)

@@ -12,13 +12,13 @@ import dataclasses
 
 import apache_beam as beam
 
-from stack_v2.progress import Tracked
 from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE, FetchContents, record_item
 from stack_v2.archive.location import ArchiveLocation
-from stack_v2.quality.stats import text_stats
 from stack_v2.decode import decode_content
-from stack_v2.records import FileRecord
 from stack_v2.params import Int, param
+from stack_v2.progress import Tracked
+from stack_v2.quality.stats import text_stats
+from stack_v2.records import FileRecord
 from stack_v2.stages.base import Drop, Fail, count_dropped_row, dropped_row, routed
 from stack_v2.stages.stage import Stage
 
@@ -58,13 +58,18 @@ class FetchDecode(beam.PTransform):
         self._location, self._config = location, config
 
     def expand(self, records):
-        fetched = records | "Fetch" >> FetchContents(self._location, self._config.concurrency,
-                                                     self._config.max_length, fetch_item=record_item)  # fmt: skip
+        fetched = records | "Fetch" >> FetchContents(
+            self._location, self._config.concurrency, self._config.max_length, fetch_item=record_item
+        )
         decoded = fetched.fetched | "Decode" >> beam.FlatMap(Tracked(_decode)).with_outputs("dropped", main="kept")
         failed = fetched.failed | "FetchFailed" >> beam.Map(Tracked(_fetch_failure))
         return {"kept": decoded.kept, "dropped": (decoded.dropped, failed) | "AllDropped" >> beam.Flatten()}
 
 
 # only the keepers of exact dedup are fetched, with their licenses decided
-DEFINITION = Stage(STAGE, lambda config, context: FetchDecode(context.location, config), FetchDecodeConfig,
-                   after=("license", "exact_dedup"))
+DEFINITION = Stage(
+    STAGE,
+    lambda config, context: FetchDecode(context.location, config),
+    FetchDecodeConfig,
+    after=("license", "exact_dedup"),
+)

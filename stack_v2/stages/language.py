@@ -25,9 +25,10 @@ def classify(record: FileRecord) -> FileRecord | Drop:
     if language is None:
         return Drop("no_language", f"extension={record.extension or '(none)'}")
     return record._replace(
-        language=language, is_vendor=bool(enry.is_vendor(record.path)),
+        language=language,
+        is_vendor=bool(enry.is_vendor(record.path)),
         is_generated=bool(enry.is_generated(record.path, data)),
-    )  # fmt: skip
+    )
 
 
 def make_classifier():
@@ -40,5 +41,6 @@ class LanguageConfig:
 
 
 # go-enry reads the content that fetch_decode fills
-DEFINITION = Stage(STAGE, lambda config, context: ApplyCore(STAGE, make_classifier), LanguageConfig,
-                   requires=("fetch_decode",))
+DEFINITION = Stage(
+    STAGE, lambda config, context: ApplyCore(STAGE, make_classifier), LanguageConfig, requires=("fetch_decode",)
+)

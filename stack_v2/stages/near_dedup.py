@@ -21,12 +21,12 @@ import dataclasses
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from stack_v2.progress import Tracked
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.neardedup.minhash import MinHashConfig, band_keys, estimated_jaccard, signatures
+from stack_v2.params import Int, param
+from stack_v2.progress import Tracked
 from stack_v2.ranking import latest_first, popularity
 from stack_v2.records import FileRecord
-from stack_v2.params import Int, param
 from stack_v2.stages.base import Drop, routed
 from stack_v2.stages.stage import Stage
 
@@ -36,8 +36,13 @@ _LICENSE_ORDER = {"permissive": 0, "no_license": 1}
 
 def survivor_rank(r: FileRecord) -> tuple:
     """Smaller is better: the paper's near-dedup keeper ranking, then blob_id for a total order."""
-    return (_LICENSE_ORDER.get(r.license_type, 2), *popularity(r), latest_first(r.revision_date),
-            latest_first(r.visit_date), r.blob_id or "")
+    return (
+        _LICENSE_ORDER.get(r.license_type, 2),
+        *popularity(r),
+        latest_first(r.revision_date),
+        latest_first(r.visit_date),
+        r.blob_id or "",
+    )
 
 
 def near_verdict(record: FileRecord, survivor: str | None) -> FileRecord | Drop:
@@ -101,8 +106,10 @@ def _changed(joined):
 
 def _fail_if_changed(count, rounds: int):
     if count:
-        raise RuntimeError(f"near_dedup: connected components did not converge in max_rounds={rounds} "
-                           f"({count} labels still changing); raise near_dedup.max_rounds in the recipe")  # fmt: skip
+        raise RuntimeError(
+            f"near_dedup: connected components did not converge in max_rounds={rounds} "
+            f"({count} labels still changing); raise near_dedup.max_rounds in the recipe"
+        )
     return count
 
 
@@ -135,20 +142,21 @@ class NearDedup(beam.PTransform):
                 | "JoinSigU" >> JoinSmallToLarge()
                 | "KeyByV" >> beam.FlatMapTuple(lambda u, s, v: [(v, (u, s[0]))] if s else [])
             )
-            edges = (sigs, with_u) | "JoinSigV" >> JoinSmallToLarge() | "Verify" >> beam.FlatMap(_verify, config.threshold)
+            edges = (
+                (sigs, with_u) | "JoinSigV" >> JoinSmallToLarge() | "Verify" >> beam.FlatMap(_verify, config.threshold)
+            )
         adjacency = edges | "BothWays" >> beam.FlatMapTuple(lambda u, v: [(u, v), (v, u)])
-        labels = (
-            adjacency
-            | "Init" >> beam.MapTuple(lambda u, v: (u, min(u, v)))
-            | "InitMin" >> beam.CombinePerKey(min)
-        )
+        labels = adjacency | "Init" >> beam.MapTuple(lambda u, v: (u, min(u, v))) | "InitMin" >> beam.CombinePerKey(min)
         previous = labels
         for i in range(config.max_rounds + 1):  # the last round only checks convergence
-            previous, labels = labels, (
-                (labels, adjacency)
-                | f"Round{i}" >> JoinSmallToLarge()
-                | f"Propagate{i}" >> beam.FlatMap(_propagate)
-                | f"Min{i}" >> beam.CombinePerKey(min)
+            previous, labels = (
+                labels,
+                (
+                    (labels, adjacency)
+                    | f"Round{i}" >> JoinSmallToLarge()
+                    | f"Propagate{i}" >> beam.FlatMap(_propagate)
+                    | f"Min{i}" >> beam.CombinePerKey(min)
+                ),
             )
         _ = (
             (previous, labels)
@@ -174,10 +182,11 @@ class NearDedup(beam.PTransform):
         out = (
             (survivors, clustered)
             | "JoinSurvivor" >> JoinSmallToLarge()
-            | "Decide" >> beam.FlatMapTuple(Tracked(lambda _c, surv, r: routed(
-                STAGE, r, near_verdict(r, surv[0] if surv else None))))
-            .with_outputs("dropped", main="kept")
-        )  # fmt: skip
+            | "Decide"
+            >> beam.FlatMapTuple(
+                Tracked(lambda _c, surv, r: routed(STAGE, r, near_verdict(r, surv[0] if surv else None)))
+            ).with_outputs("dropped", main="kept")
+        )
         alone = singles | "Singles" >> beam.FlatMapTuple(Tracked(lambda _none, r: routed(STAGE, r, r)))
         kept = (out.kept, alone) | "AllKept" >> beam.Flatten()
         return {"kept": kept, "dropped": out.dropped}
@@ -194,11 +203,32 @@ class NearDedupConfig(MinHashConfig):
 def _bands_fit(params: dict) -> str | None:
     # band_keys slices bands*rows values of each num_perm-long signature
     if params["bands"] * params["rows"] > params["num_perm"]:
-        return (f"bands={params['bands']} x rows={params['rows']} is more than num_perm={params['num_perm']} "
-                "(bands*rows must be <= num_perm)")
+        return (
+            f"bands={params['bands']} x rows={params['rows']} is more than num_perm={params['num_perm']} "
+            "(bands*rows must be <= num_perm)"
+        )
     return None
 
 
+PAPER_NOTES = [
+    "Near-dedup verifies each LSH candidate pair by estimated Jaccard (>= the recipe's threshold) before joining "
+    "clusters, so LSH false positives are not removed (the paper's code does not verify; `verify: false` "
+    "reproduces it).",
+    "Near-dedup gives a file with fewer than `ngram` tokens one shingle made of all its tokens, so only identical "
+    "short files collide (the paper's code gave them all one signature, one giant cluster per language); files "
+    "with no word token are never near-duplicates.",
+    "Near-dedup tokens are the `\\w+` runs of the lower-cased text (the paper's `re.split(r'\\W')` also "
+    "shingles the empty strings between adjacent separators); MinHash slots come from rensa's R-MinHash.",
+]
+
+
 # shingles of the decoded content; per-language scope needs the language
-DEFINITION = Stage(STAGE, lambda config, context: NearDedup(config.minhash(), config.batch_size), NearDedupConfig,
-                   rule=_bands_fit, requires=("fetch_decode",), after=("language",))
+DEFINITION = Stage(
+    STAGE,
+    lambda config, context: NearDedup(config.minhash(), config.batch_size),
+    NearDedupConfig,
+    rule=_bands_fit,
+    requires=("fetch_decode",),
+    after=("language",),
+    paper_notes=tuple(PAPER_NOTES),
+)

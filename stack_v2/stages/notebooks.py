@@ -39,9 +39,9 @@ from stack_v2.notebooks.guess import Guesser, GuesslangGuesser
 from stack_v2.notebooks.parse import NotebookError, error_kind, read_notebook
 from stack_v2.notebooks.script import FROM_METADATA, NO_CODE, ScriptConfig, to_script
 from stack_v2.notebooks.structured import render, triplets
+from stack_v2.params import Bool, Optional, Path, param
 from stack_v2.quality.stats import text_stats
 from stack_v2.records import FileRecord
-from stack_v2.params import Bool, Optional, Path, param
 from stack_v2.stages.base import DROPPED, Drop, Fail, count_dropped_row, dropped_row
 from stack_v2.stages.stage import Stage, StageContext
 
@@ -80,16 +80,23 @@ def convert(record: FileRecord, guesser: Guesser | None, config: NotebooksConfig
     except NotebookError as exc:
         return (Drop if exc.reason == NO_CODE else Fail)(exc.reason, exc.detail)
     script_record = record._replace(
-        content=script.text, language=script.language, extension=script.extension[1:],
-        length_bytes=len(script.text.encode("utf-8")), **text_stats(script.text)._asdict(),
-    )  # fmt: skip
+        content=script.text,
+        language=script.language,
+        extension=script.extension[1:],
+        length_bytes=len(script.text.encode("utf-8")),
+        **text_stats(script.text)._asdict(),
+    )
     structured = None
     if config.structured and script.language == STRUCTURED_LANGUAGE and script.language_source == FROM_METADATA:
         items = triplets(notebook)
         structured = StructuredNotebook(
-            blob_id=record.blob_id, repo_name=record.repo_name, path=record.path, language=script.language,
-            cells=json.dumps(items, ensure_ascii=False), content=render(items),
-        )  # fmt: skip
+            blob_id=record.blob_id,
+            repo_name=record.repo_name,
+            path=record.path,
+            language=script.language,
+            cells=json.dumps(items, ensure_ascii=False),
+            content=render(items),
+        )
     return script_record, structured
 
 
@@ -122,7 +129,8 @@ class _ConvertFn(beam.DoFn):
 
 
 class ConvertNotebooks(beam.PTransform):
-    """FileRecord -> {'kept': all records, 'scripts': FileRecord, 'structured': StructuredNotebook, 'dropped': DroppedRow}."""
+    """FileRecord -> {'kept': all records, 'scripts': FileRecord, 'structured': StructuredNotebook,
+    'dropped': DroppedRow}."""
 
     def __init__(self, config: NotebooksConfig = NotebooksConfig(), guesser: Guesser | None = None):
         super().__init__()
@@ -135,7 +143,8 @@ class ConvertNotebooks(beam.PTransform):
 
     def expand(self, records):
         out = records | "Convert" >> beam.ParDo(_ConvertFn(self._config, self._guesser)).with_outputs(
-            SCRIPTS, STRUCTURED, DROPPED, main="kept")  # fmt: skip
+            SCRIPTS, STRUCTURED, DROPPED, main="kept"
+        )
         return {"kept": out.kept, SCRIPTS: out[SCRIPTS], STRUCTURED: out[STRUCTURED], DROPPED: out[DROPPED]}
 
 
@@ -154,32 +163,71 @@ class WriteNotebooks(beam.PTransform):
         scripts_dir = os.path.join(run_dir, "jupyter-scripts")
         (
             converted[SCRIPTS]
-            | "ScriptRows" >> beam.Map(lambda r: (language_dir(r.language or "unknown"), data_row(r),
-                                                  len(r.content or "")))
-            | "WriteScripts" >> WriteShardedParquet(scripts_dir, "train", DATA_SCHEMA, file_key,
-                                                    target_bytes=out["target_shard_bytes"])
+            | "ScriptRows"
+            >> beam.Map(lambda r: (language_dir(r.language or "unknown"), data_row(r), len(r.content or "")))
+            | "WriteScripts"
+            >> WriteShardedParquet(scripts_dir, "train", DATA_SCHEMA, file_key, target_bytes=out["target_shard_bytes"])
         )
         (
             converted[STRUCTURED]
             | "StructuredRows" >> beam.Map(lambda r: ("", r._asdict(), len(r.content)))
-            | "WriteStructured" >> WriteShardedParquet(os.path.join(run_dir, "jupyter-structured"), "train",
-                                                       STRUCTURED_NOTEBOOK_SCHEMA, file_key,
-                                                       target_bytes=out["target_shard_bytes"])
+            | "WriteStructured"
+            >> WriteShardedParquet(
+                os.path.join(run_dir, "jupyter-structured"),
+                "train",
+                STRUCTURED_NOTEBOOK_SCHEMA,
+                file_key,
+                target_bytes=out["target_shard_bytes"],
+            )
         )
         (
             converted[DROPPED]
             | "DroppedRows" >> beam.Map(lambda r: ("", dropped_dict(r), 1))
-            | "WriteDropped" >> WriteShardedParquet(os.path.join(scripts_dir, "dropped"), "part", DROPPED_SCHEMA,
-                                                    dropped_key, target_rows=out["dropped_rows_per_shard"])
+            | "WriteDropped"
+            >> WriteShardedParquet(
+                os.path.join(scripts_dir, "dropped"),
+                "part",
+                DROPPED_SCHEMA,
+                dropped_key,
+                target_rows=out["dropped_rows_per_shard"],
+            )
         )
         stats = (
             converted[SCRIPTS] | "CountScripts" >> beam.Map(lambda r: (("@notebooks", "scripts", r.language), (1, 0))),
-            converted[STRUCTURED] | "CountStructured" >> beam.Map(lambda r: (("@notebooks", "structured", ""),
-                                                                             (1, 0))),
+            converted[STRUCTURED] | "CountStructured" >> beam.Map(lambda r: (("@notebooks", "structured", ""), (1, 0))),
             converted[DROPPED] | "CountNoScript" >> beam.Map(lambda d: (("@notebooks", d.outcome, d.reason), (1, 0))),
         ) | "Counts" >> beam.Flatten()
         return {"kept": records, "stats": stats}
 
 
+def card_section(report: dict) -> list[str]:
+    """The card's section on the notebooks' outputs."""
+    notebooks = report.get("notebooks")
+    if not notebooks:
+        return []
+    lines: list[str] = []
+    scripts = notebooks.get("scripts", {})
+    lines += [
+        "",
+        "## Jupyter notebooks",
+        "",
+        f"{sum(scripts.values()):,} notebooks converted to scripts (`jupyter-scripts/<language>/`, "
+        "Jupytext, kernel language or a Guesslang guess >= 0.5) and "
+        f"{notebooks.get('structured', {}).get('all', 0):,} Python notebooks to (markdown, code, output) "
+        "triplets (`jupyter-structured/`); notebooks stay in `data/` as files too.",
+        "",
+        "| form | language or reason | notebooks |",
+        "|---|---|---:|",
+    ]
+    for language, n in scripts.items():
+        lines.append(f"| script | {language} | {n:,} |")
+    for outcome in ("dropped", "failed"):
+        for reason, n in notebooks.get(outcome, {}).items():
+            lines.append(f"| no script ({outcome}) | {reason} | {n:,} |")
+    return lines
+
+
 # made from the record as it leaves the stages before: after pii, so that they hold the redacted cells
-DEFINITION = Stage(STAGE, WriteNotebooks, NotebooksConfig, requires=("language",), after=("pii",), branch=True)
+DEFINITION = Stage(
+    STAGE, WriteNotebooks, NotebooksConfig, requires=("language",), after=("pii",), branch=True, card=card_section
+)

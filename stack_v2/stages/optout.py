@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+from stack_v2.io.card import megabytes
 from stack_v2.optout.match import OptOutMatcher
 from stack_v2.optout.requests import OptOutRequest
 from stack_v2.records import FileRecord
@@ -38,5 +39,30 @@ class OptOutConfig:
     requests: tuple[OptOutRequest, ...] = ()
 
 
+def card_section(report: dict) -> list[str]:
+    """The card's section on the opt-outs applied (by builds and by `stack-v2 optout apply`)."""
+    optouts = report.get("optouts")
+    if not optouts:
+        return []
+    lines: list[str] = []
+    lines += [
+        "",
+        "## Opt-outs",
+        "",
+        f"{optouts['files_removed']:,} files ({megabytes(optouts['bytes_removed'])} MB) of "
+        f"{optouts['repositories_removed']:,} repositories were removed at their owners' request "
+        '(the paper\'s "Am I in The Stack" process); `optout-audit.jsonl` lists each request, what it '
+        "removed and when.",
+        "",
+        "| applied at | requests | files removed | repositories removed |",
+        "|---|---:|---:|---:|",
+    ]
+    for a in optouts["applications"]:
+        lines.append(
+            f"| {a['applied_at']} | {a['requests']:,} | {a['files_removed']:,} | {a['repositories_removed']:,} |"
+        )
+    return lines
+
+
 # run right after repository selection when a build has requests (BuildRequest.optouts)
-DEFINITION = Stage(STAGE, lambda config, context: OptOut(list(config.requests)), OptOutConfig)
+DEFINITION = Stage(STAGE, lambda config, context: OptOut(list(config.requests)), OptOutConfig, card=card_section)

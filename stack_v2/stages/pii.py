@@ -21,11 +21,12 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 
 import apache_beam as beam
 
 from stack_v2.params import Float, Optional, Path, Str, param
-from stack_v2.pii import counts_json, redact
+from stack_v2.pii import REDACTOR_VERSION, counts_json, redact
 from stack_v2.records import FileRecord
 from stack_v2.stages.base import ApplyCore
 from stack_v2.stages.stage import Stage
@@ -58,8 +59,7 @@ class PiiRedactor:
     def __call__(self, record: FileRecord) -> FileRecord:
         if record.content is None:
             return record._replace(pii_redactions=None)
-        text, counts = redact(record.content, seed_key=seed_key_of(record), path=record.path,
-                              name_detector=self._names)  # fmt: skip
+        text, counts = redact(record.content, seed_key=seed_key_of(record), path=record.path, name_detector=self._names)
         return record._replace(content=text, pii_redactions=counts_json(counts))
 
 
@@ -93,4 +93,31 @@ class RedactPii(beam.PTransform):
         return {**out, "stats": out["kept"] | "CountRedactions" >> beam.FlatMap(_redaction_entries)}
 
 
-DEFINITION = Stage(STAGE, lambda config, context: RedactPii(config), PiiConfig, requires=("fetch_decode",))
+def card_section(report: dict) -> list[str]:
+    """The card's section on the redaction."""
+    pii = report.get("pii")
+    if not pii:
+        return []
+    lines: list[str] = []
+    spans = pii.get("spans", {})
+    lines += [
+        "",
+        "## PII redaction",
+        "",
+        f"{pii.get('files_redacted', {}).get('all', 0):,} files had personal data or secrets replaced "
+        "(`<EMAIL>`, `<KEY>`, `<PASSWORD>`, `<NAME>`, public IPs by one of five private addresses), "
+        f"with stack-v2's redactor version {REDACTOR_VERSION} and detect-secrets "
+        f"{version('detect-secrets')}; the manifest's `pii_redactions` gives the counts per file, and "
+        "`stack_v2.loader` re-applies the same redaction to blobs fetched from the archive.",
+        "",
+        "| type | spans |",
+        "|---|---:|",
+    ]
+    for kind, n in spans.items():
+        lines.append(f"| {kind} | {n:,} |")
+    return lines
+
+
+DEFINITION = Stage(
+    STAGE, lambda config, context: RedactPii(config), PiiConfig, requires=("fetch_decode",), card=card_section
+)

@@ -59,3 +59,15 @@ def definition(name: str) -> Stage:
 def filter_stages() -> tuple[str, ...]:
     """The stages the report groups as filters (quality rules, language and benchmark selection)."""
     return tuple(stage.name for stage in RECIPE_STAGES if stage.group == "filter")
+
+
+def card_parts(report: dict, stage_names) -> tuple[list[str], list[str]]:
+    """The card's sections from the stages (each from what report.json holds of it, in the registry's order;
+    opt-outs whenever the report has some) and the differences from the paper of the stages in the recipe."""
+    sections, notes = [], []
+    for stage in (*RECIPE_STAGES, *BUILD_STAGES):
+        if stage.card is not None:
+            sections += stage.card(report)
+        if stage.name in stage_names:
+            notes += stage.paper_notes
+    return sections, notes

@@ -33,5 +33,11 @@ def _one_keep_list(params: dict) -> str | None:
     return None
 
 
-DEFINITION = Stage(STAGE, lambda config, context: SelectLanguages(config), SelectLanguagesConfig,
-                   rule=_one_keep_list, requires=("language",), group="filter")
+DEFINITION = Stage(
+    STAGE,
+    lambda config, context: SelectLanguages(config),
+    SelectLanguagesConfig,
+    rule=_one_keep_list,
+    requires=("language",),
+    group="filter",
+)

@@ -15,9 +15,10 @@ import datetime as dt
 
 import apache_beam as beam
 
-from stack_v2.progress import Tracked
 from stack_v2.io.schema import REPO_METADATA_COLUMNS
 from stack_v2.joins import JoinSmallToLarge
+from stack_v2.params import Optional, Path, param
+from stack_v2.progress import Tracked
 from stack_v2.ranking import earliest_first, popularity
 from stack_v2.records import (
     DroppedRow,
@@ -27,9 +28,8 @@ from stack_v2.records import (
     extension_of,
     micros_from_datetime,
     repo_name_from_origin,
-)  # fmt: skip
+)
 from stack_v2.repo_metadata import check_repo_metadata
-from stack_v2.params import Optional, Path, param
 from stack_v2.stages.base import INPUT, Drop, count_dropped_row, count_outcome, routed
 from stack_v2.stages.stage import Stage
 
@@ -40,24 +40,56 @@ def record_from_occurrence(occ: FileOccurrence, meta: dict | None) -> FileRecord
     """A FileOccurrence as the pipeline's record, with the repository metadata when there is some."""
     meta = meta or {}
     return FileRecord(
-        blob_id=occ.blob_id, directory_id=occ.directory_id, path=occ.path, content_id=occ.content_id,
-        detected_licenses=[], license_type=None, repo_name=occ.repo_name, snapshot_id=occ.snapshot_id,
-        revision_id=occ.revision_id, branch_name=occ.branch_name, visit_date=occ.visit_date,
-        revision_date=occ.revision_date, committer_date=occ.committer_date, github_id=meta.get("github_id"),
-        star_events_count=meta.get("star_events_count") or 0, fork_events_count=meta.get("fork_events_count") or 0,
-        gha_license_id=meta.get("gha_license_id"), gha_event_created_at=meta.get("gha_event_created_at"),
-        gha_created_at=meta.get("gha_created_at"), gha_language=meta.get("gha_language"), src_encoding=None,
-        language=None, is_vendor=None, is_generated=None, length_bytes=occ.length, extension=extension_of(occ.path),
-        alphanum_fraction=None, alpha_fraction=None, num_lines=None, avg_line_length=None, max_line_length=None,
-        nl_language=None, pii_redactions=None,
-        origin=occ.origin, perms=occ.perms, content_status=occ.content_status, content=None,
-    )  # fmt: skip
+        blob_id=occ.blob_id,
+        directory_id=occ.directory_id,
+        path=occ.path,
+        content_id=occ.content_id,
+        detected_licenses=[],
+        license_type=None,
+        repo_name=occ.repo_name,
+        snapshot_id=occ.snapshot_id,
+        revision_id=occ.revision_id,
+        branch_name=occ.branch_name,
+        visit_date=occ.visit_date,
+        revision_date=occ.revision_date,
+        committer_date=occ.committer_date,
+        github_id=meta.get("github_id"),
+        star_events_count=meta.get("star_events_count") or 0,
+        fork_events_count=meta.get("fork_events_count") or 0,
+        gha_license_id=meta.get("gha_license_id"),
+        gha_event_created_at=meta.get("gha_event_created_at"),
+        gha_created_at=meta.get("gha_created_at"),
+        gha_language=meta.get("gha_language"),
+        src_encoding=None,
+        language=None,
+        is_vendor=None,
+        is_generated=None,
+        length_bytes=occ.length,
+        extension=extension_of(occ.path),
+        alphanum_fraction=None,
+        alpha_fraction=None,
+        num_lines=None,
+        avg_line_length=None,
+        max_line_length=None,
+        nl_language=None,
+        pii_redactions=None,
+        origin=occ.origin,
+        perms=occ.perms,
+        content_status=occ.content_status,
+        content=None,
+    )
 
 
 def repository_rank(r: FileRecord) -> tuple:
     """Smaller is better: the paper's ranking among repositories with the same root directory."""
-    return (r.gha_license_id is None, *popularity(r), earliest_first(r.revision_date), earliest_first(r.github_id),
-            earliest_first(r.visit_date), r.origin or "")
+    return (
+        r.gha_license_id is None,
+        *popularity(r),
+        earliest_first(r.revision_date),
+        earliest_first(r.github_id),
+        earliest_first(r.visit_date),
+        r.origin or "",
+    )
 
 
 def duplicate_verdict(record: FileRecord, keeper: tuple) -> FileRecord | Drop:
@@ -71,8 +103,16 @@ def duplicate_verdict(record: FileRecord, keeper: tuple) -> FileRecord | Drop:
 def problem_row(problem: TraversalProblem) -> DroppedRow:
     """An origin or SWHID that gave no files (or not all of them), as a failed row of dropped/."""
     repo = repo_name_from_origin(problem.subject) if "://" in problem.subject else None
-    return DroppedRow(blob_id=None, repo_name=repo, path=None, stage=STAGE, outcome="failed", reason=problem.reason,
-                      detail=f"{problem.subject}: {problem.detail}", length_bytes=None)  # fmt: skip
+    return DroppedRow(
+        blob_id=None,
+        repo_name=repo,
+        path=None,
+        stage=STAGE,
+        outcome="failed",
+        reason=problem.reason,
+        detail=f"{problem.subject}: {problem.detail}",
+        length_bytes=None,
+    )
 
 
 def _counted_problem_row(problem: TraversalProblem) -> DroppedRow:
@@ -151,5 +191,4 @@ class SelectRepositoriesConfig:
     repo_metadata: str | None = param(None, Optional(Path()))  # GHArchive-style Parquet table keyed by repo_name
 
 
-DEFINITION = Stage(STAGE, lambda config, context: SelectRepositories(config.repo_metadata),
-                   SelectRepositoriesConfig)
+DEFINITION = Stage(STAGE, lambda config, context: SelectRepositories(config.repo_metadata), SelectRepositoriesConfig)

@@ -48,7 +48,8 @@ class Stage:
     off: Callable[[Any], str | None] | None = None  # why a build leaves the stage out with this config, or None
     branch: bool = False  # writes outputs of its own and passes records on unchanged (not in the funnel)
     group: str = ""  # the report's grouping: "filter" for the quality and selection filters
-    notes: Callable[[dict], list[str]] | None = None  # the card's lines about this stage, from report.json
+    card: Callable[[dict], list[str]] | None = None  # the card's section on this stage, from report.json
+    paper_notes: tuple[str, ...] = ()  # the card's differences from the paper, when the recipe has the stage
 
     def __post_init__(self):
         if self.parameters is None:
@@ -65,4 +66,3 @@ class Stage:
     def why_off(self, config) -> str | None:
         """Why a build with this config leaves the stage out (the malware stage without signatures), or None."""
         return self.off(config) if self.off is not None else None
-
