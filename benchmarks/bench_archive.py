@@ -115,7 +115,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
 
-    from stack_v2.archive.content import fetch_many, open_content_store
+    from stack_v2.archive.content import fetch_many
+    from stack_v2.archive.content_store import open_content_store
     from stack_v2.archive.import_git import import_git
     from stack_v2.archive.listing import list_files
     from stack_v2.archive.location import ArchiveLocation

@@ -3,28 +3,32 @@
 Errors raised on purpose (``StackV2Error``) print as one line, ``stack-v2: error: ...``, with exit
 status 2; anything else is a bug and keeps its traceback. Options the command does not know are
 passed to Apache Beam as pipeline options (``--runner``, ``--direct_num_workers``, ...).
+
+The subcommands are implemented in ``cli_archive`` (``archive ...``), ``cli_build`` (``build``, ``finish``,
+``demo``) and ``cli_dataset`` (``manifest``, ``optout``, ``report``, ``licenses``); this module builds the parser
+and runs them.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
 from stack_v2 import __version__
+from stack_v2.cli_archive import cmd_cat, cmd_files, cmd_import_git
+from stack_v2.cli_build import cmd_build, cmd_demo, cmd_finish
+from stack_v2.cli_dataset import (
+    cmd_licenses_regenerate,
+    cmd_manifest_check,
+    cmd_manifest_regenerate,
+    cmd_optout_apply,
+    cmd_report,
+)
 from stack_v2.errors import StackV2Error
 
 log = logging.getLogger("stack_v2")
-
-
-def _archive_location(args):
-    from stack_v2.archive.location import ArchiveLocation
-
-    return ArchiveLocation(args.archive, unsigned=args.unsigned, graph_uri=args.graph)
 
 
 def _add_archive_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -44,304 +48,6 @@ def _add_archive_options(parser: argparse.ArgumentParser, required: bool = True)
     parser.add_argument(
         "--unsigned", action="store_true", help="anonymous S3 access (the public Software Heritage bucket)"
     )
-
-
-def cmd_import_git(args, beam_args: list[str]) -> int:
-    from stack_v2.archive.import_git import import_git
-
-    if beam_args:
-        raise StackV2Error(f"archive import-git: unknown option(s) {' '.join(beam_args)}")
-    visit_date = None
-    if args.visit_date:
-        try:
-            visit_date = dt.datetime.fromisoformat(args.visit_date)
-        except ValueError as exc:
-            raise StackV2Error(f"--visit-date {args.visit_date!r}: not an ISO 8601 date ({exc})") from exc
-        if visit_date.tzinfo is None:
-            visit_date = visit_date.replace(tzinfo=dt.UTC)
-    summary = import_git(
-        args.repos,
-        args.archive,
-        origin_prefix=args.origin_prefix,
-        visit_date=visit_date,
-        progress=lambda msg: print(msg, file=sys.stderr),
-    )
-    for origin, visit in summary.visits.items():
-        state = f"visit {visit}" if visit else "unchanged since its last visit (nothing added)"
-        print(f"{origin}: {state}", file=sys.stderr)
-    added = ", ".join(f"{n} {t}" for t, n in summary.new_rows.items() if n) or "nothing new"
-    print(f"added: {added}; {summary.content_bytes} content bytes", file=sys.stderr)
-    return 0
-
-
-def cmd_files(args, beam_args: list[str]) -> int:
-    from stack_v2.archive.swhid import parse_swhid_input
-
-    swhids = [parse_swhid_input(s) for s in args.swhid or ()]
-    if args.web_api is not None:
-        if beam_args:
-            raise StackV2Error(f"archive files --web-api: unknown option(s) {' '.join(beam_args)}")
-        files, problems = _files_via_api(args, swhids)
-    else:
-        from stack_v2.archive.listing import list_files
-
-        if not args.archive:
-            raise StackV2Error("archive files: give --archive URI (a graph export) or --web-api")
-        files, problems = list_files(
-            _archive_location(args),
-            origins=args.origin or (),
-            swhids=swhids,
-            max_depth=args.max_depth,
-            beam_args=beam_args,
-        )
-    out = sys.stdout
-    for record in files:
-        out.write(json.dumps(record.to_json_dict(), ensure_ascii=False) + "\n")
-    for problem in problems:
-        print(f"stack-v2: {problem.subject}: {problem.reason}: {problem.detail}", file=sys.stderr)
-    print(f"stack-v2: {len(files)} files, {len(problems)} problems", file=sys.stderr)
-    requested = set(args.origin or ()) | {s.core for s in swhids} | {s.origin for s in swhids if s.origin}
-    failed = {p.subject for p in problems if p.reason != "depth_limit"} & requested
-    return 1 if failed else 0
-
-
-def _files_via_api(args, swhids):
-    from stack_v2.archive.webapi import DEFAULT_API_URL, list_files_via_api, make_client
-
-    api_url = args.web_api or DEFAULT_API_URL
-    client = make_client(api_url)  # one client: its rate-limit pacing covers every request
-    files, problems = [], []
-    for origin in args.origin or ():
-        f, p = list_files_via_api(origin=origin, api_url=api_url, max_depth=args.max_depth, client=client)
-        files += f
-        problems += p
-    for text in args.swhid or ():
-        f, p = list_files_via_api(swhid=text, api_url=api_url, max_depth=args.max_depth, client=client)
-        files += f
-        problems += p
-    if not (args.origin or swhids):
-        raise StackV2Error("archive files --web-api: name the repositories with --origin or --swhid")
-    files.sort(key=lambda r: (r.origin or "", r.directory_id, r.path))
-    return files, problems
-
-
-def build_request(args):
-    """``stack-v2 build``'s parsed arguments -> the BuildRequest (also the Dataflow launcher's)."""
-    from dataclasses import replace
-
-    from stack_v2.archive.swhid import parse_swhid_input
-    from stack_v2.build import BuildRequest
-    from stack_v2.recipe import StageSpec, load_recipe
-    from stack_v2.repo_metadata import check_repo_metadata
-    from stack_v2.storage import absolute, check_uri
-
-    recipe = load_recipe(args.pipeline)
-    if args.repo_metadata:  # relative to the working directory, like every path on the command line
-        metadata = absolute(check_uri(args.repo_metadata, "--repo-metadata"))
-        stages = tuple(
-            StageSpec(s.name, {**s.params, "repo_metadata": metadata}) if s.name == "select_repositories" else s
-            for s in recipe.stages
-        )
-        recipe = replace(recipe, stages=stages)
-    if table := recipe.stage("select_repositories").params["repo_metadata"]:
-        check_repo_metadata(table)  # a bad table fails here, before anything is written
-    swhids = [parse_swhid_input(s) for s in args.swhid or ()]
-    return BuildRequest(
-        _archive_location(args),
-        check_uri(args.output, "--output"),
-        recipe,
-        origins=args.origin or (),
-        swhids=swhids,
-        optouts=_load_optouts(args.optouts),
-        allow_missing=args.allow_missing,
-    )
-
-
-def cmd_build(args, beam_args: list[str]) -> int:
-    from stack_v2.build import finish_build, start_build
-
-    request = build_request(args)
-    _check_archive_exists(request.location)
-    print(
-        f"stack-v2: building {args.output} from {request.location.describe()} with recipe {request.recipe.name}",
-        file=sys.stderr,
-    )
-    started = start_build(request, beam_args, wait=not args.no_wait, show_progress=not args.quiet)
-    if not started.finished:
-        print(
-            f"stack-v2: submitted; when the job has finished, run: stack-v2 finish {started.output_dir} "
-            f"--run {started.run_id}",
-            file=sys.stderr,
-        )
-        return 0
-    report = finish_build(started.output_dir, started.run_id, started.result)
-    _print_built(report, started.output_dir)
-    return 0
-
-
-def _check_archive_exists(location) -> None:
-    """A local archive that is not there is named as such, before anything is written."""
-    from stack_v2.storage import is_remote
-
-    for uri, what in ((location.uri, "--archive"), (location.graph_uri, "--graph")):
-        if uri and not is_remote(uri) and not os.path.isdir(uri):
-            raise StackV2Error(f"{what} {uri}: no such directory")
-
-
-def _print_built(report: dict, output: str) -> None:
-    from stack_v2.build import summary_table
-
-    print(summary_table(report), file=sys.stderr)
-    kept = report["totals"]["kept"]
-    print(
-        f"stack-v2: dataset written to {output} ({kept['files']:,} files, "
-        f"{kept['bytes'] / 1e6:,.2f} MB; {report['run']['seconds']:.1f} s)",
-        file=sys.stderr,
-    )
-
-
-def cmd_finish(args, beam_args: list[str]) -> int:
-    import time
-
-    from stack_v2.build import RunNotFinished, finish_build, rollback_build
-
-    if args.rollback:
-        run_id = rollback_build(args.output, args.run)
-        print(f"stack-v2: {args.output}: run {run_id} dropped; the current version is unchanged", file=sys.stderr)
-        return 0
-    deadline = time.monotonic() + args.wait
-    while True:
-        try:
-            report = finish_build(args.output, args.run)
-            break
-        except RunNotFinished as exc:
-            if time.monotonic() >= deadline:
-                raise
-            print(f"stack-v2: {exc}; checking again in {args.poll:g} s", file=sys.stderr)
-            time.sleep(args.poll)
-    _print_built(report, args.output)
-    return 0
-
-
-def _load_optouts(paths) -> list:
-    """Every request of every file, all validated before anything is applied."""
-    from stack_v2.optout.requests import load_requests
-
-    return [request for path in paths or () for request in load_requests(path)]
-
-
-def _print_optout_summary(summary: dict, where: str) -> None:
-    print(
-        f"stack-v2: {where}: {summary['files_removed']:,} files ({summary['bytes_removed'] / 1e6:,.2f} MB) of "
-        f"{summary['repositories_removed']:,} repositories removed by {summary['requests']:,} requests",
-        file=sys.stderr,
-    )
-
-
-def _local_only(command: str, *paths: str) -> None:
-    """Commands that rewrite a dataset in place work on local directories (for now): say so, naming the URI."""
-    from stack_v2.storage import is_remote
-
-    for path in paths:
-        if is_remote(path):
-            raise StackV2Error(
-                f"{command}: {path}: works on a local dataset only; copy it down first "
-                "(aws s3 sync / gcloud storage rsync) and upload the result"
-            )
-
-
-def cmd_manifest_regenerate(args, beam_args: list[str]) -> int:
-    from stack_v2.regenerate import regenerate
-
-    _local_only("manifest regenerate", args.dataset, args.output)
-    if os.path.abspath(args.output) == os.path.abspath(args.dataset):
-        raise StackV2Error("--output must differ from --dataset (use `stack-v2 optout apply` to change it in place)")
-    summary = regenerate(
-        args.dataset, args.output, _load_optouts(args.optouts), group_by_repo=args.group_by_repo, beam_args=beam_args
-    )
-    _print_optout_summary(summary, f"regenerated {os.path.abspath(args.output)}")
-    return 0
-
-
-def cmd_optout_apply(args, beam_args: list[str]) -> int:
-    from stack_v2.regenerate import regenerate
-
-    _local_only("optout apply", args.dataset)
-    summary = regenerate(
-        args.dataset,
-        args.dataset,
-        _load_optouts(args.requests),
-        group_by_repo=args.group_by_repo,
-        beam_args=beam_args,
-        only_if_changed=True,
-    )
-    if not summary["changed"]:
-        print(
-            f"stack-v2: {os.path.abspath(args.dataset)}: nothing to do (no file of these requests remains, and "
-            "every request is already in optout-audit.jsonl)",
-            file=sys.stderr,
-        )
-        return 0
-    _print_optout_summary(summary, f"applied to {os.path.abspath(args.dataset)}")
-    return 0
-
-
-def cmd_manifest_check(args, beam_args: list[str]) -> int:
-    from stack_v2.manifest_check import run
-
-    _local_only("manifest check", args.dataset)
-    return run(args)
-
-
-def cmd_cat(args, beam_args: list[str]) -> int:
-    from stack_v2.archive.content import fetch_blob, open_content_store
-
-    store = open_content_store(_archive_location(args))
-    status = 0
-    for blob_id in args.blob_ids:
-        result = fetch_blob(store, blob_id, max_length=args.max_length)
-        if result.data is None:
-            print(f"stack-v2: blob {blob_id}: {result.reason}: {result.detail}", file=sys.stderr)
-            status = 1
-        else:
-            sys.stdout.buffer.write(result.data)
-    sys.stdout.flush()
-    return status
-
-
-def cmd_licenses_regenerate(args, beam_args: list[str]) -> int:
-    from stack_v2.licenses.lists import regenerate
-
-    if not os.path.isfile(args.blueoak):
-        raise StackV2Error(f"--blueoak {args.blueoak}: no such file (npm pack @blueoak/list gives package/index.json)")
-    path, count = regenerate(args.output, args.blueoak)
-    print(f"stack-v2: wrote {count} permissive license keys to {path}", file=sys.stderr)
-    return 0
-
-
-def cmd_demo(args, beam_args: list[str]) -> int:
-    from stack_v2.demo import run_demo
-
-    return run_demo(args.workdir, beam_args=beam_args, show_progress=not args.quiet)
-
-
-def cmd_report(args, beam_args: list[str]) -> int:
-    from stack_v2.report_html import write_report
-
-    if beam_args:
-        raise StackV2Error(f"report: unknown option(s) {' '.join(beam_args)}")
-    from stack_v2 import storage
-    from stack_v2.io.publish import resolve
-
-    if not storage.is_dir(storage.check_uri(args.dataset, "report: dataset")):
-        raise StackV2Error(f"report: {args.dataset}: no such directory")
-    written = write_report(resolve(args.dataset), output=args.output, top=args.top)
-    card = "; the card (README.md) shows the plots" if written.card_updated else ""
-    print(
-        f"stack-v2: report written to {written.html} with {len(written.plots)} plots (PNG) beside it{card}",
-        file=sys.stderr,
-    )
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
-"""Counting a stage's outcomes: Beam counters (what Dataflow's and Spark's UIs show, and what
-``io.metrics_report`` checks report.json against) and the live progress of a local build.
+"""Counting a stage's outcomes: Beam counters (what Dataflow's and Spark's UIs show while a job runs; the
+same numbers as report.json's, which the pipeline counts itself) and the live progress of a local build.
 
 Namespace = the stage's name; names from ``verdicts.counter_name``, counting files, and the same with
 the ``bytes_`` prefix counting ``length_bytes``.

@@ -48,10 +48,10 @@ TRUE = ("true", "1", "yes")
 
 def build_request(argv: Sequence[str]):
     """``stack-v2 build``'s arguments -> (BuildRequest, Beam arguments), exactly as the command builds them."""
-    from stack_v2 import cli
+    from stack_v2 import cli, cli_build
 
     args, beam_args = cli.build_parser().parse_known_args(["build", *argv])
-    return cli.build_request(args), beam_args
+    return cli_build.build_request(args), beam_args
 
 
 def _with_dataflow_runner(beam_args: Sequence[str]) -> list[str]:
@@ -65,7 +65,8 @@ def _pipeline(request, beam_args: Sequence[str], extra: Sequence[str] = ()):
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from stack_v2.build import construct, run_dir_of
+    from stack_v2.build import construct
+    from stack_v2.runs import run_dir_of
 
     p = beam.Pipeline(options=PipelineOptions([*_with_dataflow_runner(beam_args), *extra]))
     construct(p, request, run_dir_of(request.output_dir, uuid.uuid4().hex[:12]))

@@ -137,7 +137,8 @@ def run_demo(workdir: str, beam_args: Sequence[str] = (), show_progress: bool = 
 
     from stack_v2.archive.import_git import import_git
     from stack_v2.archive.location import ArchiveLocation
-    from stack_v2.build import BuildRequest, run_build, summary_table
+    from stack_v2.build import BuildRequest, run_build
+    from stack_v2.finish import summary_table
     from stack_v2.recipe import load_recipe
 
     def say(msg: str) -> None:

@@ -37,15 +37,8 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from stack_v2.archive.content import (
-    MAX_BLOB_LENGTH,
-    MISSING,
-    ContentStore,
-    LocalContentStore,
-    RetryPolicy,
-    S3ContentStore,
-    fetch_many,
-)
+from stack_v2.archive.content import MAX_BLOB_LENGTH, MISSING, ContentStore, fetch_many
+from stack_v2.archive.content_store import LocalContentStore, RetryPolicy, S3ContentStore
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.errors import ArchiveError, StackV2Error
 from stack_v2.io.publish import POINTER_OBJECT, VERSIONS

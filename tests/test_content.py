@@ -24,18 +24,9 @@ from gitrepos import make_library_repo
 from s3util import FaultyProxy, make_public, s3_client, upload_tree
 
 from stack_v2.archive import orc
-from stack_v2.archive.content import (
-    MAX_BLOB_LENGTH,
-    ContentStore,
-    FetchContents,
-    FetchResult,
-    RetryPolicy,
-    S3ContentStore,
-    fetch_blob,
-    fetch_many,
-    is_retryable,
-    open_content_store,
-)
+from stack_v2.archive.content import MAX_BLOB_LENGTH, ContentStore, FetchResult, fetch_blob, fetch_many
+from stack_v2.archive.content_store import RetryPolicy, S3ContentStore, is_retryable, open_content_store
+from stack_v2.archive.fetch_contents import FetchContents
 from stack_v2.archive.import_git import import_git
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.errors import ArchiveError

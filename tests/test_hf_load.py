@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from stack_v2.archive.import_git import import_git
 from stack_v2.cli import main
-from stack_v2.io.card import config_name, language_of_config
+from stack_v2.io.card_configs import config_name, language_of_config
 
 # Small real programs: a functional queue in F* (with a lemma), a word count in F#.
 FSTAR_SRC = """module Queue

@@ -20,7 +20,7 @@ import pytest
 from gitrepos import EMAIL_SRC, git, init, make_library_repo, make_sample_repo
 from s3util import FaultyProxy, upload_tree
 
-from stack_v2.archive.content import RetryPolicy
+from stack_v2.archive.content_store import RetryPolicy
 from stack_v2.archive.import_git import import_git
 from stack_v2.cli import main
 from stack_v2.errors import ArchiveError

@@ -18,8 +18,9 @@ from stack_v2.archive.import_git import import_git
 from stack_v2.cli import main as cli_main
 from stack_v2.errors import StackV2Error
 from stack_v2.io.rows import path_bytes
-from stack_v2.manifest_check import canonical_swhid, check, check_dataset
+from stack_v2.manifest_check import check, check_dataset
 from stack_v2.manifest_check import main as check_main
+from stack_v2.manifest_swhid import canonical_swhid
 from stack_v2.optout import (
     OptOutFormatError,
     OptOutMatcher,

@@ -23,7 +23,7 @@ from stack_v2.cli import main
 from stack_v2.demo import make_demo_repos
 from stack_v2.io.card import PLOTS_BEGIN, PLOTS_END
 from stack_v2.report_html import write_report_or_warn
-from stack_v2.report_html.page import e
+from stack_v2.report_html.markup import e
 from stack_v2.report_html.plots import KEPT
 from stack_v2.report_html.stats import collect
 

@@ -336,6 +336,6 @@ def test_dask_runner_on_a_two_process_cluster(world, reference, dask_cluster):
 
 
 def _pooled_dofns() -> int:
-    from stack_v2 import dask_runner
+    from stack_v2 import dask_tasks
 
-    return len(dask_runner._IDLE) + len(dask_runner._SPECS)
+    return len(dask_tasks._IDLE) + len(dask_tasks._SPECS)

@@ -9,7 +9,7 @@ from swh.model.exceptions import ValidationError
 from swh.model.swhids import CoreSWHID, ObjectType, QualifiedSWHID
 
 from stack_v2.io.rows import repo_row
-from stack_v2.manifest_check import _check_swhid_row, canonical_swhid
+from stack_v2.manifest_swhid import _check_swhid_row, canonical_swhid
 from stack_v2.optout import parse_lines
 from stack_v2.regenerate import _FindOptedOut
 from stack_v2.swhids import parse_swhid, render_file_swhid, swhid_origin

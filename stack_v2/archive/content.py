@@ -1,4 +1,4 @@
-"""Fetch blob contents by ``blob_id`` (the plain sha1) from a local or S3 content store, verified.
+"""Fetch blob contents by ``blob_id`` (the plain sha1), verified: the pure core around one store call.
 
 The store holds one gzip object per blob at ``<archive>/content/<sha1>`` (docs/the-stack-v2.md §12.5). A fetch
 is a pure core around one I/O call:
@@ -9,11 +9,10 @@ is a pure core around one I/O call:
   ``content_id``. Every per-blob problem becomes a ``FetchResult`` with a stable snake_case reason: it
   never raises for them, and never returns empty content in place of a failure.
 - A ``ContentStore`` only returns the compressed bytes or raises ``ObjectUnavailable(reason, detail)``.
-  ``S3ContentStore`` turns botocore's own retries off and retries throttling, 5xx and connection
-  errors itself with ``RetryPolicy`` (full-jitter exponential backoff), so the policy is explicit and
-  testable with an injected ``sleep`` and ``rng``.
+  The local and S3 stores, and the S3 retries, are in stack_v2.archive.content_store.
 - ``fetch_many`` overlaps the per-blob latency of S3 with a thread pool, in input order, with a
-  bounded number of blobs in flight; ``FetchContents`` is the thin Beam wrapper around it.
+  bounded number of blobs in flight; ``FetchContents`` (stack_v2.archive.fetch_contents) is the thin
+  Beam wrapper around it.
 """
 
 from __future__ import annotations
@@ -21,55 +20,23 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
-import random
 import re
-import threading
-import time
 import zlib
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import NamedTuple, Optional, TypeVar
-from urllib.parse import urlparse
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
-from apache_beam.pvalue import TaggedOutput
-from apache_beam.utils.windowed_value import WindowedValue
-from botocore import UNSIGNED
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    IncompleteReadError,
-    NoCredentialsError,
-    ReadTimeoutError,
-    ResponseStreamingError,
-)
-
-from stack_v2.archive.location import ArchiveLocation, s3_region
-from stack_v2.errors import ArchiveError
-from stack_v2.records import FileOccurrence
 
 __all__ = [
     "MAX_BLOB_LENGTH",
     "ContentStore",
-    "FetchContents",
     "FetchResult",
-    "LocalContentStore",
     "ObjectUnavailable",
-    "RetryPolicy",
-    "S3ContentStore",
     "fetch_blob",
     "fetch_many",
-    "is_retryable",
-    "open_content_store",
     "sha1_git_of",
 ]
 
@@ -87,7 +54,6 @@ INVALID_BLOB_ID = "invalid_blob_id"
 FETCH_ERROR = "fetch_error"
 
 _SHA1_HEX = re.compile(r"[0-9a-f]{40}")
-T = TypeVar("T")
 
 
 class FetchResult(NamedTuple):
@@ -122,73 +88,6 @@ class ObjectUnavailable(Exception):
         return f"{self.reason}: {self.detail}"
 
 
-# -- retries -------------------------------------------------------------------------------------
-
-_THROTTLING_CODES = frozenset(
-    {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "429"}
-)
-# Transient transport failures; the last two happen when a connection drops mid-body.
-_TRANSIENT_ERRORS = (
-    EndpointConnectionError,
-    ConnectionClosedError,
-    ReadTimeoutError,
-    ConnectTimeoutError,
-    ResponseStreamingError,
-    IncompleteReadError,
-)
-
-
-def _error_code(exc: ClientError) -> tuple[str, int]:
-    return str(exc.response.get("Error", {}).get("Code", "")), int(
-        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    )
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Whether a failed S3 call may succeed if repeated: throttling, 5xx, request timeouts, dropped connections."""
-    if isinstance(exc, ClientError):
-        code, status = _error_code(exc)
-        return code in _THROTTLING_CODES or code == "RequestTimeout" or status == 429 or status >= 500
-    return isinstance(exc, _TRANSIENT_ERRORS)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Up to ``max_attempts`` calls, sleeping ``uniform(0, min(max_delay, base_delay * 2**attempt))`` between
-    them ("full jitter", so that many workers throttled at once do not retry in lockstep)."""
-
-    max_attempts: int = 8
-    base_delay: float = 0.1  # seconds
-    max_delay: float = 20.0
-    sleep: Callable[[float], None] = time.sleep
-    rng: random.Random | None = None  # None: the random module's shared generator
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ValueError(f"RetryPolicy delays must be >= 0, got {self.base_delay=} {self.max_delay=}")
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
-        cap = min(self.max_delay, self.base_delay * 2 ** min(attempt, 64))  # min(): no float overflow
-        return (self.rng or random).uniform(0, cap)
-
-    def call(self, fn: Callable[[], T], retryable: Callable[[BaseException], bool] = is_retryable) -> T:
-        """``fn()``, repeated after retryable errors; the last error propagates once attempts run out."""
-        for attempt in range(self.max_attempts):
-            try:
-                return fn()
-            except Exception as exc:
-                if attempt + 1 >= self.max_attempts or not retryable(exc):
-                    raise
-                self.sleep(self.delay(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-# -- stores --------------------------------------------------------------------------------------
-
-
 class ContentStore(ABC):
     """Compressed blob objects keyed by sha1 hex. Implementations must be safe to call from many threads."""
 
@@ -199,134 +98,6 @@ class ContentStore(ABC):
     @abstractmethod
     def describe(self) -> str:
         """Where the store is, for messages."""
-
-
-class LocalContentStore(ContentStore):
-    """A directory of ``<sha1>`` gzip files, as ``stack-v2 archive import-git`` writes them."""
-
-    def __init__(self, root_dir: str):
-        self.root_dir = os.path.abspath(root_dir)
-        # A wrong path would otherwise fail every blob as "missing": say so once, up front.
-        if not os.path.isdir(self.root_dir):
-            raise ArchiveError(f"content store {self.root_dir}: no such directory")
-
-    def get_compressed(self, blob_id: str) -> bytes:
-        path = os.path.join(self.root_dir, blob_id)
-        try:
-            with open(path, "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            raise ObjectUnavailable(MISSING, f"{path}: no such file") from None
-        except PermissionError as exc:
-            raise ObjectUnavailable(ACCESS_DENIED, f"{path}: {exc.strerror}") from None
-        except OSError as exc:
-            raise ObjectUnavailable(FETCH_ERROR, f"{path}: {exc}") from None
-
-    def describe(self) -> str:
-        return self.root_dir
-
-
-class S3ContentStore(ContentStore):
-    """Objects at ``s3://<bucket>/<prefix>/<sha1>`` (prefix e.g. ``content``), read with boto3.
-
-    Endpoint and credentials follow the AWS conventions (``AWS_ENDPOINT_URL``, the credentials chain);
-    ``unsigned`` sends anonymous requests, for the public SWH bucket. The client is built on first use,
-    under a lock (boto3 clients are thread-safe, sessions are not), so a store can be built on a worker.
-    """
-
-    def __init__(
-        self,
-        bucket: str,
-        prefix: str = "content",
-        unsigned: bool = False,
-        retry: RetryPolicy | None = None,
-        max_pool_connections: int = 32,
-    ):
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.unsigned = unsigned
-        self.retry = retry or RetryPolicy()
-        self.max_pool_connections = max_pool_connections
-        self._client = None
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_client": None, "_lock": None}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
-
-    def _get_client(self):
-        with self._lock:
-            if self._client is None:
-                import boto3
-
-                config = Config(
-                    region_name=s3_region(),
-                    retries={"total_max_attempts": 1, "mode": "standard"},  # RetryPolicy retries instead
-                    max_pool_connections=self.max_pool_connections,
-                    signature_version=UNSIGNED if self.unsigned else None,
-                )
-                self._client = boto3.session.Session().client("s3", config=config)
-            return self._client
-
-    def key(self, blob_id: str) -> str:
-        return f"{self.prefix}/{blob_id}" if self.prefix else blob_id
-
-    def describe(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-
-    def get_compressed(self, blob_id: str) -> bytes:
-        client = self._get_client()
-        key = self.key(blob_id)
-        where = f"s3://{self.bucket}/{key}"
-
-        def get() -> bytes:
-            return client.get_object(Bucket=self.bucket, Key=key)["Body"].read()  # the body read is retried too
-
-        try:
-            return self.retry.call(get)
-        except ClientError as exc:
-            code, status = _error_code(exc)
-            message = exc.response.get("Error", {}).get("Message", "")
-            if code in ("NoSuchKey", "NotFound", "404") or status == 404:
-                raise ObjectUnavailable(MISSING, f"{where}: {code or status}") from None
-            # S3 answers 403 for a missing key when the caller may not list the bucket: it cannot tell which.
-            if code in ("AccessDenied", "403") or status == 403:
-                raise ObjectUnavailable(ACCESS_DENIED, f"{where}: {code or status} {message}".rstrip()) from None
-            raise ObjectUnavailable(
-                FETCH_ERROR, f"{where}: {code} (HTTP {status}) {message}{self._gave_up(exc)}"
-            ) from None
-        except NoCredentialsError as exc:
-            # Not a per-blob problem: every blob would fail the same way.
-            raise ArchiveError(
-                f"content store {self.describe()}: {exc} (use unsigned access for a public "
-                f"bucket such as s3://softwareheritage)"
-            ) from exc
-        except BotoCoreError as exc:
-            raise ObjectUnavailable(FETCH_ERROR, f"{where}: {type(exc).__name__}: {exc}{self._gave_up(exc)}") from None
-
-    def _gave_up(self, exc: BaseException) -> str:
-        return f" (gave up after {self.retry.max_attempts} attempts)" if is_retryable(exc) else ""
-
-
-def open_content_store(
-    location: ArchiveLocation, *, retry: RetryPolicy | None = None, max_pool_connections: int = 32
-) -> ContentStore:
-    """The content store of an archive: ``<uri>/content`` on S3 or on the local file system."""
-    uri = location.content_uri()
-    if uri.startswith("s3://"):
-        parsed = urlparse(uri)
-        return S3ContentStore(
-            parsed.netloc,
-            parsed.path,
-            unsigned=location.unsigned,
-            retry=retry,
-            max_pool_connections=max_pool_connections,
-        )
-    if uri.startswith("file://"):
-        uri = urlparse(uri).path
-    return LocalContentStore(uri)
 
 
 # -- the pure core -------------------------------------------------------------------------------
@@ -412,116 +183,3 @@ def fetch_many(
             future.cancel()
         if executor is None:
             pool.shutdown(wait=True)
-
-
-# -- Beam ----------------------------------------------------------------------------------------
-
-NS = "fetch"
-FETCHED, FAILED = "fetched", "failed"
-NOT_IN_CONTENT_TABLE = "not in the content table"
-
-
-class _FetchContentsFn(beam.DoFn):
-    """Buffers FileOccurrences and fetches each batch concurrently; outputs keep their input's window."""
-
-    def __init__(
-        self,
-        location: ArchiveLocation,
-        concurrency: int,
-        max_length: int | None,
-        batch_size: int,
-        retry: RetryPolicy | None,
-        fetch_item=None,
-    ):
-        self._location = location
-        self._fetch_item = fetch_item or _occurrence_item
-        self._concurrency = concurrency
-        self._max_length = max_length
-        self._batch_size = batch_size
-        self._retry = retry
-        self._bytes = Metrics.counter(NS, "bytes")
-
-    def setup(self) -> None:
-        self._store = open_content_store(self._location, retry=self._retry, max_pool_connections=self._concurrency)
-        self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="fetch")
-
-    def start_bundle(self) -> None:
-        self._buffer: list[tuple[FileOccurrence, object, object]] = []
-
-    def process(self, occ: FileOccurrence, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        # WindowParam makes Beam call process once per window, so each buffered element has exactly one.
-        self._buffer.append((occ, timestamp, window))
-        if len(self._buffer) >= self._batch_size:
-            yield from self._flush()
-
-    def finish_bundle(self):
-        yield from self._flush()
-
-    def teardown(self) -> None:
-        executor = getattr(self, "_executor", None)
-        if executor is not None:
-            executor.shutdown(wait=True)
-
-    def _flush(self):
-        batch, self._buffer = self._buffer, []
-        to_fetch = [(occ, ts, w) for occ, ts, w in batch if occ.blob_id is not None]
-        for occ, ts, w in batch:
-            if occ.blob_id is None:  # content absent from the export (skipped_content or not archived)
-                yield self._failed(occ, MISSING, NOT_IN_CONTENT_TABLE, ts, w)
-        results = fetch_many(
-            self._store,
-            (self._fetch_item(o) for o, _, _ in to_fetch),
-            self._concurrency,
-            max_length=self._max_length,
-            executor=self._executor,
-        )
-        for (occ, ts, w), result in zip(to_fetch, results):
-            if result.reason is None:
-                Metrics.counter(NS, FETCHED).inc()
-                self._bytes.inc(len(result.data))
-                yield WindowedValue((occ, result.data), ts, [w])
-            else:
-                yield self._failed(occ, result.reason, result.detail, ts, w)
-
-    @staticmethod
-    def _failed(occ: FileOccurrence, reason: str, detail: str, ts, w) -> TaggedOutput:
-        Metrics.counter(NS, reason).inc()
-        return TaggedOutput(FAILED, WindowedValue((occ, reason, detail), ts, [w]))
-
-
-def _occurrence_item(occ: FileOccurrence) -> tuple[str, str | None, int | None]:
-    return occ.blob_id, occ.content_id, occ.length
-
-
-def record_item(record) -> tuple[str, str | None, int | None]:
-    """``fetch_item`` for FileRecords (the stages that fetch: license files, then the keepers' content)."""
-    return record.blob_id, record.content_id, record.length_bytes
-
-
-class FetchContents(beam.PTransform):
-    """FileOccurrence -> ``.fetched`` (FileOccurrence, bytes) and ``.failed`` (FileOccurrence, reason, detail).
-
-    Reasons are FetchResult's, plus ``missing`` ("not in the content table") for occurrences without a
-    blob_id. Metrics (namespace ``fetch``): one counter per reason, ``fetched`` and ``bytes``.
-    """
-
-    def __init__(
-        self,
-        location: ArchiveLocation,
-        concurrency: int = 16,
-        max_length: int | None = MAX_BLOB_LENGTH,
-        *,
-        batch_size: int = 64,
-        retry: RetryPolicy | None = None,
-        fetch_item=None,
-    ):
-        """``fetch_item(element) -> (blob_id, content_id, length)`` for elements other than FileOccurrence."""
-        super().__init__()
-        if concurrency < 1 or batch_size < 1:
-            raise ValueError(f"FetchContents: concurrency and batch_size must be >= 1, got {concurrency}, {batch_size}")
-        if max_length is not None and max_length < 1:
-            raise ValueError(f"FetchContents: max_length must be >= 1 or None, got {max_length}")
-        self._fn = _FetchContentsFn(location, concurrency, max_length, batch_size, retry, fetch_item)
-
-    def expand(self, occurrences):
-        return occurrences | "Fetch" >> beam.ParDo(self._fn).with_outputs(FAILED, main=FETCHED)

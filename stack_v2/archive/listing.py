@@ -17,7 +17,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from stack_v2.archive.location import ArchiveLocation
-from stack_v2.archive.traverse import MAX_DEPTH, PROBLEMS, ListDefaultBranchFiles
+from stack_v2.archive.traverse import MAX_DEPTH, ListDefaultBranchFiles
+from stack_v2.archive.traverse_steps import PROBLEMS
 from stack_v2.records import FileOccurrence, TraversalProblem
 
 

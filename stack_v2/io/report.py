@@ -1,8 +1,9 @@
 """report.json: files and bytes into and out of each stage, per reason, and the accounting check.
 
 Counts come from the PCollections themselves (not runner metrics), so every runner reports the same
-numbers; the stages' Beam counters (``stages.base``) count the same files and are checked against them
-after the run where the runner reports metrics (``io.metrics_report``). The invariant, checked inside
+numbers, and the funnel is counted once, here. The stages' Beam counters (``stack_v2.counters``) count the
+same files under the same names for the runners' UIs while a job runs (tests/test_metrics.py holds them to
+these numbers); nothing reconciles the two at run time. The invariant, checked inside
 the pipeline: for every stage, input = kept + dropped + failed, and each stage's input is the previous
 stage's kept output. A violated invariant fails the run.
 """

@@ -2,9 +2,9 @@
 
 ``redact(text, seed_key=blob_id, path=path)`` is the whole of it; the build's ``pii`` stage calls it, and
 so can a trainer who downloads raw blobs by manifest. Modules: ``prefilter`` (one RE2 pass that picks
-candidate lines), ``patterns`` (emails, IPs), ``secrets`` (detect-secrets' plugins and the paper's
-post-filters), ``gibberish`` (the KEY test), ``detect`` (spans), ``redact`` (replacements), ``notebook``
-(``.ipynb`` files: the text of their cells, written back as JSON), ``ner`` (names).
+candidate lines), ``patterns`` (emails, IPs), ``secrets`` (detect-secrets' plugins), ``secret_filters``
+(the paper's post-filters), ``gibberish`` (the KEY test), ``detect`` (spans), ``redact`` (replacements),
+``notebook`` (``.ipynb`` files: the text of their cells, written back as JSON), ``ner`` (names).
 """
 
 from stack_v2.pii.detect import KINDS, Span, find_pii

@@ -14,16 +14,8 @@ from typing import NamedTuple
 
 from stack_v2.pii.patterns import EMAIL, IP_ADDRESS, find_emails, find_ips
 from stack_v2.pii.prefilter import candidate_lines
-from stack_v2.pii.secrets import (
-    KEY,
-    PASSWORD,
-    PRIVATE_KEY_TYPE,
-    accept,
-    full_values,
-    is_placeholder,
-    private_key_span,
-    scan_lines,
-)
+from stack_v2.pii.secret_filters import KEY, PASSWORD, accept, full_values, is_placeholder, private_key_span
+from stack_v2.pii.secrets import PRIVATE_KEY_TYPE, scan_lines
 
 NAME = "name"
 KINDS = (EMAIL, IP_ADDRESS, KEY, PASSWORD, NAME)

@@ -25,7 +25,7 @@ import re
 from typing import NamedTuple
 
 from stack_v2.pii.detect import NameDetector, Span, find_pii, occurrences, without_overlaps
-from stack_v2.pii.secrets import PASSWORD
+from stack_v2.pii.secret_filters import PASSWORD
 
 NOTEBOOK_SUFFIX = ".ipynb"
 # Fields whose list of strings nbformat joins into one text (v4 names, then v3 output keys).

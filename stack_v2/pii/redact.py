@@ -21,7 +21,7 @@ import json
 from stack_v2.pii.detect import NAME, NameDetector, find_pii
 from stack_v2.pii.notebook import is_notebook_path, parse_notebook, redact_notebook
 from stack_v2.pii.patterns import EMAIL, IP_ADDRESS, ip_version
-from stack_v2.pii.secrets import KEY, PASSWORD
+from stack_v2.pii.secret_filters import KEY, PASSWORD
 
 # Bump when a rule change alters what gets redacted: redaction is reproducible only within one version
 # (with detect-secrets pinned, as the findings are its plugins'). 2: notebooks by cell, emails by domain,

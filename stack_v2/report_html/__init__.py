@@ -3,6 +3,7 @@
     stats.py   report.json + column subsets of manifest/ and dropped/, aggregated batch by batch
     plots.py   matplotlib (Agg) figures as PNG bytes
     page.py    the HTML page: inline CSS, plots as data: URLs, every data string escaped
+    sections.py, markup.py   the page's sections, and the escaping HTML building blocks they use
 
 ``write_report`` writes ``DIR/report/index.html`` and ``DIR/report/<plot>.png`` by default and links the
 PNGs from the dataset card (README.md, between markers, see ``stack_v2.io.card.embed_plots``).

@@ -4,8 +4,8 @@ A stage core is a plain callable ``core(record) -> FileRecord | Drop | Fail``; `
 in a DoFn, sends kept records on and turns the rest into ``DroppedRow``s. An exception in a core
 fails that record (reason ``error``) and the run goes on: nothing disappears.
 
-Beam counters (what Dataflow's and Spark's UIs show, and what ``io.metrics_report`` turns into the
-report.json funnel): namespace = the stage's name in report.json, names ``input``, ``kept``,
+Beam counters (what Dataflow's and Spark's UIs show while a job runs; report.json counts the same files
+from the PCollections, ``io.report``): namespace = the stage's name in report.json, names ``input``, ``kept``,
 ``dropped_<reason>``, ``failed_<reason>`` counting files and the same with a ``bytes_`` prefix counting
 ``length_bytes``. Every record a stage decides on passes through ``routed`` (or ``count_dropped_row``
 for rows made without a record verdict), which increments them; ``input`` is counted where report.json

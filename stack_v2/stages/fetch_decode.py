@@ -12,7 +12,8 @@ import dataclasses
 
 import apache_beam as beam
 
-from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE, FetchContents, record_item
+from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE
+from stack_v2.archive.fetch_contents import FetchContents, record_item
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.decode import decode_content
 from stack_v2.params import Int, param

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from stack_v2.archive.content import FetchContents, record_item
+from stack_v2.archive.fetch_contents import FetchContents, record_item
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.licenses.candidates import base_path, is_license_candidate

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from stack_v2.io.card import megabytes
+from stack_v2.io.markdown import megabytes
 from stack_v2.optout.match import OptOutMatcher
 from stack_v2.optout.requests import OptOutRequest
 from stack_v2.records import FileRecord
