@@ -144,23 +144,25 @@ class ListDefaultBranchFiles(beam.PTransform):
     def _walk(self, p, roots):
         """Distinct roots -> (root, (path, content_id, sha1, length, perms, status)) for every file."""
         # One element per directory (its whole listing), grouped once: each level's join then moves
-        # directories, not entries, about ten times fewer elements per level.
+        # directories, not entries, about ten times fewer elements per level. Listings and frontier items
+        # are tagged once, so a level is a Flatten, a GroupByKey and one ParDo (ExpandLevel joins and expands).
         listings = (
             self._read(p, "directory_entry", ["directory_id", "name", "type", "target", "perms"], steps.entry_elements)
             | "ListingByDirectory" >> beam.GroupByKey()
-            | "Listing" >> beam.MapTuple(lambda directory, entries: (directory, tuple(entries)))
+            | "Listing" >> beam.MapTuple(steps.tag_listing)
         )
         frontier = (
             roots
             | "RootIds" >> beam.Map(lambda kv: kv[0])
             | "DistinctRoots" >> beam.Distinct()
-            | "Level0" >> beam.Map(lambda root: (root, (root, b"")))
+            | "Level0" >> beam.Map(steps.tag_root)
         )
         file_levels = []
         for depth in range(1, self._max_depth + 1):
             expanded = (
                 (listings, frontier)
-                | f"Join{depth}" >> JoinSmallToLarge()
+                | f"Level{depth}" >> beam.Flatten()
+                | f"Group{depth}" >> beam.GroupByKey()
                 | f"Expand{depth}" >> beam.ParDo(steps.ExpandLevel()).with_outputs(steps.ExpandLevel.FILES, main="dirs")
             )
             file_levels.append(expanded[steps.ExpandLevel.FILES])

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
-from apache_beam import pvalue
+from apache_beam import pvalue, typehints
 from apache_beam.metrics import Metrics
 
 from stack_v2.archive.selection import Branch, DefaultBranch, Visit, default_branch
@@ -155,31 +155,56 @@ def subject(ctx: _Ctx) -> str:
     return f"swh:1:rev:{revision_id}" if revision_id else "unknown"
 
 
+# A level's group holds the directory's listing and the frontier items that reached it, told apart by tag.
+LISTING, FRONTIER = 0, 1
+
+
+def tag_listing(directory_id, entries):
+    return directory_id, (LISTING, tuple(entries))
+
+
+def tag_root(root):
+    return root, (FRONTIER, (root, b""))
+
+
 class ExpandLevel(beam.DoFn):
-    """(dir, entries, (root, prefix)) -> next level's (subdir, (root, prefix/)) and files."""
+    """(dir, [(LISTING, entries) | (FRONTIER, (root, prefix))]) -> the next level's frontier,
+    (subdir, (FRONTIER, (root, prefix/))), and the files: the join with the listing and the expansion in
+    one step, so a level costs one GroupByKey and one ParDo. Two passes over the group, as JoinSmallToLarge
+    makes: the listing first, then the frontier streamed (a runner that pages large groups never holds it)."""
 
     FILES = "files"
+
+    def infer_output_type(self, input_type):
+        # What Beam would infer from the generator (a union with TaggedOutput) fails the next level's
+        # GroupByKey type check; the main output is a (directory, tagged frontier item) pair.
+        return typehints.Tuple[typehints.Any, typehints.Any]
 
     def setup(self):
         self._submodules = Metrics.counter(NS, "submodules_skipped")
         self._no_entries = Metrics.counter(NS, "directories_without_entries")
 
-    def process(self, joined):
-        directory_id, listings, (root, prefix) = joined
-        if not listings:
-            self._no_entries.inc()  # an empty tree (git has none, other VCS do) or one absent from the export
-        for name, kind, target, perms in (entry for listing in listings for entry in listing):
-            path = prefix + name
-            if kind == "dir":
-                yield target, (root, path + b"/")
-            elif kind == "file":
-                yield pvalue.TaggedOutput(self.FILES, (target, (root, path, perms)))
-            else:
-                self._submodules.inc()
+    def process(self, grouped):
+        _directory_id, tagged = grouped
+        listings = [value for tag, value in tagged if tag == LISTING]
+        for tag, value in tagged:
+            if tag != FRONTIER:
+                continue
+            root, prefix = value
+            if not listings:
+                self._no_entries.inc()  # an empty tree (git has none, other VCS do) or one absent from the export
+            for name, kind, target, perms in (entry for listing in listings for entry in listing):
+                path = prefix + name
+                if kind == "dir":
+                    yield target, (FRONTIER, (root, path + b"/"))
+                elif kind == "file":
+                    yield pvalue.TaggedOutput(self.FILES, (target, (root, path, perms)))
+                else:
+                    self._submodules.inc()
 
 
 def depth_problem(item, max_depth: int):
-    directory_id, (root, prefix) = item
+    directory_id, (_frontier, (root, prefix)) = item
     Metrics.counter(NS, "depth_limit").inc()
     return TraversalProblem(
         f"swh:1:dir:{root}",
