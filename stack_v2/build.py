@@ -73,6 +73,9 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
     context = StageContext(req.location, run_dir, recipe.output)
     records = p | "List" >> ListDefaultBranchFiles(req.location, origins=req.origins, swhids=req.swhids)
     counts, dropped, chain = [], [], []
+    # What the current records count as: a stage's kept output is the next stage's input, so both are
+    # counted in one pass over them (rep.count_records), when the next stage is known.
+    counted_as: list[tuple[str, str]] = []
     for stage, config in planned_stages(req):
         if why := stage.why_off(config):
             print(f"[stack-v2] {why}", file=sys.stderr)
@@ -80,12 +83,20 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
         out = records | stage.name >> stage.make(config, context)
         if not stage.branch:  # a branch writes outputs of its own and passes every record on
             chain.append(stage.name)
-            counts.append(rep.count_records(out.get("input", records), stage.name, rep.INPUT))
-            counts.append(rep.count_records(out["kept"], stage.name, rep.KEPT))
+            if "input" in out:  # the stage counts its input itself (selection: records made from occurrences)
+                counts.append(rep.count_records(out["input"], [(stage.name, rep.INPUT)]))
+            else:
+                counted_as.append((stage.name, rep.INPUT))
             dropped.append(out["dropped"])
         if "stats" in out:
             counts.append(out["stats"])
+        if out["kept"] is not records:
+            if counted_as:
+                counts.append(rep.count_records(records, counted_as))
+            counted_as = [(stage.name, rep.KEPT)]
         records = out["kept"]
+    if counted_as:
+        counts.append(rep.count_records(records, counted_as))
     all_dropped = tuple(dropped) | "AllDropped" >> beam.Flatten()
     counts.append(rep.count_dropped(all_dropped, "Dropped"))
     counts.append(rep.count_languages(records))

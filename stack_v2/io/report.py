@@ -28,18 +28,22 @@ class AccountingError(RuntimeError):
     """Files appeared or vanished between stages: a bug, never a data problem."""
 
 
-def _record_entry(record: FileRecord, stage: str, outcome: str):
-    if outcome == INPUT:  # the stage's input as a Beam counter too (its outputs are counted where routed)
-        count_outcome(stage, INPUT, "", record.length_bytes)
-    return (stage, outcome, ""), (1, record.length_bytes or 0)
+def _record_entries(record: FileRecord, counted_as: tuple[tuple[str, str], ...]):
+    for stage, outcome in counted_as:
+        if outcome == INPUT:  # the stage's input as a Beam counter too (its outputs are counted where routed)
+            count_outcome(stage, INPUT, "", record.length_bytes)
+        yield (stage, outcome, ""), (1, record.length_bytes or 0)
 
 
 def _dropped_entry(row: DroppedRow):
     return (row.stage, row.outcome, row.reason), (1, row.length_bytes or 0)
 
 
-def count_records(records, stage: str, outcome: str):
-    return records | f"Count{stage}{outcome}" >> beam.Map(_record_entry, stage, outcome)
+def count_records(records, counted_as: list[tuple[str, str]]):
+    """One pass over ``records`` that counts them as each (stage, outcome) of ``counted_as``: a stage's kept
+    output is also the next stage's input."""
+    label = "Count" + "".join(f"{stage}{outcome}" for stage, outcome in counted_as)
+    return records | label >> beam.FlatMap(_record_entries, tuple(counted_as))
 
 
 def count_dropped(rows, label: str):
