@@ -165,31 +165,34 @@ class NearDedup(beam.PTransform):
             | "CountChanged" >> beam.combiners.Count.Globally()
             | "Converged" >> beam.Map(_fail_if_changed, config.max_rounds)
         )
-        keyed = records | "ByBlob" >> beam.Map(lambda r: (r.blob_id, r))
-        with_cluster = (
-            (labels, keyed)
+        # The survivors are chosen from the records' ranks alone (small rows), so the records, content and
+        # all, cross one shuffle: the join with their verdict, keyed by blob (unique after exact dedup).
+        ranks = records | "Rank" >> beam.Map(lambda r: (r.blob_id, (survivor_rank(r), r.blob_id)))
+        clustered = (
+            (labels, ranks)
             | "JoinCluster" >> JoinSmallToLarge()
-            | "Cluster" >> beam.FlatMapTuple(lambda blob, cluster, r: [(cluster[0] if cluster else None, r)])
+            | "ByCluster" >> beam.FlatMapTuple(lambda _blob, cluster, ranked: [(cluster[0], ranked)] if cluster else [])
         )
-        # Records in no cluster (most of them) skip the survivor join: no hot key for "no cluster".
-        clustered, singles = with_cluster | "InCluster" >> beam.Partition(lambda kv, n: 0 if kv[0] else 1, 2)
         survivors = (
             clustered
-            | "Rank" >> beam.MapTuple(lambda cluster, r: (cluster, (survivor_rank(r), r.blob_id)))
             | "Survivor" >> beam.CombinePerKey(min)
             | "SurvivorBlob" >> beam.MapTuple(lambda cluster, best: (cluster, best[1]))
         )
-        out = (
-            (survivors, clustered)
+        members = labels | "Members" >> beam.MapTuple(lambda blob, cluster: (cluster, blob))
+        verdicts = (
+            (survivors, members)
             | "JoinSurvivor" >> JoinSmallToLarge()
+            | "SurvivorOf" >> beam.FlatMapTuple(lambda _cluster, surv, blob: [(blob, surv[0])] if surv else [])
+        )
+        out = (
+            (verdicts, records | "ByBlob" >> beam.Map(lambda r: (r.blob_id, r)))
+            | "JoinVerdict" >> JoinSmallToLarge()
             | "Decide"
             >> beam.FlatMapTuple(
-                Tracked(lambda _c, surv, r: routed(STAGE, r, near_verdict(r, surv[0] if surv else None)))
+                Tracked(lambda _blob, surv, r: routed(STAGE, r, near_verdict(r, surv[0] if surv else None)))
             ).with_outputs("dropped", main="kept")
         )
-        alone = singles | "Singles" >> beam.FlatMapTuple(Tracked(lambda _none, r: routed(STAGE, r, r)))
-        kept = (out.kept, alone) | "AllKept" >> beam.Flatten()
-        return {"kept": kept, "dropped": out.dropped}
+        return {"kept": out.kept, "dropped": out.dropped}
 
 
 @dataclasses.dataclass(frozen=True)
