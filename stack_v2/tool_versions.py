@@ -13,7 +13,6 @@ from importlib.metadata import PackageNotFoundError, version
 
 from stack_v2.malware.clamav import ClamAVError, ClamdScanner, database_version, engine_version, find_binary
 from stack_v2.stages import registry
-from stack_v2.stages.malware import MalwareConfig
 
 # Distribution names, in the order the card lists them.
 DISTRIBUTIONS = (
@@ -48,7 +47,7 @@ def clamav_versions(recipe) -> dict[str, str]:
     A database directory whose containers cannot be read is a ClamAVError (the stage could not trust it
     either); a clamd that does not answer the launcher is recorded as such (its workers may reach it)."""
     stage = recipe.stage("malware")
-    config = MalwareConfig.from_params(stage.params) if stage is not None else None
+    config = registry.STAGES["malware"].config(stage.params) if stage is not None else None
     if config is None or not config.enabled:
         return {}
     if config.socket is not None:

@@ -48,14 +48,6 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in RECIPE_STAGES}
 FIRST = select_repos.DEFINITION.name  # every recipe starts by selecting repositories
 
 
-def definition(name: str) -> Stage:
-    """The stage called ``name`` (a recipe's or a build's own)."""
-    for stage in (*RECIPE_STAGES, *BUILD_STAGES):
-        if stage.name == name:
-            return stage
-    raise KeyError(name)
-
-
 def filter_stages() -> tuple[str, ...]:
     """The stages the report groups as filters (quality rules, language and benchmark selection)."""
     return tuple(stage.name for stage in RECIPE_STAGES if stage.group == "filter")
