@@ -42,6 +42,7 @@ from stack_v2.recipe import Recipe
 from stack_v2.runners import pipeline_options
 from stack_v2.runs import RUN_INFO, RunFailed, StartedBuild, abandon, run_dir_of
 from stack_v2.stages import optout, registry
+from stack_v2.stages.base import ApplyCore, ApplyCores
 from stack_v2.stages.stage import Stage, StageContext
 from stack_v2.tool_versions import tool_versions
 
@@ -76,11 +77,20 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
     # What the current records count as: a stage's kept output is the next stage's input, so both are
     # counted in one pass over them (rep.count_records), when the next stage is known.
     counted_as: list[tuple[str, str]] = []
-    for stage, config in planned_stages(req):
-        if why := stage.why_off(config):
-            print(f"[stack-v2] {why}", file=sys.stderr)
+    for group in _runs_of_cores(_made_stages(req, context)):
+        if isinstance(group[0][1], ApplyCore):
+            # Consecutive one-record-at-a-time stages run as one DoFn that also counts them (ApplyCores).
+            names = [stage.name for stage, _ in group]
+            steps = tuple(step for _, transform in group for step in transform.steps)
+            out = records | "+".join(names) >> ApplyCores(steps, [*counted_as, (names[0], rep.INPUT)])
+            chain += names
+            dropped.append(out["dropped"])
+            counts.append(out["stats"])
+            counted_as = [(names[-1], rep.KEPT)]
+            records = out["kept"]
             continue
-        out = records | stage.name >> stage.make(config, context)
+        ((stage, transform),) = group
+        out = records | stage.name >> transform
         if not stage.branch:  # a branch writes outputs of its own and passes every record on
             chain.append(stage.name)
             if "input" in out:  # the stage counts its input itself (selection: records made from occurrences)
@@ -143,6 +153,29 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
         )
     )
     return chain
+
+
+def _made_stages(req: BuildRequest, context: StageContext) -> list[tuple[Stage, beam.PTransform]]:
+    """The planned stages' transforms, without those their config turns off (said on stderr)."""
+    made = []
+    for stage, config in planned_stages(req):
+        if why := stage.why_off(config):
+            print(f"[stack-v2] {why}", file=sys.stderr)
+            continue
+        made.append((stage, stage.make(config, context)))
+    return made
+
+
+def _runs_of_cores(made: list[tuple[Stage, beam.PTransform]]) -> list[list[tuple[Stage, beam.PTransform]]]:
+    """The stages in order, consecutive ``ApplyCore`` stages in one group, every other stage alone."""
+    groups: list[list] = []
+    for stage, transform in made:
+        fusable = isinstance(transform, ApplyCore) and not stage.branch
+        if fusable and groups and isinstance(groups[-1][-1][1], ApplyCore) and not groups[-1][-1][0].branch:
+            groups[-1].append((stage, transform))
+        else:
+            groups.append([(stage, transform)])
+    return groups
 
 
 def run_build(req: BuildRequest, beam_args: Sequence[str] = (), *, show_progress: bool = False) -> dict:

@@ -30,3 +30,11 @@ def count_outcome(stage: str, outcome: str, reason: str = "", nbytes: int | None
         size.inc(nbytes)
     if outcome != INPUT:
         progress.count(stage, outcome, nbytes)
+
+
+def add_counts(stage: str, name: str, files: int, nbytes: int = 0) -> None:
+    """Add a bundle's tally to a counter (``name``) and its bytes twin: for stages that count per bundle."""
+    counter, size = _counters(stage, name)
+    counter.inc(files)
+    if nbytes:
+        size.inc(nbytes)

@@ -1,7 +1,8 @@
 """The package's floors, held: no module imports from a floor above its own.
 
 From the ground up:
-0. the vocabulary every floor shares (records, verdicts, counters, params, storage, SWHIDs, ...);
+0. the vocabulary every floor shares (records, verdicts, counters, params, storage, SWHIDs, ...) and
+   the Beam tuning every pipeline gets (beam_tuning);
 1. the pure cores and the readers of the archive (archive, licenses, quality, pii, notebooks, ...);
 2. what a build writes (io) and the repository-metadata table it reads;
 3. the stages, which wrap the cores as Beam transforms (stages);
@@ -17,6 +18,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "stack_v2"
 GROUND = {
+    "beam_tuning",
     "budget",
     "counters",
     "decode",

@@ -213,3 +213,22 @@ def test_a_core_error_fails_the_record_without_quoting_its_content():
             details,
             equal_to([("failed", "error", f"ValueError at test_stages.py:{core.__code__.co_firstlineno + 1} (core)")]),
         )
+
+
+def test_consecutive_one_record_stages_run_as_one_dofn():
+    """The paper's recipe: language alone between fetch_decode and near_dedup, and the selection, quality,
+    decontamination and PII stages after near_dedup in one ParDo (malware is off without signatures)."""
+    import apache_beam as beam
+
+    from stack_v2.archive.location import ArchiveLocation
+    from stack_v2.build import BuildRequest, construct
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "swh-graph-example"
+    recipe = load_recipe("the-stack-v2")
+    p = beam.Pipeline()
+    chain = construct(p, BuildRequest(ArchiveLocation(str(fixture)), "unused", recipe), "unused")
+    top = {t.unique_name for t in p.to_runner_api().components.transforms.values() if "/" not in t.unique_name}
+    after = chain[chain.index("near_dedup") + 1 : chain.index("pii") + 1]
+    assert after[0] == "select_languages" and "decontaminate" in after and "malware" not in after
+    assert "+".join(after) in top and "language" in top
+    assert not {"select_languages", "long_lines", "pii"} & top  # no stage of the run has a transform of its own

@@ -18,13 +18,15 @@ import logging
 import os
 import time
 import traceback
+from collections import defaultdict
+from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam import pvalue
-from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
-from stack_v2 import progress
-from stack_v2.counters import count_outcome
+from stack_v2 import beam_tuning, progress
+from stack_v2.counters import add_counts, count_outcome
 from stack_v2.records import DroppedRow, FileRecord
 from stack_v2.verdicts import BYTES, INPUT, KEPT, Drop, Fail, counter_name, outcome_of
 
@@ -35,6 +37,7 @@ __all__ = [
     "INPUT",
     "KEPT",
     "ApplyCore",
+    "ApplyCores",
     "Drop",
     "Fail",
     "count_dropped_row",
@@ -46,7 +49,10 @@ __all__ = [
     "routed",
 ]
 
+beam_tuning.install()  # also on workers, which import this module to run the stages
+
 DROPPED = "dropped"  # the tagged output of dropped rows
+STATS = "stats"  # the tagged output of report.json entries
 
 
 def dropped_row(record: FileRecord, stage: str, verdict: Drop | Fail) -> DroppedRow:
@@ -86,36 +92,111 @@ def error_detail(exc: BaseException) -> str:
     return f"{type(exc).__name__}{where}"
 
 
-class _ApplyCoreFn(beam.DoFn):
-    def __init__(self, stage: str, make_core):
-        self._stage, self._make_core = stage, make_core
+class _CoresFn(beam.DoFn):
+    """Runs one or more consecutive stages' cores on each record, in order, and counts per bundle.
+
+    Counting per bundle (report entries on ``stats``, Beam counters at ``finish_bundle``) rather than per
+    record through Map branches: a record then costs one element operation of the runner for the whole
+    run of stages instead of two per stage, which is most of what a per-record stage costs."""
+
+    def __init__(self, steps: tuple, counted_as: tuple):
+        self._steps, self._counted_as = steps, counted_as
         self._progress = progress.target()
 
     def setup(self):
         progress.attach(self._progress)
-        self._core = self._make_core()  # heavy resources load once per worker
-        self._micros = Metrics.counter("stage_time_us", self._stage)
+        # heavy resources load once per worker
+        self._cores = [(stage, make_core(), stats) for stage, make_core, stats in self._steps]
+
+    def start_bundle(self):
+        self._entries = defaultdict(_zero_pair)  # report.json's (stage, outcome, reason) -> [files, bytes]
+        self._counts = defaultdict(_zero_pair)  # Beam counters: (stage, counter name) -> [files, bytes]
+        self._micros = defaultdict(float)
 
     def process(self, record: FileRecord):
-        started = time.perf_counter()
-        try:
-            verdict = self._core(record)
-        except Exception as exc:  # keep the bundle alive; the record is accounted as failed
-            verdict = Fail("error", error_detail(exc))
-            logging.getLogger("stack_v2").warning("stage %s: blob %s failed: %r", self._stage, record.blob_id, exc)
-        self._micros.inc(int((time.perf_counter() - started) * 1e6))
-        yield from routed(self._stage, record, verdict)  # counts kept / dropped_<reason> / failed_<reason>
+        entries, counts = self._entries, self._counts
+        size = record.length_bytes or 0
+        for stage, outcome in self._counted_as:
+            _add(entries[(stage, outcome, "")], size)
+            if outcome == INPUT:
+                _add(counts[(stage, INPUT)], size)
+        previous = None
+        for stage, core, stats in self._cores:
+            size = record.length_bytes or 0
+            if previous is not None:  # the previous stage's kept output is this one's input
+                _add(entries[(previous, KEPT, "")], size)
+                _add(entries[(stage, INPUT, "")], size)
+                _add(counts[(stage, INPUT)], size)
+            started = time.perf_counter()
+            try:
+                verdict = core(record)
+            except Exception as exc:  # keep the bundle alive; the record is accounted as failed
+                verdict = Fail("error", error_detail(exc))
+                logging.getLogger("stack_v2").warning("stage %s: blob %s failed: %r", stage, record.blob_id, exc)
+            self._micros[stage] += time.perf_counter() - started
+            if isinstance(verdict, (Drop, Fail)):
+                outcome = outcome_of(verdict)
+                _add(counts[(stage, counter_name(outcome, verdict.reason))], size)
+                progress.count(stage, outcome, size)
+                yield pvalue.TaggedOutput(DROPPED, dropped_row(record, stage, verdict))
+                return
+            _add(counts[(stage, KEPT)], size)
+            progress.count(stage, KEPT, size)
+            record, previous = verdict, stage
+            if stats is not None:
+                for key, (files, nbytes) in stats(record):
+                    pair = entries[key]
+                    pair[0] += files
+                    pair[1] += nbytes
+        yield record
+
+    def finish_bundle(self):
+        for (stage, name), (files, nbytes) in self._counts.items():
+            add_counts(stage, name, files, nbytes)
+        for stage, seconds in self._micros.items():
+            add_counts("stage_time_us", stage, int(seconds * 1e6), 0)
+        for key, (files, nbytes) in self._entries.items():
+            yield pvalue.TaggedOutput(STATS, GlobalWindows.windowed_value((key, (files, nbytes))))
+
+
+def _zero_pair() -> list:
+    return [0, 0]
+
+
+def _add(pair: list, nbytes: int) -> None:
+    pair[0] += 1
+    pair[1] += nbytes
+
+
+class ApplyCores(beam.PTransform):
+    """FileRecord -> {'kept': FileRecord, 'dropped': DroppedRow, 'stats': report entries}: the cores of
+    consecutive stages (``ApplyCore.steps``) applied in one DoFn. ``counted_as``: what each input record
+    also counts as in report.json (the previous stage's kept output, the first stage's input); ``stats``
+    holds those, each inner stage's input and its predecessor's kept output, and the stages' own stats.
+    The last stage's kept output is left to the caller to count (it is the next stage's input too)."""
+
+    def __init__(self, steps: Sequence[tuple], counted_as: Sequence[tuple[str, str]] = ()):
+        super().__init__()
+        self._steps, self._counted_as = tuple(steps), tuple(counted_as)
+
+    def expand(self, records):
+        out = records | "Cores" >> beam.ParDo(_CoresFn(self._steps, self._counted_as)).with_outputs(
+            DROPPED, STATS, main="kept"
+        )
+        return {"kept": out.kept, "dropped": out[DROPPED], "stats": out[STATS]}
 
 
 class ApplyCore(beam.PTransform):
-    """FileRecord -> {'kept': FileRecord, 'dropped': DroppedRow}, running ``make_core()``'s callable."""
+    """FileRecord -> {'kept': FileRecord, 'dropped': DroppedRow}, running ``make_core()``'s callable;
+    ``stats(kept record)`` -> report.json entries ``((section, key, detail), (n, bytes))`` adds ``stats``.
+    A build runs consecutive ``ApplyCore`` stages as one ``ApplyCores`` (``steps``)."""
 
-    def __init__(self, stage: str, make_core):
+    def __init__(self, stage: str, make_core, stats=None):
         super().__init__()
-        self._stage, self._make_core = stage, make_core
+        self.steps = ((stage, make_core, stats),)
 
     def expand(self, records):
-        out = records | "Core" >> beam.ParDo(_ApplyCoreFn(self._stage, self._make_core)).with_outputs(
-            DROPPED, main="kept"
-        )
-        return {"kept": out.kept, "dropped": out[DROPPED]}
+        out = records | ApplyCores(self.steps)
+        if self.steps[0][2] is None:
+            return {"kept": out["kept"], "dropped": out["dropped"]}
+        return out

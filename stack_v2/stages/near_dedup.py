@@ -2,9 +2,10 @@
 
 1. Signatures in batches (``minhash.signatures``); each document emits one key per LSH band, scoped
    by language (or globally).
-2. Candidate edges per bucket as a star to the bucket's smallest blob_id (a Combine, then a join:
-   no bucket is gathered, however large), deduplicated; optionally verified by estimated Jaccard
-   (both signatures joined to the edge) so LSH false positives do not merge clusters.
+2. Candidate edges per bucket as a star to the bucket's smallest blob_id (one GroupByKey of the band
+   keys, each group read twice and never copied: a runner that pages groups holds no bucket whole),
+   deduplicated; optionally verified by estimated Jaccard (both signatures joined to the edge) so LSH
+   false positives do not merge clusters.
 3. Connected components by min-label propagation, unrolled ``max_rounds`` times: each round is a
    join of labels with adjacency and a ``CombinePerKey(min)``. One more round checks convergence and
    fails the run, naming the parameter to raise, if any label still changes (never a silent partial
@@ -75,10 +76,14 @@ class _Signatures(beam.DoFn):
                 yield scope.encode() + b"\0" + key, record.blob_id
 
 
-def _star_edges(joined):
-    _bucket, mins, member = joined
-    if mins[0] != member:
-        yield member, mins[0]
+def _star_edges(bucket):
+    """A bucket's members -> an edge from each to the smallest. Two passes over the group, never a list of it:
+    a runner may page a large group (Dataflow does), so a bucket of millions of files is never held."""
+    _key, members = bucket
+    smallest = min(members)
+    for member in members:
+        if member != smallest:
+            yield member, smallest
 
 
 def _verify(joined, threshold: float):
@@ -128,10 +133,10 @@ class NearDedup(beam.PTransform):
             | "Sign" >> beam.ParDo(_Signatures(config)).with_outputs("sigs", main="bands")
         )
         bands = signed.bands
-        bucket_min = bands | "BucketMin" >> beam.CombinePerKey(min)
+        # One GroupByKey of the band keys: most buckets have one member and yield nothing.
         edges = (
-            (bucket_min, bands)
-            | "JoinBucket" >> JoinSmallToLarge()
+            bands
+            | "ByBucket" >> beam.GroupByKey()
             | "Star" >> beam.FlatMap(_star_edges)
             | "DistinctEdges" >> beam.Distinct()
         )

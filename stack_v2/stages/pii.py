@@ -23,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 
-import apache_beam as beam
-
 from stack_v2.params import Float, Optional, Path, Str, param
 from stack_v2.pii import REDACTOR_VERSION, counts_json, redact
 from stack_v2.records import FileRecord
@@ -81,16 +79,9 @@ def _redaction_entries(record: FileRecord):
             yield ("@pii", "spans", kind), (n, 0)
 
 
-class RedactPii(beam.PTransform):
+def RedactPii(config: PiiConfig = PiiConfig()) -> ApplyCore:
     """FileRecord -> {'kept': redacted records, 'dropped', 'stats': redaction counts for report.json}."""
-
-    def __init__(self, config: PiiConfig = PiiConfig()):
-        super().__init__()
-        self._config = config
-
-    def expand(self, records):
-        out = records | "Redact" >> ApplyCore(STAGE, core_factory(self._config))
-        return {**out, "stats": out["kept"] | "CountRedactions" >> beam.FlatMap(_redaction_entries)}
+    return ApplyCore(STAGE, core_factory(config), stats=_redaction_entries)
 
 
 def card_section(report: dict) -> list[str]:

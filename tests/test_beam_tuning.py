@@ -1,0 +1,55 @@
+"""stack_v2.beam_tuning: Beam's per-DoFn and per-options bookkeeping remembered, with Beam's answers."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.coders import VarIntCoder
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TypeOptions
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import userstate
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
+
+from stack_v2 import beam_tuning
+
+beam_tuning.install()
+COUNT = ReadModifyWriteStateSpec("count", VarIntCoder())
+
+
+class _Stateful(beam.DoFn):
+    def process(self, element, count=beam.DoFn.StateParam(COUNT)):
+        seen = (count.read() or 0) + 1
+        count.write(seen)
+        yield element[0], seen
+
+
+class _Plain(beam.DoFn):
+    def process(self, element):
+        yield element
+
+
+def test_specs_are_beams_and_the_same_on_every_call():
+    stateful = _Stateful()
+    assert userstate.get_dofn_specs(stateful) == beam_tuning._original(stateful)
+    assert userstate.get_dofn_specs(stateful) == ({COUNT}, set())
+    assert userstate.is_stateful_dofn(stateful) and not userstate.is_stateful_dofn(_Plain())
+    first, _ = userstate.get_dofn_specs(stateful)
+    first.clear()  # a caller changing its copy changes nothing remembered
+    assert userstate.get_dofn_specs(stateful) == ({COUNT}, set())
+
+
+def test_a_stateful_dofn_still_runs_with_its_state():
+    with beam.Pipeline() as p:
+        out = p | beam.Create([("a", 1), ("a", 2), ("b", 3)]) | beam.ParDo(_Stateful())
+        assert_that(out, equal_to([("a", 1), ("a", 2), ("b", 1)]))
+
+
+def test_views_share_the_options_values():
+    options = PipelineOptions(["--runner=DirectRunner", "--pipeline_type_check"])
+    standard = options.view_as(StandardOptions)
+    assert options.view_as(StandardOptions) is standard  # one view per options object and class
+    assert standard.runner == "DirectRunner" and options.view_as(TypeOptions).pipeline_type_check
+    standard.runner = "DaskRunner"  # a change through one view is seen through the others
+    assert options.view_as(StandardOptions).runner == "DaskRunner"
+    assert options.get_all_options()["runner"] == "DaskRunner"
+    other = PipelineOptions(["--runner=PortableRunner"])
+    assert other.view_as(StandardOptions).runner == "PortableRunner"  # views are per options object
