@@ -12,10 +12,11 @@ import pip
 import pygments
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
 
 from stack_v2.neardedup.minhash import MinHashConfig, estimated_jaccard, exact_jaccard, shingle_hashes, signatures
 from stack_v2.records import FileOccurrence
-from stack_v2.stages.near_dedup import NearDedup, survivor_rank
+from stack_v2.stages.near_dedup import ConnectedComponents, NearDedup, survivor_rank
 from stack_v2.stages.select_repos import record_from_occurrence
 
 VENDORED = Path(pip.__file__).parent / "_vendor" / "pygments"
@@ -175,3 +176,20 @@ def test_compiled_tokeniser_splits_words_exactly_as_python_re():
         cursor += count
     assert all(len(h) == 1 for h in distinct.values())  # same shingle, same hash, across files
     assert len({next(iter(h)) for h in distinct.values()}) == len(distinct)  # no collisions
+
+
+# A path a-b-c-...: the label of its far end needs one round per step to arrive; a separate pair beside it.
+PATH = [f"blob{i:02d}" for i in range(10)]
+EDGES = [(PATH[i + 1], PATH[i]) for i in range(len(PATH) - 1)] + [("zz", "yy")]
+
+
+def test_connected_components_label_every_node_with_its_components_smallest():
+    with beam.Pipeline() as p:
+        labels = p | beam.Create(EDGES) | ConnectedComponents(max_rounds=12)
+        assert_that(labels, equal_to([(node, "blob00") for node in PATH] + [("yy", "yy"), ("zz", "yy")]))
+
+
+def test_connected_components_fail_the_run_when_labels_still_change():
+    with pytest.raises(Exception, match=r"did not converge in max_rounds=3 .*raise near_dedup.max_rounds"):
+        with beam.Pipeline() as p:
+            _ = p | beam.Create(EDGES) | ConnectedComponents(max_rounds=3)

@@ -6,8 +6,8 @@
    keys, each group read twice and never copied: a runner that pages groups holds no bucket whole),
    deduplicated; optionally verified by estimated Jaccard (both signatures joined to the edge) so LSH
    false positives do not merge clusters.
-3. Connected components by min-label propagation, unrolled ``max_rounds`` times: each round is a
-   join of labels with adjacency and a ``CombinePerKey(min)``. One more round checks convergence and
+3. Connected components by min-label propagation, unrolled ``max_rounds`` times: each round is one
+   GroupByKey of the labels offered with the edges, and one ParDo. One more round checks convergence and
    fails the run, naming the parameter to raise, if any label still changes (never a silent partial
    clustering).
 4. The survivor of each cluster by the paper's ranking: license type (permissive, then no_license),
@@ -95,18 +95,30 @@ def _verify(joined, threshold: float):
         Metrics.counter(STAGE, "edges_rejected").inc()
 
 
-def _propagate(joined):
-    node, labels, neighbour = joined
-    label = labels[0]
-    yield node, label
-    if neighbour is not None:
-        yield neighbour, label
+OWN, PROPOSED, NEIGHBOUR = 0, 1, 2  # what a node's grouped values are: its label, a label offered, an edge
 
 
-def _changed(joined):
-    _node, old, new = joined
-    if old and old[0] != new:
-        yield 1
+def _relabel(element, last: bool = False):
+    """One round at a node: its new label is the smallest offered (its own among them), offered on to
+    itself and its neighbours for the next round. Two passes over the group, never a list of it: a star's
+    centre has as many neighbours as its bucket had members. The last round yields (node, label) and,
+    tagged ``changed``, a 1 for a node whose label still moved."""
+    node, values = element
+    label = own = None
+    for kind, value in values:
+        if kind != NEIGHBOUR:
+            label = value if label is None or value < label else label
+            if kind == OWN:
+                own = value
+    if last:
+        yield node, label
+        if own != label:
+            yield beam.pvalue.TaggedOutput("changed", 1)
+        return
+    yield node, (OWN, label)
+    for kind, value in values:
+        if kind == NEIGHBOUR:
+            yield value, (PROPOSED, label)
 
 
 def _fail_if_changed(count, rounds: int):
@@ -116,6 +128,41 @@ def _fail_if_changed(count, rounds: int):
             f"({count} labels still changing); raise near_dedup.max_rounds in the recipe"
         )
     return count
+
+
+class ConnectedComponents(beam.PTransform):
+    """Edges (u, v) -> (node, label) for every node with an edge, the label the smallest node of its
+    component; fails the run if labels still change after ``max_rounds`` rounds (never a partial clustering)."""
+
+    def __init__(self, max_rounds: int):
+        super().__init__()
+        self._max_rounds = max_rounds
+
+    def expand(self, edges):
+        # Connected components by min-label propagation; a round is one Flatten, one GroupByKey and one
+        # ParDo (the labels offered and the edges meet at each node), unrolled max_rounds + 1 times.
+        adjacency = edges | "BothWays" >> beam.FlatMapTuple(lambda u, v: [(u, (NEIGHBOUR, v)), (v, (NEIGHBOUR, u))])
+        offers = adjacency | "Init" >> beam.MapTuple(lambda u, edge: (u, (PROPOSED, min(u, edge[1]))))
+        for i in range(self._max_rounds + 1):
+            offers = (
+                (offers, adjacency)
+                | f"Round{i}" >> beam.Flatten()
+                | f"Group{i}" >> beam.GroupByKey()
+                | f"Relabel{i}" >> beam.FlatMap(_relabel)
+            )
+        # One more round checks convergence: any label still changing fails the run.
+        last = (
+            offers
+            | "GroupLast" >> beam.GroupByKey()
+            | "Labels" >> beam.FlatMap(_relabel, last=True).with_outputs("changed", main="labels")
+        )
+        labels = last.labels
+        _ = (
+            last.changed
+            | "CountChanged" >> beam.CombineGlobally(sum)
+            | "Converged" >> beam.Map(_fail_if_changed, self._max_rounds)
+        )
+        return labels
 
 
 class NearDedup(beam.PTransform):
@@ -150,26 +197,7 @@ class NearDedup(beam.PTransform):
             edges = (
                 (sigs, with_u) | "JoinSigV" >> JoinSmallToLarge() | "Verify" >> beam.FlatMap(_verify, config.threshold)
             )
-        adjacency = edges | "BothWays" >> beam.FlatMapTuple(lambda u, v: [(u, v), (v, u)])
-        labels = adjacency | "Init" >> beam.MapTuple(lambda u, v: (u, min(u, v))) | "InitMin" >> beam.CombinePerKey(min)
-        previous = labels
-        for i in range(config.max_rounds + 1):  # the last round only checks convergence
-            previous, labels = (
-                labels,
-                (
-                    (labels, adjacency)
-                    | f"Round{i}" >> JoinSmallToLarge()
-                    | f"Propagate{i}" >> beam.FlatMap(_propagate)
-                    | f"Min{i}" >> beam.CombinePerKey(min)
-                ),
-            )
-        _ = (
-            (previous, labels)
-            | "CompareLast" >> JoinSmallToLarge()
-            | "Changed" >> beam.FlatMap(_changed)
-            | "CountChanged" >> beam.combiners.Count.Globally()
-            | "Converged" >> beam.Map(_fail_if_changed, config.max_rounds)
-        )
+        labels = edges | "Components" >> ConnectedComponents(config.max_rounds)
         # The survivors are chosen from the records' ranks alone (small rows), so the records, content and
         # all, cross one shuffle: the join with their verdict, keyed by blob (unique after exact dedup).
         ranks = records | "Rank" >> beam.Map(lambda r: (r.blob_id, (survivor_rank(r), r.blob_id)))
