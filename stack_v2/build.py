@@ -105,11 +105,9 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
                 counts.append(rep.count_records(records, counted_as))
             counted_as = [(stage.name, rep.KEPT)]
         records = out["kept"]
-    if counted_as:
-        counts.append(rep.count_records(records, counted_as))
+    counts.append(rep.count_records(records, counted_as, languages=True))  # the kept files' languages too
     all_dropped = tuple(dropped) | "AllDropped" >> beam.Flatten()
     counts.append(rep.count_dropped(all_dropped, "Dropped"))
-    counts.append(rep.count_languages(records))
     (
         tuple(counts)
         | "Counts" >> beam.Flatten()

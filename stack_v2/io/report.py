@@ -10,9 +10,11 @@ stage's kept output. A violated invariant fails the run.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 
 from stack_v2 import storage
 from stack_v2.counters import count_outcome
@@ -28,30 +30,55 @@ class AccountingError(RuntimeError):
     """Files appeared or vanished between stages: a bug, never a data problem."""
 
 
-def _record_entries(record: FileRecord, counted_as: tuple[tuple[str, str], ...]):
+def _record_entries(record: FileRecord, counted_as: tuple[tuple[str, str], ...], languages: bool):
+    size = record.length_bytes or 0
     for stage, outcome in counted_as:
         if outcome == INPUT:  # the stage's input as a Beam counter too (its outputs are counted where routed)
-            count_outcome(stage, INPUT, "", record.length_bytes)
-        yield (stage, outcome, ""), (1, record.length_bytes or 0)
+            count_outcome(stage, INPUT, "", size)
+        yield (stage, outcome, ""), (1, size)
+    if languages:
+        yield (LANGUAGES, record.language, ""), (1, size)
 
 
 def _dropped_entry(row: DroppedRow):
-    return (row.stage, row.outcome, row.reason), (1, row.length_bytes or 0)
+    yield (row.stage, row.outcome, row.reason), (1, row.length_bytes or 0)
 
 
-def count_records(records, counted_as: list[tuple[str, str]]):
+class _Tally(beam.DoFn):
+    """Elements -> their report entries, summed per bundle: a few entries per bundle go on to the report's
+    combine instead of one per file and label (each an element the runner moves)."""
+
+    def __init__(self, entries_of):
+        self._entries_of = entries_of
+
+    def start_bundle(self):
+        self._sums: dict = {}
+
+    def process(self, element):
+        sums = self._sums
+        for key, (files, nbytes) in self._entries_of(element):
+            pair = sums.get(key)
+            if pair is None:
+                sums[key] = [files, nbytes]
+            else:
+                pair[0] += files
+                pair[1] += nbytes
+
+    def finish_bundle(self):
+        for key, (files, nbytes) in self._sums.items():
+            yield GlobalWindows.windowed_value((key, (files, nbytes)))
+
+
+def count_records(records, counted_as: list[tuple[str, str]], languages: bool = False):
     """One pass over ``records`` that counts them as each (stage, outcome) of ``counted_as``: a stage's kept
-    output is also the next stage's input."""
-    label = "Count" + "".join(f"{stage}{outcome}" for stage, outcome in counted_as)
-    return records | label >> beam.FlatMap(_record_entries, tuple(counted_as))
+    output is also the next stage's input; with ``languages``, per language too (the final records)."""
+    label = "Count" + "".join(f"{stage}{outcome}" for stage, outcome in counted_as) + ("Languages" if languages else "")
+    entries_of = functools.partial(_record_entries, counted_as=tuple(counted_as), languages=languages)
+    return records | label >> beam.ParDo(_Tally(entries_of))
 
 
 def count_dropped(rows, label: str):
-    return rows | f"Count{label}" >> beam.Map(_dropped_entry)
-
-
-def count_languages(records):
-    return records | "CountLanguages" >> beam.Map(lambda r: ((LANGUAGES, r.language, ""), (1, r.length_bytes or 0)))
+    return rows | f"Count{label}" >> beam.ParDo(_Tally(_dropped_entry))
 
 
 def build_report(entries: list, stages: list[str], filter_stages: tuple[str, ...] = ()) -> dict:
