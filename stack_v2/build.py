@@ -56,6 +56,7 @@ class BuildRequest:
     swhids: Sequence = ()
     optouts: Sequence = ()  # OptOutRequests honoured right after repository selection
     allow_missing: bool = False  # requested origins or SWHIDs that yield nothing are reported, not fatal
+    checkpoint: object = None  # an io.checkpoint.Checkpoint opened for this build (open_checkpoint), or None
 
 
 def planned_stages(req: BuildRequest) -> list[tuple[Stage, object]]:
@@ -71,7 +72,7 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
     """Add the whole build to pipeline ``p``, writing under ``run_dir``; returns the funnel's stages (the
     names report.json counts, in the order records pass them)."""
     recipe = req.recipe
-    context = StageContext(req.location, run_dir, recipe.output)
+    context = StageContext(req.location, run_dir, recipe.output, req.checkpoint)
     records = p | "List" >> ListDefaultBranchFiles(req.location, origins=req.origins, swhids=req.swhids)
     counts, dropped, chain = [], [], []
     # What the current records count as: a stage's kept output is the next stage's input, so both are

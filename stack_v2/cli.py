@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from stack_v2 import __version__
 from stack_v2.cli_archive import cmd_cat, cmd_files, cmd_import_git
-from stack_v2.cli_build import cmd_build, cmd_demo, cmd_finish
+from stack_v2.cli_build import add_checkpoint_arguments, cmd_build, cmd_demo, cmd_finish
 from stack_v2.cli_dataset import (
     cmd_licenses_regenerate,
     cmd_manifest_check,
@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="return once the runner accepted the job (Dataflow); `stack-v2 finish` completes it",
     )
+    add_checkpoint_arguments(build)
     build.set_defaults(func=cmd_build, beam=True)
 
     finish = sub.add_parser("finish", help="turn a build submitted with --no-wait into the dataset, once it ran")

@@ -2,18 +2,19 @@
 
 The keeper is ranked as in the paper's code: a permissive GHArchive license first, then more stars,
 more forks, the latest revision, the latest visit; then repo name and path, so ties break the same way
-on every runner. The choice is a Combine (bounded memory even for the empty blob's millions of
-occurrences), joined back to the occurrences, so each unique blob goes on alone: it is fetched and
+on every runner. The occurrences of a blob are grouped once and read twice, the keeper chosen in the
+first pass and each occurrence decided in the second (bounded memory even for the empty blob's millions
+of occurrences, on runners that page groups), so each unique blob goes on alone: it is fetched and
 processed once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import apache_beam as beam
 
-from stack_v2.joins import JoinSmallToLarge
 from stack_v2.licenses.classify import load_permissive
 from stack_v2.params import Optional, Path, param
 from stack_v2.progress import Tracked
@@ -45,9 +46,13 @@ def dedup_verdict(record: FileRecord, keeper: tuple) -> FileRecord | Drop:
     return Drop("exact_duplicate", f"kept {repo_name}:{path}")
 
 
-def _split(joined):
-    _blob, keepers, record = joined
-    yield from routed(STAGE, record, dedup_verdict(record, keepers[0]))
+def _split(group, permissive: frozenset[str]):
+    """A blob's occurrences -> the keeper kept, the others dropped. Two passes over the group, never a list
+    of it: a runner that pages groups (Dataflow does) never holds the empty blob's millions of occurrences."""
+    _blob, records = group
+    keeper = min((occurrence_rank(r, permissive), r.origin, r.path, r.repo_name) for r in records)
+    for record in records:
+        yield from routed(STAGE, record, dedup_verdict(record, keeper))
 
 
 class ExactDedup(beam.PTransform):
@@ -61,19 +66,15 @@ class ExactDedup(beam.PTransform):
         self._permissive = permissive
 
     def expand(self, records):
-        permissive = self._permissive
         with_blob = records | "HasBlob" >> beam.Partition(lambda r, n: 0 if r.blob_id is not None else 1, 2)
-        keyed = with_blob[0] | "ByBlob" >> beam.Map(lambda r: (r.blob_id, r))
-        keepers = (
-            keyed
-            | "Candidates"
-            >> beam.MapTuple(lambda blob, r: (blob, (occurrence_rank(r, permissive), r.origin, r.path, r.repo_name)))
-            | "Keeper" >> beam.CombinePerKey(min)
-        )
         split = (
-            (keepers, keyed)
-            | "JoinKeeper" >> JoinSmallToLarge()
-            | "Split" >> beam.FlatMap(Tracked(_split)).with_outputs("dropped", main="kept")
+            with_blob[0]
+            | "ByBlob" >> beam.Map(lambda r: (r.blob_id, r))
+            | "Occurrences" >> beam.GroupByKey()
+            | "Split"
+            >> beam.FlatMap(Tracked(functools.partial(_split, permissive=self._permissive))).with_outputs(
+                "dropped", main="kept"
+            )
         )
         unarchived = with_blob[1] | "Unarchived" >> beam.FlatMap(
             Tracked(lambda r: routed(STAGE, r, r))

@@ -34,6 +34,7 @@ class StageContext:
     location: Any = None  # the ArchiveLocation content is fetched from
     run_dir: str = ""  # the build's version directory, for stages that write outputs of their own
     output: dict = field(default_factory=dict)  # the recipe's output section (shard sizes)
+    checkpoint: Any = None  # an io.checkpoint.Checkpoint: fetch_decode persists (and resumes from) it
 
 
 @dataclass(frozen=True)
