@@ -139,9 +139,13 @@ def _with_metadata(joined):
     yield record_from_occurrence(occ, metas[0] if metas else None)
 
 
-def _split(joined):
-    _root, keepers, record = joined
-    yield from routed(STAGE, record, duplicate_verdict(record, keepers[0]))
+def _split(group):
+    """The files of every repository with one root directory -> the best repository's kept, the others'
+    dropped. Two passes over the group, never a list of it (runners that page groups hold none whole)."""
+    _root, records = group
+    keeper = min((repository_rank(r), r.origin, r.repo_name) for r in records)
+    for record in records:
+        yield from routed(STAGE, record, duplicate_verdict(record, keeper))
 
 
 class SelectRepositories(beam.PTransform):
@@ -169,14 +173,10 @@ class SelectRepositories(beam.PTransform):
             )
         else:
             records = files | "ToRecords" >> beam.Map(record_from_occurrence, None)
-        keepers = (
-            records
-            | "Candidates" >> beam.Map(lambda r: (r.directory_id, (repository_rank(r), r.origin, r.repo_name)))
-            | "BestRepository" >> beam.CombinePerKey(min)
-        )
         split = (
-            (keepers, records | "ByRoot" >> beam.Map(lambda r: (r.directory_id, r)))
-            | "JoinKeeper" >> JoinSmallToLarge()
+            records
+            | "ByRoot" >> beam.Map(lambda r: (r.directory_id, r))
+            | "SameRoot" >> beam.GroupByKey()
             | "Split" >> beam.FlatMap(Tracked(_split)).with_outputs("dropped", main="kept")
         )
         failed = problems | "Problems" >> beam.Map(Tracked(_counted_problem_row))
