@@ -73,7 +73,9 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
     names report.json counts, in the order records pass them)."""
     recipe = req.recipe
     context = StageContext(req.location, run_dir, recipe.output, req.checkpoint)
-    records = p | "List" >> ListDefaultBranchFiles(req.location, origins=req.origins, swhids=req.swhids)
+    records = p | "List" >> ListDefaultBranchFiles(
+        req.location, origins=req.origins, swhids=req.swhids, scratch_dir=storage.join(run_dir, ".traversal")
+    )
     counts, dropped, chain = [], [], []
     # What the current records count as: a stage's kept output is the next stage's input, so both are
     # counted in one pass over them (rep.count_records), when the next stage is known.

@@ -43,6 +43,19 @@ def find_run(output_dir: str, run_id: str | None = None) -> str:
     return run_id
 
 
+# ---------------------------------------------------------------------------- the traversal's scratch
+# build.construct gives the traversal (ListDefaultBranchFiles) this directory of the run for its bucket files of
+# directory listings. Once the pipeline has finished nothing reads them, and no version may be published with them.
+TRAVERSAL_SCRATCH = ".traversal"
+
+
+def delete_traversal_scratch(run_dir: str) -> None:
+    storage.delete(storage.join(run_dir, TRAVERSAL_SCRATCH))
+
+
+# ------------------------------------------------------------------------------------------------------------
+
+
 def _check_lock_free_for(output_dir: str, run_id: str) -> None:
     holder = publish.read_lock(output_dir)
     if holder is not None and holder.get("run_id") != run_id and not publish.is_stale(holder):
@@ -87,6 +100,7 @@ def finish_build(output_dir: str, run_id: str | None = None, result=None) -> dic
     report = json.loads(storage.read_text(report_path))
     if result is None:
         check_complete(run_dir, report, has_content="fetch_decode" in recipe.stage_names)
+    delete_traversal_scratch(run_dir)
     publish.acquire(output_dir, run_id, "finish" if result is None else "build")
     try:
         report = _complete_run(run_dir, report, recipe, info, result)

@@ -6,18 +6,32 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
+import apache_beam as beam
+import pyarrow.parquet as pq
 import pytest
-from gitrepos import git, ls_tree, make_library_repo, make_sample_repo
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.pipeline import PipelineVisitor
+from gitrepos import git, init, ls_tree, make_library_repo, make_sample_repo
 
+from stack_v2.archive import directory_buckets as db
 from stack_v2.archive.import_git import import_git
 from stack_v2.archive.listing import list_files
 from stack_v2.archive.location import ArchiveLocation
+from stack_v2.archive.orc import iter_table
 from stack_v2.archive.selection import Branch, DefaultBranch, Visit, default_branch, latest_full_visit
 from stack_v2.archive.swhid import parse_swhid_input
+from stack_v2.archive.traverse import ListDefaultBranchFiles
+from stack_v2.build import BuildRequest, start_build
 from stack_v2.cli import main
 from stack_v2.errors import ArchiveError
+from stack_v2.finish import finish_build
+from stack_v2.io import publish
+from stack_v2.recipe import parse_recipe
+from stack_v2.runs import run_dir_of
 
 # swh-graph's example export (its ORC tables), copied into the repository: see fixtures/swh-graph-example/PROVENANCE.md
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "swh-graph-example"
@@ -293,3 +307,93 @@ def test_s3_missing_table_is_named(s3_endpoint):
         r"s3://nothing-here/graph/orc/origin_visit_status",
     ):
         list_files(ArchiveLocation("s3://nothing-here"))
+
+
+# ------------------------------------------------------------- bucket files: one shuffle of the listings
+
+
+def test_bucket_file_lookup_reads_whole_listings_across_row_groups(tmp_path):
+    big, small = "b" * 40, "c" * 40  # big spans row groups: ROW_GROUP_ROWS entries and more
+    rows = [(big, f"f{i:05d}".encode(), "file", f"{i:040x}", 0o100644) for i in range(db.ROW_GROUP_ROWS + 10)]
+    rows += [(small, b"z", "dir", "d" * 40, 0o40000), (small, b"a", "file", "e" * 40, 0o100644)]
+    assert db.write_bucket(path := str(tmp_path / "bucket.parquet"), reversed(rows)) == len(rows)
+    listings = db.read_listings(path, [small, big, "a" * 40, "f" * 40])
+    assert set(listings) == {big, small}  # ids it does not hold: no listing
+    assert listings[small] == ((b"a", "file", "e" * 40, 0o100644), (b"z", "dir", "d" * 40, 0o40000))  # by name
+    assert listings[big] == tuple(row[1:] for row in rows[: db.ROW_GROUP_ROWS + 10])
+    assert db.bucket_count(ArchiveLocation(str(FIXTURE))) == 1  # a small table is one bucket
+
+
+def _run_metered(archive, scratch, **kwargs) -> tuple[dict, Counter]:
+    """({GroupByKey label: elements in}, traverse counters summed and as "name@step"): a Map beside each."""
+    p = beam.Pipeline()
+    _ = p | "List" >> ListDefaultBranchFiles(ArchiveLocation(str(archive)), scratch_dir=str(scratch), **kwargs)
+    found = []
+
+    class Groups(PipelineVisitor):
+        def visit_transform(self, node):
+            if isinstance(node.transform, beam.GroupByKey) and node.full_label.startswith("List/"):
+                found.append((node.full_label.removeprefix("List/"), node.inputs[0]))
+
+    p.visit(Groups())
+    for i, (label, pcoll) in enumerate(found):
+        _ = pcoll | f"Meter{i}" >> beam.Map(lambda _, label: Metrics.counter("meter", label).inc(), label)
+    result = p.run()  # the DirectRunner returns once the pipeline is done
+    groups, counters = {label: 0 for label, _ in found}, Counter()
+    for c in result.metrics().query(MetricsFilter())["counters"]:
+        if c.key.metric.namespace == "meter":
+            groups[c.key.metric.name] += c.committed
+        elif c.key.metric.namespace == "traverse":  # each step has its own
+            counters[c.key.metric.name] += c.committed
+            counters[f"{c.key.metric.name}@{c.key.step.removeprefix('List/').split('/')[0]}"] += c.committed
+    return groups, counters
+
+
+def test_listings_cross_one_shuffle_and_levels_move_only_their_frontier(imported, tmp_path):
+    groups, counters = _run_metered(imported["archive"], tmp_path, buckets=3)
+    location = ArchiveLocation(str(imported["archive"]))
+    table = [d for batch in iter_table(location, "directory_entry", ["directory_id"]) for d in batch[0].to_pylist()]
+    assert groups["ListingsByBucket"] == len(table)  # every entry once, into its bucket
+    # Level d moves the (root, directory) pairs at depth d - 1, as git sees the trees, and nothing else.
+    trees = set()  # the parents of git's files and submodules
+    for name in ("lib", "sample"):
+        for path in ls_tree(imported[name]):
+            trees |= {(name, path.rsplit(b"/", k)[0]) for k in range(1, path.count(b"/") + 1)}
+    depths = Counter([0, 0] + [tree.count(b"/") + 1 for _, tree in trees])
+    assert [groups[f"Group{d}"] for d in range(1, 65)] == [depths[d - 1] for d in range(1, 65)]
+    assert groups["Group64"] == 0 and max(depths) < 5  # the empty levels moved nothing, and read nothing:
+    read_in = {key.split("@")[1] for key in counters if key.startswith("bucket_rows_read@")}
+    assert read_in <= {f"Expand{d}" for d in range(1, 65) if depths[d - 1]}
+    # The listings came from the bucket files: sorted by directory id, each row in its bucket.
+    files = sorted(tmp_path.glob("directory-buckets-*/bucket-*.parquet"))
+    assert 1 < len(files) <= 3 and counters["bucket_row_groups_read"] >= len(files)
+    ids = {int(f.stem.split("-")[1]): pq.read_table(f, columns=["directory_id"])[0].to_pylist() for f in files}
+    assert all(c == sorted(c) and {db.bucket_of(d, 3) for d in c} == {bucket} for bucket, c in ids.items())
+    assert sorted(d for c in ids.values() for d in c) == sorted(table)
+
+
+def test_deep_tree_lists_every_file_to_the_depth_limit(tmp_path):
+    repo, chain = init(tmp_path / "deep"), [f"a{j}" for j in range(70)]  # a0/a1/.../a69, a file in each
+    (repo / "top.txt").write_text("top\n")
+    (repo / "/".join(chain)).mkdir(parents=True)
+    for i in range(70):
+        (repo / "/".join(chain[: i + 1]) / "f.txt").write_text(f"{i}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "deep", date="2022-01-01T00:00:00+0000")
+    import_git([str(repo)], str(tmp_path / "archive"))
+    files, problems = list_files(ArchiveLocation(str(tmp_path / "archive")))
+    # 64 levels: the root (level 1) and a0 .. a62; a63, at depth 64, is reported, not expanded
+    assert {f.path for f in files} == {"top.txt"} | {"/".join(chain[: i + 1]) + "/f.txt" for i in range(63)}
+    depth_limit = ("depth_limit", "/".join(chain[:64]) + "/ is deeper than 64 levels")
+    assert [(p.reason, p.detail.split(" at /")[1]) for p in problems] == [depth_limit]
+
+
+def test_a_build_leaves_no_traversal_scratch(imported, tmp_path):
+    recipe = parse_recipe("name: t\nstages:\n  - stage: select_repositories\n", str(tmp_path / "t.yaml"))
+    location, output = ArchiveLocation(str(imported["archive"])), str(tmp_path / "dataset")
+    started = start_build(BuildRequest(location, output, recipe))
+    run_dir = Path(run_dir_of(started.output_dir, started.run_id))
+    assert list(run_dir.glob(".traversal/directory-buckets-*/bucket-*.parquet"))  # written where workers read
+    assert finish_build(started.output_dir, started.run_id, started.result)["totals"]["kept"]["files"] > 0
+    assert publish.current_version(output) == started.run_id and not (run_dir / ".traversal").exists()
+    assert not [p for p in Path(output).rglob("*") if "bucket-" in p.name or p.name == ".traversal"]

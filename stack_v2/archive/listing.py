@@ -1,7 +1,8 @@
 """Run the default-branch traversal as a Beam pipeline and bring its (sorted) results back.
 
-Used by ``stack-v2 archive files``, which prints to a terminal: results pass through a local
-temporary directory, so use it with a local runner (DirectRunner, Portable with LOOPBACK, local Dask).
+Used by ``stack-v2 archive files``, which prints to a terminal: results, and the traversal's bucket files,
+pass through a local temporary directory, so use it with a local runner (DirectRunner, Portable with
+LOOPBACK, local Dask).
 The build pipeline uses ``ListDefaultBranchFiles`` itself and never gathers the files.
 """
 
@@ -38,7 +39,14 @@ def list_files(
     with tempfile.TemporaryDirectory(prefix="stack-v2-files-") as tmp:
         options = PipelineOptions(list(beam_args))
         with beam.Pipeline(options=options) as p:
-            out = p | "List" >> ListDefaultBranchFiles(location, origins=origins, swhids=swhids, max_depth=max_depth)
+            # The traversal's bucket files go to this local directory too, deleted with it.
+            out = p | "List" >> ListDefaultBranchFiles(
+                location,
+                origins=origins,
+                swhids=swhids,
+                max_depth=max_depth,
+                scratch_dir=os.path.join(tmp, "traversal"),
+            )
             (
                 out["files"]
                 | "FilesJson" >> beam.Map(_to_json)

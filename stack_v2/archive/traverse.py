@@ -5,8 +5,10 @@ The steps mirror the paper's Spark jobs (docs/the-stack-v2.md §2, §3.1) as key
 1. ``origin_visit_status``: per origin, the latest ``full`` visit that has a snapshot;
 2. ``snapshot_branch``: that snapshot's default branch (HEAD through aliases, else main, else master);
 3. ``release`` then ``revision``: the branch's root directory, revision and dates;
-4. ``directory_entry``: the tree walked one level per join, at most ``max_depth`` levels, each
-   distinct root once; submodules (``rev`` entries) are skipped;
+4. ``directory_entry``: the tree walked one level at a time, at most ``max_depth`` levels, each distinct
+   root once; submodules (``rev`` entries) are skipped. The table crosses a shuffle once, into bucket files
+   (stack_v2.archive.directory_buckets); a level then shuffles only its frontier and reads the listings it
+   needs from those files, so a level costs what its frontier holds, and an empty level nothing;
 5. ``content`` / ``skipped_content``: sha1 (the store key) and length of each file;
 6. back to every origin whose default branch has that root.
 
@@ -16,10 +18,13 @@ unexpanded at the depth limit, comes out as a ``TraversalProblem``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 import apache_beam as beam
 
+from stack_v2 import storage
+from stack_v2.archive import directory_buckets
 from stack_v2.archive import traverse_steps as steps
 from stack_v2.archive.graph_io import ReadGraphTable
 from stack_v2.archive.location import ArchiveLocation
@@ -36,19 +41,34 @@ class ListDefaultBranchFiles(beam.PTransform):
 
     ``origins`` restricts the listing to those origin URLs; ``swhids`` (parsed ``SelectedSWHID``s)
     adds snapshots, revisions or directories to list directly. With neither, every origin is listed.
+    ``scratch_dir`` (local, ``s3://`` or ``gs://``) must be readable and writable by every worker: the
+    directory listings' bucket files go there, and the caller deletes it once the pipeline has finished.
+    ``buckets`` overrides their number (by default about one per 64 MB of the table's ORC files).
     """
 
     def __init__(
-        self, location: ArchiveLocation, origins: Sequence[str] = (), swhids: Sequence = (), max_depth: int = MAX_DEPTH
+        self,
+        location: ArchiveLocation,
+        origins: Sequence[str] = (),
+        swhids: Sequence = (),
+        max_depth: int = MAX_DEPTH,
+        *,
+        scratch_dir: str,
+        buckets: int | None = None,
     ):
         super().__init__()
         if max_depth < 1:
             raise ValueError(f"max_depth must be at least 1, got {max_depth}")
+        if buckets is not None and buckets < 1:
+            raise ValueError(f"buckets must be at least 1, got {buckets}")
         self._location = location
         self._origins = sorted(set(origins))
         self._swhids = list(swhids)
         self._max_depth = max_depth
         self._by_origin = bool(self._origins) or not self._swhids
+        # A directory of its own per transform: two traversals, or two runs, never share (or cache) a bucket.
+        self._bucket_dir = storage.join(storage.absolute(scratch_dir), f"directory-buckets-{uuid.uuid4().hex[:12]}")
+        self._buckets = buckets
 
     def _read(self, p, table: str, columns: list[str], fn, label: str | None = None):
         return p | (label or f"Read {table}") >> ReadGraphTable(self._location, table, columns, fn)
@@ -143,27 +163,35 @@ class ListDefaultBranchFiles(beam.PTransform):
 
     def _walk(self, p, roots):
         """Distinct roots -> (root, (path, content_id, sha1, length, perms, status)) for every file."""
-        # One element per directory (its whole listing), grouped once: each level's join then moves
-        # directories, not entries, about ten times fewer elements per level. Listings and frontier items
-        # are tagged once, so a level is a Flatten, a GroupByKey and one ParDo (ExpandLevel joins and expands).
-        listings = (
-            self._read(p, "directory_entry", ["directory_id", "name", "type", "target", "perms"], steps.entry_elements)
-            | "ListingByDirectory" >> beam.GroupByKey()
-            | "Listing" >> beam.MapTuple(steps.tag_listing)
+        # The listings cross one shuffle, by bucket, into sorted bucket files; the side input of their paths
+        # holds every level back until all are written. A level is then one GroupByKey of its frontier (by
+        # bucket) and one ParDo that reads the listings it needs and expands: an empty level moves and
+        # reads nothing.
+        buckets = self._buckets or directory_buckets.bucket_count(self._location)
+        bucket_files = (
+            self._read(
+                p,
+                directory_buckets.TABLE,
+                directory_buckets.COLUMNS,
+                lambda batch: steps.bucketed_entry_elements(batch, buckets),
+            )
+            | "ListingsByBucket" >> beam.GroupByKey()
+            | "WriteBuckets" >> beam.ParDo(steps.WriteBucket(self._bucket_dir))
         )
+        paths = beam.pvalue.AsDict(bucket_files)
         frontier = (
             roots
             | "RootIds" >> beam.Map(lambda kv: kv[0])
             | "DistinctRoots" >> beam.Distinct()
-            | "Level0" >> beam.Map(steps.tag_root)
+            | "Level0" >> beam.Map(steps.root_item, buckets)
         )
         file_levels = []
         for depth in range(1, self._max_depth + 1):
             expanded = (
-                (listings, frontier)
-                | f"Level{depth}" >> beam.Flatten()
+                frontier
                 | f"Group{depth}" >> beam.GroupByKey()
-                | f"Expand{depth}" >> beam.ParDo(steps.ExpandLevel()).with_outputs(steps.ExpandLevel.FILES, main="dirs")
+                | f"Expand{depth}"
+                >> beam.ParDo(steps.ExpandLevel(buckets), paths).with_outputs(steps.ExpandLevel.FILES, main="dirs")
             )
             file_levels.append(expanded[steps.ExpandLevel.FILES])
             frontier = expanded.dirs

@@ -14,6 +14,8 @@ import pyarrow.compute as pc
 from apache_beam import pvalue, typehints
 from apache_beam.metrics import Metrics
 
+from stack_v2.archive import directory_buckets
+from stack_v2.archive.directory_buckets import bucket_of
 from stack_v2.archive.selection import Branch, DefaultBranch, Visit, default_branch
 from stack_v2.joins import UNMATCHED
 from stack_v2.records import FileOccurrence, TraversalProblem, decode_path, repo_name_from_origin
@@ -77,12 +79,9 @@ def revision_elements(batch: pa.RecordBatch) -> Iterable:
     )
 
 
-def entry_elements(batch: pa.RecordBatch) -> Iterable:
-    """directory_entry rows -> (directory_id, (name, type, target, perms))."""
-    return (
-        (d, (name, kind, target, perms))
-        for d, name, kind, target, perms in zip(*(c.to_pylist() for c in batch.columns))
-    )
+def bucketed_entry_elements(batch: pa.RecordBatch, buckets: int) -> Iterable:
+    """directory_entry rows -> (bucket of directory_id, (directory_id, name, type, target, perms))."""
+    return ((bucket_of(row[0], buckets), row) for row in zip(*(c.to_pylist() for c in batch.columns)))
 
 
 def content_elements(batch: pa.RecordBatch) -> Iterable:
@@ -155,48 +154,64 @@ def subject(ctx: _Ctx) -> str:
     return f"swh:1:rev:{revision_id}" if revision_id else "unknown"
 
 
-# A level's group holds the directory's listing and the frontier items that reached it, told apart by tag.
-LISTING, FRONTIER = 0, 1
+# A frontier item: a directory reached from a root by a path, keyed by the directory's bucket.
+# (bucket, (directory_id, root, prefix)); plain tuples keep coders cheap.
 
 
-def tag_listing(directory_id, entries):
-    return directory_id, (LISTING, tuple(entries))
+def root_item(root: str, buckets: int):
+    return bucket_of(root, buckets), (root, root, b"")
 
 
-def tag_root(root):
-    return root, (FRONTIER, (root, b""))
+class WriteBucket(beam.DoFn):
+    """(bucket, rows) -> (bucket, path of its Parquet file): the one time listings cross a shuffle."""
+
+    def __init__(self, directory: str):
+        self._directory = directory
+
+    def setup(self):
+        self._rows = Metrics.counter(NS, "bucket_rows_written")
+
+    def process(self, grouped):
+        bucket, rows = grouped
+        path = directory_buckets.bucket_path(self._directory, bucket)
+        self._rows.inc(directory_buckets.write_bucket(path, rows))
+        yield bucket, path
 
 
 class ExpandLevel(beam.DoFn):
-    """(dir, [(LISTING, entries) | (FRONTIER, (root, prefix))]) -> the next level's frontier,
-    (subdir, (FRONTIER, (root, prefix/))), and the files: the join with the listing and the expansion in
-    one step, so a level costs one GroupByKey and one ParDo. Two passes over the group, as JoinSmallToLarge
-    makes: the listing first, then the frontier streamed (a runner that pages large groups never holds it)."""
+    """(bucket, frontier items) -> the next level's items, (bucket of subdir, (subdir, root, prefix/)), and the
+    files, tagged FILES: (content id, (root, path, perms)). The listings come from the bucket's file (side input
+    ``paths``: bucket -> file, complete before any level starts). Two passes over the group, as JoinSmallToLarge
+    makes: the wanted directories first, then the items streamed (a runner that pages large groups never holds
+    them)."""
 
     FILES = "files"
 
+    def __init__(self, buckets: int):
+        self._buckets = buckets
+
     def infer_output_type(self, input_type):
         # What Beam would infer from the generator (a union with TaggedOutput) fails the next level's
-        # GroupByKey type check; the main output is a (directory, tagged frontier item) pair.
+        # GroupByKey type check; the main output is a (bucket, frontier item) pair.
         return typehints.Tuple[typehints.Any, typehints.Any]
 
     def setup(self):
         self._submodules = Metrics.counter(NS, "submodules_skipped")
         self._no_entries = Metrics.counter(NS, "directories_without_entries")
 
-    def process(self, grouped):
-        _directory_id, tagged = grouped
-        listings = [value for tag, value in tagged if tag == LISTING]
-        for tag, value in tagged:
-            if tag != FRONTIER:
-                continue
-            root, prefix = value
-            if not listings:
+    def process(self, grouped, paths):
+        bucket, items = grouped
+        bucket_file = paths.get(bucket)  # none: no directory of the export falls in this bucket
+        listings = directory_buckets.read_listings(bucket_file, (item[0] for item in items)) if bucket_file else {}
+        for directory_id, root, prefix in items:
+            entries = listings.get(directory_id)
+            if entries is None:
                 self._no_entries.inc()  # an empty tree (git has none, other VCS do) or one absent from the export
-            for name, kind, target, perms in (entry for listing in listings for entry in listing):
+                continue
+            for name, kind, target, perms in entries:
                 path = prefix + name
                 if kind == "dir":
-                    yield target, (FRONTIER, (root, path + b"/"))
+                    yield bucket_of(target, self._buckets), (target, root, path + b"/")
                 elif kind == "file":
                     yield pvalue.TaggedOutput(self.FILES, (target, (root, path, perms)))
                 else:
@@ -204,7 +219,7 @@ class ExpandLevel(beam.DoFn):
 
 
 def depth_problem(item, max_depth: int):
-    directory_id, (_frontier, (root, prefix)) = item
+    _bucket, (directory_id, root, prefix) = item
     Metrics.counter(NS, "depth_limit").inc()
     return TraversalProblem(
         f"swh:1:dir:{root}",
