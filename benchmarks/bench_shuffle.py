@@ -23,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_archive import make_repos  # noqa: E402
-from bench_build import DEFAULT_PACKAGES  # noqa: E402
+from bench_scaling import SIZES  # noqa: E402
+
+DEFAULT_PACKAGES = SIZES["small"]  # about 40 MB of real source
 
 
 def gbk_inputs(proto) -> tuple[dict, dict]:
