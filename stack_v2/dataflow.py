@@ -40,9 +40,11 @@ BUILD_OPTIONS = {
     "repo_metadata": "--repo-metadata",
     "optouts": "--optouts",
     "allow_missing": "--allow-missing",
+    "checkpoint": "--checkpoint",
+    "resume": "--resume",
 }
 LIST_OPTIONS = ("origin", "swhid", "optouts")  # several values, comma-separated in a template parameter
-FLAGS = ("unsigned", "allow_missing")
+FLAGS = ("unsigned", "allow_missing", "resume")
 TRUE = ("true", "1", "yes")
 
 

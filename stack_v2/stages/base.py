@@ -196,7 +196,7 @@ class ApplyCore(beam.PTransform):
         self.steps = ((stage, make_core, stats),)
 
     def expand(self, records):
-        out = records | ApplyCores(self.steps)
+        out = records | "Core" >> beam.ParDo(_CoresFn(self.steps, ())).with_outputs(DROPPED, STATS, main="kept")
         if self.steps[0][2] is None:
-            return {"kept": out["kept"], "dropped": out["dropped"]}
-        return out
+            return {"kept": out.kept, "dropped": out[DROPPED]}
+        return {"kept": out.kept, "dropped": out[DROPPED], "stats": out[STATS]}
