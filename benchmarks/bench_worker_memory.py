@@ -1,18 +1,45 @@
-"""Peak memory of an SDK worker as the input grows: the build on the PortableRunner with Beam's local job
-service and an EXTERNAL worker pool (the set-up of a Spark or Flink job server, and the SDK harness a
-Dataflow worker runs), at bench_scaling.py's input sizes.
+"""Peak memory of each worker process as the input grows, on a multi-process runner with a per-worker memory
+limit: the build (bench_scaling.py's recipe: the paper's stages without ``license``, bench_scaling.STAGES) at
+bench_scaling's three input sizes (installed packages' sources: about 40, 140 and 440 MB; 42, 122 and 408 MB
+where scipy and jedi are not installed).
 
-The DirectRunner keeps each fused stage's output in its own memory, so its processes grow with the input
-(bench_scaling.py). Here the runner's side (the job service: its buffers stand in for a cluster's
-shuffle) and the workers' side (the SDK worker processes that run the stages' code on bundles) are
-separate processes, so the workers' peak resident memory, sampled every 0.2 s with psutil, shows whether
-what the stages themselves hold stays bounded.
+Runners (``--runner``):
+
+- ``dask`` (default): this project's DaskRunner (``stack_v2/dask_runner.py``) on a ``dask.distributed``
+  cluster started here for each size, as deploy/dask/README.md sets one up: ``dask scheduler`` and ``dask
+  worker --nworkers N --nthreads 1 --memory-limit LIMIT`` as subprocesses (two worker processes and 2GB,
+  i.e. 2e9 bytes, by default), the build pointed at it with ``--dask_client_address``. With a memory limit
+  Dask spills stored results to disk from 60-70% of it, pauses a worker at 80%, and its nanny kills and
+  restarts the worker at 95%; a task whose workers were killed four times fails the build (``KilledWorker``).
+  A killed worker shows as one more worker process (``alive`` false; its peak is cut off at the nanny's
+  95%), and the nanny's "exceeded 95% memory budget" lines are counted. After a build that succeeded, each
+  worker's RSS at rest (nothing stored, DoFns torn down) is read, then after ``gc.collect()`` and after
+  glibc's ``malloc_trim(0)``: what the trim gives back was freed but still held by the process.
+- ``portable``: the PortableRunner with Beam's local job service and an EXTERNAL worker pool (the set-up of a
+  Spark or Flink job server, and the SDK harness a Dataflow worker runs). Beam's worker pool has no memory
+  limit of its own.
+
+Each build's launcher (``run_build``: the pipeline's construction, the client, ``finish_build``) runs in a
+fresh subprocess, so its peak is its own. Every process of the set-up (launcher, scheduler or job service,
+nanny or worker pool, and each worker process with its children) is sampled with psutil every 0.2 s: the
+peak RSS of each process and of each process's tree (it and its children), and the CPU time (user+sys)
+each used during the build. Per size: every worker process's peak, the launcher's, wall time, and CPU time
+of all of them. Memory figures are MiB (2**20 bytes). ``verdict.memory_flat``: every size built, no worker
+killed for memory, the largest worker process under 2 GB at every size and growing less than 1.25x from the
+smallest size to the largest (while the input grows about 10x).
 
     python benchmarks/bench_worker_memory.py --workdir /tmp/stack-v2-bench-scaling [--sizes small medium large]
-        [--target-shard-mb MB]
+        [--runner dask|portable] [--workers 2] [--memory-limit 2GB] [--dask-npartitions N]
+        [--stages K] [--target-shard-mb MB] [--task-memory] [--timeout SECONDS]
 
-Reuses bench_scaling's archives in the same work directory (imports them when missing). Prints JSON and
-writes ``<workdir>/worker-memory-results[-shardNmb].json``. Not a test.
+To find what grows: ``--stages K`` runs only the first K stages of bench_scaling.STAGES;
+``--dask-npartitions`` passes ``--dask_npartitions`` (the partitions of Creates, shuffles and Flattens;
+default the cluster's total threads); ``--target-shard-mb`` overrides the recipe's data shard size;
+``--task-memory`` (dask) records every task's RSS before, during and after it, and the size of its result,
+per Beam transform (``dask_task_memory.py``; ``<workdir>/dask-<size>/task-memory.json``). Reuses
+bench_scaling's archives in the same work directory (``<workdir>/archive-<size>``; imported once, when
+missing). Prints JSON, a table and the verdict, and merges each size into
+``<workdir>/worker-memory-<runner>[-<variant>].json`` (so sizes may be run one at a time). Not a test.
 """
 
 from __future__ import annotations
@@ -20,7 +47,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +63,10 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_archive import make_repos  # noqa: E402
 from bench_scaling import SIZES, STAGES  # noqa: E402
+
+MB = 2**20
+FLAT_LIMIT_MB = 2000 * 1e6 / MB  # "under 2 GB"
+FLAT_GROWTH = 1.25
 
 
 def free_port() -> int:
@@ -55,73 +88,251 @@ def wait_listening(port: int, proc: subprocess.Popen, what: str, timeout: float 
     raise SystemExit(f"{what}: nothing listening on {port} after {timeout} s")
 
 
-class PeakRss:
-    """Samples the resident memory of a process tree: the largest single process and the tree's sum."""
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()  # its own: a reaped child's time would be counted twice (it is sampled itself)
+    return t.user + t.system
 
-    def __init__(self, pid: int, interval: float = 0.2):
-        self._root, self._interval = psutil.Process(pid), interval
-        self.largest = self.total = 0
+
+class Sampler:
+    """Samples process trees every ``interval`` s: for every process seen, its peak RSS, its tree's peak RSS
+    (itself and its descendants), and its CPU time since the sampler started (or since it appeared).
+
+    ``roots`` maps a role to a root pid; ``role_of(root_role, root_pid, process)`` names a descendant's role."""
+
+    def __init__(self, roots: dict[str, int], role_of, interval: float = 0.2):
+        self._roots = {role: psutil.Process(pid) for role, pid in roots.items()}
+        self._role_of, self._interval = role_of, interval
+        self.procs: dict[int, dict] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._sample(first=True)
+
+    def _sample(self, first: bool = False) -> None:
+        seen: set[int] = set()
+        for role, root in self._roots.items():
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            rss: dict[int, int] = {}
+            parent: dict[int, int] = {}
+            for p in tree:
+                try:
+                    with p.oneshot():
+                        rss[p.pid], parent[p.pid], cpu = p.memory_info().rss, p.ppid(), _cpu(p)
+                        entry = self.procs.get(p.pid)
+                        if entry is None:
+                            entry = self.procs[p.pid] = {
+                                "pid": p.pid,
+                                "role": role if p is root else self._role_of(role, root.pid, p),
+                                "cmd": " ".join(p.cmdline())[:160],
+                                "peak_rss_mb": 0.0,
+                                "peak_tree_rss_mb": 0.0,
+                                "cpu0": cpu if first else 0.0,
+                                "cpu_s": 0.0,
+                            }
+                except psutil.Error:
+                    rss.pop(p.pid, None)
+                    continue
+                seen.add(p.pid)
+                entry["peak_rss_mb"] = max(entry["peak_rss_mb"], rss[p.pid] / MB)
+                entry["cpu_s"] = max(entry["cpu_s"], cpu - entry["cpu0"])
+            tree_rss = dict(rss)  # each process with its descendants, in this sample
+            for pid, size in rss.items():
+                up = parent.get(pid)
+                while up in rss and up != pid:
+                    tree_rss[up] += size
+                    up = parent.get(up) if up != root.pid else None
+            for pid, total in tree_rss.items():
+                self.procs[pid]["peak_tree_rss_mb"] = max(self.procs[pid]["peak_tree_rss_mb"], total / MB)
+        for pid, entry in self.procs.items():
+            entry["alive"] = pid in seen
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                procs = [self._root, *self._root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
-            sizes = []
-            for p in procs:
-                try:
-                    sizes.append(p.memory_info().rss)
-                except psutil.NoSuchProcess:
-                    pass
-            if sizes:
-                self.largest, self.total = max(self.largest, max(sizes)), max(self.total, sum(sizes))
-            self._stop.wait(self._interval)
+        while not self._stop.wait(self._interval):
+            self._sample()
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self) -> Sampler:
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()
+
+    def of_role(self, role: str | None) -> list[dict]:
+        """The processes of ``role`` (None: all), as JSON."""
+        return [
+            {k: (round(v, 1) if isinstance(v, float) else v) for k, v in e.items() if k != "cpu0"}
+            for e in self.procs.values()
+            if role is None or e["role"] == role
+        ]
+
+    def peaks_by_role(self) -> dict[str, int]:
+        peaks: dict[str, int] = {}
+        for e in self.procs.values():
+            peaks[e["role"]] = max(peaks.get(e["role"], 0), round(e["peak_rss_mb"]))
+        return peaks
+
+    def cpu_s(self) -> float:
+        return sum(e["cpu_s"] for e in self.procs.values())
+
+
+def role_of(root_role: str, root_pid: int, p: psutil.Process) -> str:
+    """A descendant's role: a Dask worker process is a nanny's spawned child; an SDK worker the pool's."""
+    cmd = " ".join(p.cmdline())
+    if "resource_tracker" in cmd:
+        return "resource_tracker"
+    if root_role == "nanny" and "spawn_main" in cmd and p.ppid() == root_pid:
+        return "worker"
+    if root_role == "worker_pool" and ("sdk_worker_main" in cmd or "SdkHarness" in cmd):
+        return "worker"
+    return f"{root_role}-child"
 
 
 def server(args: list[str], log: Path, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    # the workers import dask_task_memory (--task-memory) from here
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), env.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, *args],
-        stdout=open(log, "wb"),
+        args,
+        stdout=open(log, "wb"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
-        cwd=cwd,  # noqa: SIM115
+        cwd=cwd,
         env=env,
         start_new_session=True,
     )
 
 
 def stop(proc: subprocess.Popen) -> None:
-    import signal
-
-    for sig in (signal.SIGINT, signal.SIGKILL):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
-            proc.wait(timeout=15)
+            proc.wait(timeout=20)
             return
         except (ProcessLookupError, subprocess.TimeoutExpired):
             continue
 
 
-def measure(archive: Path, out: Path, home: Path, target_shard_mb: int | None = None) -> dict:
-    from stack_v2.archive.location import ArchiveLocation
-    from stack_v2.build import BuildRequest, run_build
+def recipe_for(stages: int | None, target_shard_mb: int | None):
     from stack_v2.recipe import load_recipe
 
-    home.mkdir(parents=True, exist_ok=True)
+    names = STAGES[:stages] if stages else STAGES
+    recipe = load_recipe("the-stack-v2")
+    recipe = replace(recipe, stages=tuple(s for s in recipe.stages if s.name in names))
+    assert [s.name for s in recipe.stages] == list(names), [s.name for s in recipe.stages]
+    if target_shard_mb:  # a data shard is written by one worker from one group: its size bounds that memory
+        recipe = replace(recipe, output={**recipe.output, "target_shard_bytes": target_shard_mb * 2**20})
+    return recipe
+
+
+def child(archive: str, out: str, stages: int, target_shard_mb: int, measured: str, beam_args: list[str]) -> int:
+    """The launcher: one build in its own process; writes its measurements to ``measured`` (JSON)."""
+    from stack_v2.archive.location import ArchiveLocation
+    from stack_v2.build import BuildRequest, run_build
+
+    recipe = recipe_for(stages or None, target_shard_mb or None)
+    if os.environ.get("BENCH_TASK_MEMORY"):  # --task-memory: label the graph's keys, record each task's memory
+        import dask_task_memory
+
+        directory = Path(os.environ["BENCH_TASK_MEMORY"])
+        dask_task_memory.record_labels(directory / "labels.json")
+        (address,) = [a.split("=", 1)[1] for a in beam_args if a.startswith("--dask_client_address=")]
+        dask_task_memory.register(address, directory)
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    report = run_build(BuildRequest(ArchiveLocation(archive), out, recipe), beam_args)
+    wall = time.perf_counter() - started
+    self_ = resource.getrusage(resource.RUSAGE_SELF)
+    totals = report["totals"]
+    Path(measured).write_text(
+        json.dumps(
+            {
+                "wall_s": wall,
+                "cpu_s": self_.ru_utime + self_.ru_stime,
+                "ru_maxrss_mb": self_.ru_maxrss / 1024,
+                "files_in": totals["input"]["files"],
+                "bytes_in": totals["input"]["bytes"],
+                "files_kept": totals["kept"]["files"],
+                "bytes_kept": totals["kept"]["bytes"],
+                "target_shard_mb": recipe.output["target_shard_bytes"] / MB,
+            }
+        )
+    )
+    return 0
+
+
+def start_dask(home: Path, workers: int, memory_limit: str) -> tuple[list[subprocess.Popen], list[str], dict]:
+    port = free_port()
+    dask = str(Path(sys.executable).with_name("dask"))
+    scheduler = server(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], home / "scheduler.log", home
+    )
+    wait_listening(port, scheduler, "dask scheduler")
+    nanny = server(
+        [
+            dask,
+            "worker",
+            f"tcp://127.0.0.1:{port}",
+            "--nworkers",
+            str(workers),
+            "--nthreads",
+            "1",
+            "--memory-limit",
+            memory_limit,
+            "--no-dashboard",
+            "--local-directory",
+            str(home / "dask-worker-space"),
+        ],
+        home / "workers.log",
+        home,
+    )
+    import dask.distributed as ddist
+
+    with ddist.Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
+        client.wait_for_workers(workers, timeout=180)
+    beam_args = ["--runner=DaskRunner", f"--dask_client_address=tcp://127.0.0.1:{port}"]
+    return [nanny, scheduler], beam_args, {"scheduler": scheduler.pid, "nanny": nanny.pid}
+
+
+def _rest_probe(dask_worker) -> dict:
+    """On a Dask worker after the run: RSS at rest, after gc.collect() and after glibc's malloc_trim(0); what
+    the worker still stores and the DaskRunner's per-process pools (stack_v2.dask_tasks) still hold."""
+    import ctypes
+    import gc
+
+    from stack_v2 import dask_tasks
+
+    proc = psutil.Process()
+    out = {"pid": os.getpid(), "rest_mb": round(proc.memory_info().rss / MB)}
+    out["stored_results"] = len(dask_worker.data)
+    out["pooled_steps"] = len(dask_tasks._IDLE) + len(dask_tasks._SPECS)
+    gc.collect()
+    out["after_gc_mb"] = round(proc.memory_info().rss / MB)
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        out["after_malloc_trim_mb"] = round(proc.memory_info().rss / MB)
+    except OSError:
+        pass
+    return out
+
+
+def rest_probe(beam_args: list[str]) -> list[dict]:
+    """_rest_probe on every worker of the cluster the build ran on."""
+    import dask.distributed as ddist
+
+    (address,) = [a.split("=", 1)[1] for a in beam_args if a.startswith("--dask_client_address=")]
+    with ddist.Client(address, timeout=60) as client:
+        return sorted(client.run(_rest_probe).values(), key=lambda r: r["pid"])
+
+
+def start_portable(home: Path) -> tuple[list[subprocess.Popen], list[str], dict]:
     job_port, pool_port = free_port(), free_port()
+    py = sys.executable
     jobs = server(
         [
+            py,
             "-m",
             "apache_beam.runners.portability.local_job_service_main",
             "--port",
@@ -133,77 +344,220 @@ def measure(archive: Path, out: Path, home: Path, target_shard_mb: int | None = 
         home,
     )
     pool = server(
-        ["-m", "apache_beam.runners.worker.worker_pool_main", "--service_port", str(pool_port)],
+        [py, "-m", "apache_beam.runners.worker.worker_pool_main", "--service_port", str(pool_port)],
         home / "worker-pool.log",
         home,
     )
+    wait_listening(job_port, jobs, "job service")
+    wait_listening(pool_port, pool, "worker pool")
+    beam_args = [
+        "--runner=PortableRunner",
+        f"--job_endpoint=localhost:{job_port}",
+        "--environment_type=EXTERNAL",
+        f"--environment_config=localhost:{pool_port}",
+    ]
+    return [pool, jobs], beam_args, {"job_service": jobs.pid, "worker_pool": pool.pid}
+
+
+def measure(archive: Path, out: Path, home: Path, args) -> dict:
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    if args.runner == "dask":
+        servers, beam_args, roots = start_dask(home, args.workers, args.memory_limit)
+        if args.dask_npartitions:
+            beam_args.append(f"--dask_npartitions={args.dask_npartitions}")
+    else:
+        servers, beam_args, roots = start_portable(home)
+    cmd = [sys.executable, __file__, "--child", str(archive), str(out), str(args.stages or 0)]
+    cmd += [str(args.target_shard_mb or 0), str(home / "launcher.json"), "--", *beam_args]
+    failure = None
     try:
-        wait_listening(job_port, jobs, "job service")
-        wait_listening(pool_port, pool, "worker pool")
-        recipe = load_recipe("the-stack-v2")
-        recipe = replace(recipe, stages=tuple(s for s in recipe.stages if s.name in STAGES))
-        if target_shard_mb:  # a data shard is written by one worker from one group: its size bounds that memory
-            recipe = replace(recipe, output={**recipe.output, "target_shard_bytes": target_shard_mb * 2**20})
-        beam_args = [
-            "--runner=PortableRunner",
-            f"--job_endpoint=localhost:{job_port}",
-            "--environment_type=EXTERNAL",
-            f"--environment_config=localhost:{pool_port}",
-        ]
-        shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()
-        with PeakRss(pool.pid) as workers, PeakRss(jobs.pid) as runner:
-            report = run_build(BuildRequest(ArchiveLocation(str(archive)), str(out), recipe), beam_args)
+        if args.task_memory:
+            os.environ["BENCH_TASK_MEMORY"] = str(home)
+        launcher = server(cmd, home / "launcher.log", home)
+        os.environ.pop("BENCH_TASK_MEMORY", None)
+        with Sampler({**roots, "launcher": launcher.pid}, role_of) as sampled:
+            try:
+                launcher.wait(timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                failure = f"timeout after {args.timeout} s"
+                stop(launcher)
         wall = time.perf_counter() - started
+        rest = rest_probe(beam_args) if args.runner == "dask" and failure is None else None
     finally:
-        stop(pool)
-        stop(jobs)
-    mb_in = report["totals"]["input"]["bytes"] / 1e6
-    return {
-        "files_in": report["totals"]["input"]["files"],
-        "mb_in": round(mb_in, 2),
+        for proc in servers:
+            stop(proc)
+    log = (home / "launcher.log").read_text(errors="replace")
+    measured = None
+    if launcher.returncode == 0:
+        measured = json.loads((home / "launcher.json").read_text())
+    elif failure is None:
+        failure = f"launcher exited with {launcher.returncode}: " + _last_error(log)
+    workers = sorted(sampled.of_role("worker"), key=lambda e: e["pid"])
+    (launcher_entry,) = sampled.of_role("launcher")
+    result = {
+        "runner": " ".join(beam_args),
+        "ok": failure is None,
+        "failure": failure,
         "wall_s": round(wall, 1),
-        "mb_per_s": round(mb_in / wall, 3),
-        "peak_rss_largest_sdk_worker_mb": round(workers.largest / 2**20),
-        "peak_rss_worker_pool_tree_mb": round(workers.total / 2**20),
-        "peak_rss_job_service_mb": round(runner.largest / 2**20),
-        "target_shard_mb": round(recipe.output["target_shard_bytes"] / 2**20),
+        "cpu_s": round(sampled.cpu_s(), 1),
+        "peak_rss_worker_processes_mb": [round(w["peak_rss_mb"]) for w in workers],
+        "peak_rss_largest_worker_mb": round(max((w["peak_rss_mb"] for w in workers), default=0)),
+        "peak_rss_largest_worker_tree_mb": round(max((w["peak_tree_rss_mb"] for w in workers), default=0)),
+        "peak_rss_launcher_mb": round(launcher_entry["peak_rss_mb"]),
+        "peak_rss_by_role_mb": sampled.peaks_by_role(),
+        "workers": workers,
+        "others": [e for e in sampled.of_role(None) if e["role"] != "worker"],
+    }
+    if args.runner == "dask":
+        worker_log = (home / "workers.log").read_text(errors="replace")
+        result["memory_limit"] = args.memory_limit
+        result["nanny_restarts_for_memory"] = worker_log.count("exceeded 95% memory budget")
+        result["workers_paused"] = worker_log.count("Pausing worker")
+        result["workers_at_rest_after_run"] = rest
+    if args.task_memory:
+        import dask_task_memory
+
+        tasks = dask_task_memory.summarise(home)
+        (home / "task-memory.json").write_text(json.dumps(tasks, indent=2))
+        result["task_memory"] = str(home / "task-memory.json")
+        result["task_memory_top_transforms"] = dict(list(tasks["per_transform"].items())[:8])
+    if measured:
+        mb_in = measured["bytes_in"] / 1e6
+        result.update(
+            {
+                "files_in": measured["files_in"],
+                "mb_in": round(mb_in, 2),
+                "files_kept": measured["files_kept"],
+                "mb_kept": round(measured["bytes_kept"] / 1e6, 2),
+                "build_wall_s": round(measured["wall_s"], 1),
+                "mb_per_s": round(mb_in / measured["wall_s"], 3),
+                "cpu_launcher_s": round(measured["cpu_s"], 1),
+                "target_shard_mb": round(measured["target_shard_mb"]),
+            }
+        )
+    return result
+
+
+def _last_error(log: str) -> str:
+    lines = [line for line in log.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "Killed" in line or "Exception" in line]
+    return (errors or lines or ["(no output)"])[-1][:400]
+
+
+def verdict(sizes: dict) -> dict:
+    """Flat: every size built, no worker killed for memory (a killed worker's peak is cut off at the nanny's
+    95%), the largest worker process under 2 GB at every size and growing less than FLAT_GROWTH times."""
+    done = list(sizes.values())
+    if len(done) < 2:
+        return {"memory_flat": None, "why": "fewer than two sizes measured"}
+    small = min(done, key=lambda s: s["source_mb"])
+    large = max(done, key=lambda s: s["source_mb"])
+    growth = large["peak_rss_largest_worker_mb"] / max(small["peak_rss_largest_worker_mb"], 1)
+    killed = {name: s.get("nanny_restarts_for_memory", 0) for name, s in sizes.items()}
+    failed = [name for name, s in sizes.items() if not s["ok"]]
+    under = all(s["peak_rss_largest_worker_mb"] < FLAT_LIMIT_MB for s in done) and not any(killed.values())
+    flat = under and growth < FLAT_GROWTH and not failed
+    return {
+        "memory_flat": flat,
+        "input_growth": round(large["source_mb"] / small["source_mb"], 2),
+        "largest_worker_growth": round(growth, 2),
+        "largest_worker_under_2gb_at_every_size": under,
+        "nanny_restarts_for_memory": killed,
+        "failed_sizes": failed,
     }
 
 
+def table(sizes: dict) -> str:
+    rows = ["size    MB in   workers' peak RSS (MB, per process)      launcher  wall s   CPU s  ok"]
+    for name, s in sizes.items():
+        mb = s.get("mb_in", s["source_mb"])
+        peaks = ", ".join(str(p) for p in s["peak_rss_worker_processes_mb"])
+        rows.append(
+            f"{name:7} {mb:6.1f}  {peaks:40} {s['peak_rss_launcher_mb']:8} {s['wall_s']:7.1f} {s['cpu_s']:7.1f}"
+            f"  {'yes' if s['ok'] else 'NO: ' + str(s['failure'])[:60]}"
+        )
+    return "\n".join(rows)
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        archive, out, stages, shard, measured = (
+            sys.argv[2],
+            sys.argv[3],
+            int(sys.argv[4]),
+            int(sys.argv[5]),
+            sys.argv[6],
+        )
+        return child(archive, out, stages, shard, measured, [a for a in sys.argv[7:] if a != "--"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="benchmarks/out")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--runner", choices=("dask", "portable"), default="dask")
+    parser.add_argument("--workers", type=int, default=2, help="dask worker processes (--nworkers; 1 thread each)")
+    parser.add_argument("--memory-limit", default="2GB", help="dask's per-worker --memory-limit")
+    parser.add_argument("--dask-npartitions", type=int, default=None, help="passed as --dask_npartitions")
+    parser.add_argument(
+        "--stages", type=int, default=None, help=f"only the first K of {len(STAGES)} stages (bench_scaling.STAGES)"
+    )
     parser.add_argument(
         "--target-shard-mb",
         type=int,
         default=None,
         help="override the recipe's output.target_shard_bytes (default: the recipe's 256 MB)",
     )
+    parser.add_argument(
+        "--task-memory",
+        action="store_true",
+        help="dask: record every task's RSS and result size per Beam transform (dask_task_memory.py)",
+    )
+    parser.add_argument("--timeout", type=float, default=4 * 3600, help="give a build up to this many seconds")
     args = parser.parse_args()
 
     from stack_v2.archive.import_git import import_git
 
     workdir = Path(args.workdir).resolve()
-    results: dict = {
-        "cores": os.cpu_count(),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "runner": "PortableRunner, local job service, EXTERNAL worker pool",
-        "sizes": {},
-    }
+    variant = "".join(
+        [
+            f"-shard{args.target_shard_mb}mb" if args.target_shard_mb else "",
+            f"-p{args.dask_npartitions}" if args.dask_npartitions and args.runner == "dask" else "",
+            f"-stages{args.stages}" if args.stages else "",
+            "-tasks" if args.task_memory else "",
+            f"-w{args.workers}-{args.memory_limit}"
+            if args.runner == "dask" and (args.workers, args.memory_limit) != (2, "2GB")
+            else "",
+        ]
+    )
+    path = workdir / f"worker-memory-{args.runner}{variant}.json"
+    results: dict = json.loads(path.read_text()) if path.exists() else {"sizes": {}}
+    results.update(
+        {
+            "cores": os.cpu_count(),
+            "runner": args.runner,
+            "stages": list(STAGES[: args.stages] if args.stages else STAGES),
+        }
+    )
+    if args.runner == "dask":
+        results["cluster"] = f"dask worker --nworkers {args.workers} --nthreads 1 --memory-limit {args.memory_limit}"
     for size in args.sizes:
-        repos, _ = make_repos(workdir, SIZES[size])
+        repos, source_bytes = make_repos(workdir, SIZES[size])
         archive = workdir / f"archive-{size}"
         if not (archive / "graph").exists():
             import_git([str(r) for r in repos], str(archive))
-        run = measure(archive, workdir / f"dataset-portable-{size}", workdir / f"portable-{size}", args.target_shard_mb)
-        print(f"{size}: {json.dumps(run)}", file=sys.stderr)
+        load = [round(x, 2) for x in os.getloadavg()]
+        run = measure(archive, workdir / f"dataset-{args.runner}-{size}", workdir / f"{args.runner}-{size}", args)
+        run = {"source_mb": round(source_bytes / 1e6, 1), "load_avg_at_start": load, **run}
+        print(
+            f"{size}: {json.dumps({k: v for k, v in run.items() if k not in ('workers', 'others')})}", file=sys.stderr
+        )
         results["sizes"][size] = run
-    results["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    name = "worker-memory-results" + (f"-shard{args.target_shard_mb}mb" if args.target_shard_mb else "")
-    (workdir / f"{name}.json").write_text(json.dumps(results, indent=2))
+        results["sizes"] = dict(sorted(results["sizes"].items(), key=lambda kv: kv[1]["source_mb"]))
+        results["verdict"] = verdict(results["sizes"])
+        path.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
+    print(table(results["sizes"]))
+    print(json.dumps(results["verdict"]))
     return 0
 
 
