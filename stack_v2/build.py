@@ -81,7 +81,7 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
     # counted in one pass over them (rep.count_records), when the next stage is known.
     counted_as: list[tuple[str, str]] = []
     for group in _runs_of_cores(_made_stages(req, context)):
-        if isinstance(group[0][1], ApplyCore):
+        if _fusable(*group[0]):
             # Consecutive one-record-at-a-time stages run as one DoFn that also counts them (ApplyCores).
             names = [stage.name for stage, _ in group]
             steps = tuple(step for _, transform in group for step in transform.steps)
@@ -167,12 +167,16 @@ def _made_stages(req: BuildRequest, context: StageContext) -> list[tuple[Stage, 
     return made
 
 
+def _fusable(stage: Stage, transform: beam.PTransform) -> bool:
+    """A one-record-at-a-time stage in the funnel, which may share a DoFn with its neighbours."""
+    return isinstance(transform, ApplyCore) and not stage.branch
+
+
 def _runs_of_cores(made: list[tuple[Stage, beam.PTransform]]) -> list[list[tuple[Stage, beam.PTransform]]]:
     """The stages in order, consecutive ``ApplyCore`` stages in one group, every other stage alone."""
     groups: list[list] = []
     for stage, transform in made:
-        fusable = isinstance(transform, ApplyCore) and not stage.branch
-        if fusable and groups and isinstance(groups[-1][-1][1], ApplyCore) and not groups[-1][-1][0].branch:
+        if _fusable(stage, transform) and groups and _fusable(*groups[-1][-1]):
             groups[-1].append((stage, transform))
         else:
             groups.append([(stage, transform)])

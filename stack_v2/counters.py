@@ -38,3 +38,16 @@ def add_counts(stage: str, name: str, files: int, nbytes: int = 0) -> None:
     counter.inc(files)
     if nbytes:
         size.inc(nbytes)
+
+
+class BundleSums(dict):
+    """``key -> [files, bytes]`` summed over a bundle, for the stages and counts that emit one entry per key
+    and bundle at ``finish_bundle`` instead of one per element."""
+
+    def add(self, key, nbytes: int, files: int = 1) -> None:
+        pair = self.get(key)
+        if pair is None:
+            self[key] = [files, nbytes]
+        else:
+            pair[0] += files
+            pair[1] += nbytes

@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
 from stack_v2 import storage
-from stack_v2.counters import count_outcome
+from stack_v2.counters import BundleSums, count_outcome
 from stack_v2.io.parquet import sum_pairs
 from stack_v2.records import DroppedRow, FileRecord
 
@@ -52,17 +52,11 @@ class _Tally(beam.DoFn):
         self._entries_of = entries_of
 
     def start_bundle(self):
-        self._sums: dict = {}
+        self._sums = BundleSums()
 
     def process(self, element):
-        sums = self._sums
         for key, (files, nbytes) in self._entries_of(element):
-            pair = sums.get(key)
-            if pair is None:
-                sums[key] = [files, nbytes]
-            else:
-                pair[0] += files
-                pair[1] += nbytes
+            self._sums.add(key, nbytes, files)
 
     def finish_bundle(self):
         for key, (files, nbytes) in self._sums.items():

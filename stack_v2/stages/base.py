@@ -26,7 +26,7 @@ from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
 from stack_v2 import beam_tuning, progress
-from stack_v2.counters import add_counts, count_outcome
+from stack_v2.counters import BundleSums, add_counts, count_outcome
 from stack_v2.records import DroppedRow, FileRecord
 from stack_v2.verdicts import BYTES, INPUT, KEPT, Drop, Fail, counter_name, outcome_of
 
@@ -109,24 +109,24 @@ class _CoresFn(beam.DoFn):
         self._cores = [(stage, make_core(), stats) for stage, make_core, stats in self._steps]
 
     def start_bundle(self):
-        self._entries = defaultdict(_zero_pair)  # report.json's (stage, outcome, reason) -> [files, bytes]
-        self._counts = defaultdict(_zero_pair)  # Beam counters: (stage, counter name) -> [files, bytes]
+        self._entries = BundleSums()  # report.json's (stage, outcome, reason) -> [files, bytes]
+        self._counts = BundleSums()  # Beam counters: (stage, counter name) -> [files, bytes]
         self._micros = defaultdict(float)
 
     def process(self, record: FileRecord):
         entries, counts = self._entries, self._counts
         size = record.length_bytes or 0
         for stage, outcome in self._counted_as:
-            _add(entries[(stage, outcome, "")], size)
+            entries.add((stage, outcome, ""), size)
             if outcome == INPUT:
-                _add(counts[(stage, INPUT)], size)
+                counts.add((stage, INPUT), size)
         previous = None
         for stage, core, stats in self._cores:
             size = record.length_bytes or 0
             if previous is not None:  # the previous stage's kept output is this one's input
-                _add(entries[(previous, KEPT, "")], size)
-                _add(entries[(stage, INPUT, "")], size)
-                _add(counts[(stage, INPUT)], size)
+                entries.add((previous, KEPT, ""), size)
+                entries.add((stage, INPUT, ""), size)
+                counts.add((stage, INPUT), size)
             started = time.perf_counter()
             try:
                 verdict = core(record)
@@ -136,18 +136,16 @@ class _CoresFn(beam.DoFn):
             self._micros[stage] += time.perf_counter() - started
             if isinstance(verdict, (Drop, Fail)):
                 outcome = outcome_of(verdict)
-                _add(counts[(stage, counter_name(outcome, verdict.reason))], size)
+                counts.add((stage, counter_name(outcome, verdict.reason)), size)
                 progress.count(stage, outcome, size)
                 yield pvalue.TaggedOutput(DROPPED, dropped_row(record, stage, verdict))
                 return
-            _add(counts[(stage, KEPT)], size)
+            counts.add((stage, KEPT), size)
             progress.count(stage, KEPT, size)
             record, previous = verdict, stage
             if stats is not None:
                 for key, (files, nbytes) in stats(record):
-                    pair = entries[key]
-                    pair[0] += files
-                    pair[1] += nbytes
+                    entries.add(key, nbytes, files)
         yield record
 
     def finish_bundle(self):
@@ -157,15 +155,6 @@ class _CoresFn(beam.DoFn):
             add_counts("stage_time_us", stage, int(seconds * 1e6), 0)
         for key, (files, nbytes) in self._entries.items():
             yield pvalue.TaggedOutput(STATS, GlobalWindows.windowed_value((key, (files, nbytes))))
-
-
-def _zero_pair() -> list:
-    return [0, 0]
-
-
-def _add(pair: list, nbytes: int) -> None:
-    pair[0] += 1
-    pair[1] += nbytes
 
 
 class ApplyCores(beam.PTransform):
@@ -180,10 +169,7 @@ class ApplyCores(beam.PTransform):
         self._steps, self._counted_as = tuple(steps), tuple(counted_as)
 
     def expand(self, records):
-        out = records | "Cores" >> beam.ParDo(_CoresFn(self._steps, self._counted_as)).with_outputs(
-            DROPPED, STATS, main="kept"
-        )
-        return {"kept": out.kept, "dropped": out[DROPPED], "stats": out[STATS]}
+        return _apply_cores(records, "Cores", self._steps, self._counted_as)
 
 
 class ApplyCore(beam.PTransform):
@@ -196,7 +182,12 @@ class ApplyCore(beam.PTransform):
         self.steps = ((stage, make_core, stats),)
 
     def expand(self, records):
-        out = records | "Core" >> beam.ParDo(_CoresFn(self.steps, ())).with_outputs(DROPPED, STATS, main="kept")
-        if self.steps[0][2] is None:
-            return {"kept": out.kept, "dropped": out[DROPPED]}
-        return {"kept": out.kept, "dropped": out[DROPPED], "stats": out[STATS]}
+        out = _apply_cores(records, "Core", self.steps, ())
+        if self.steps[0][2] is None:  # no stats of its own: an empty output is not returned
+            del out[STATS]
+        return out
+
+
+def _apply_cores(records, label: str, steps: tuple, counted_as: tuple) -> dict:
+    out = records | label >> beam.ParDo(_CoresFn(steps, counted_as)).with_outputs(DROPPED, STATS, main="kept")
+    return {"kept": out.kept, "dropped": out[DROPPED], STATS: out[STATS]}
