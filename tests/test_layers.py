@@ -35,7 +35,19 @@ GROUND = {
     "unicode_classes",
     "verdicts",
 }
-CORES = {"archive", "decontam", "doclang", "licenses", "malware", "neardedup", "notebooks", "optout", "pii", "quality"}
+CORES = {
+    "archive",
+    "decontam",
+    "doclang",
+    "github",
+    "licenses",
+    "malware",
+    "neardedup",
+    "notebooks",
+    "optout",
+    "pii",
+    "quality",
+}
 OUTPUTS = {"io", "repo_metadata"}
 
 
