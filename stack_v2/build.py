@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +30,9 @@ from apache_beam.options.pipeline_options import StandardOptions
 from stack_v2 import progress, storage
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.archive.traverse import ListDefaultBranchFiles
+from stack_v2.document_build import construct_documents
 from stack_v2.finish import finish_build
+from stack_v2.funnel import Funnel, apply_stages, made_stages
 from stack_v2.io import publish
 from stack_v2.io import report as rep
 from stack_v2.io.layout import OUTPUTS
@@ -42,7 +43,6 @@ from stack_v2.recipe import Recipe
 from stack_v2.runners import pipeline_options
 from stack_v2.runs import RUN_INFO, RunFailed, StartedBuild, abandon, run_dir_of
 from stack_v2.stages import optout, registry
-from stack_v2.stages.base import ApplyCore, ApplyCores
 from stack_v2.stages.stage import Stage, StageContext
 from stack_v2.tool_versions import tool_versions
 
@@ -57,6 +57,7 @@ class BuildRequest:
     optouts: Sequence = ()  # OptOutRequests honoured right after repository selection
     allow_missing: bool = False  # requested origins or SWHIDs that yield nothing are reported, not fatal
     checkpoint: object = None  # an io.checkpoint.Checkpoint opened for this build (open_checkpoint), or None
+    inputs: Sequence[str] = ()  # a document source's input files (input_files.match_files); location is None
 
 
 def planned_stages(req: BuildRequest) -> list[tuple[Stage, object]]:
@@ -72,44 +73,16 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
     """Add the whole build to pipeline ``p``, writing under ``run_dir``; returns the funnel's stages (the
     names report.json counts, in the order records pass them)."""
     recipe = req.recipe
+    if recipe.document_source is not None:  # GitHub issues and the other sources of documents
+        return construct_documents(p, recipe.document_source, req, run_dir)
     context = StageContext(req.location, run_dir, recipe.output, req.checkpoint)
     records = p | "List" >> ListDefaultBranchFiles(
         req.location, origins=req.origins, swhids=req.swhids, scratch_dir=storage.join(run_dir, ".traversal")
     )
-    counts, dropped, chain = [], [], []
-    # What the current records count as: a stage's kept output is the next stage's input, so both are
-    # counted in one pass over them (rep.count_records), when the next stage is known.
-    counted_as: list[tuple[str, str]] = []
-    for group in _runs_of_cores(_made_stages(req, context)):
-        if _fusable(*group[0]):
-            # Consecutive one-record-at-a-time stages run as one DoFn that also counts them (ApplyCores).
-            names = [stage.name for stage, _ in group]
-            steps = tuple(step for _, transform in group for step in transform.steps)
-            out = records | "+".join(names) >> ApplyCores(steps, [*counted_as, (names[0], rep.INPUT)])
-            chain += names
-            dropped.append(out["dropped"])
-            counts.append(out["stats"])
-            counted_as = [(names[-1], rep.KEPT)]
-            records = out["kept"]
-            continue
-        ((stage, transform),) = group
-        out = records | stage.name >> transform
-        if not stage.branch:  # a branch writes outputs of its own and passes every record on
-            chain.append(stage.name)
-            if "input" in out:  # the stage counts its input itself (selection: records made from occurrences)
-                counts.append(rep.count_records(out["input"], [(stage.name, rep.INPUT)]))
-            else:
-                counted_as.append((stage.name, rep.INPUT))
-            dropped.append(out["dropped"])
-        if "stats" in out:
-            counts.append(out["stats"])
-        if out["kept"] is not records:
-            if counted_as:
-                counts.append(rep.count_records(records, counted_as))
-            counted_as = [(stage.name, rep.KEPT)]
-        records = out["kept"]
-    counts.append(rep.count_records(records, counted_as, languages=True))  # the kept files' languages too
-    all_dropped = tuple(dropped) | "AllDropped" >> beam.Flatten()
+    funnel = apply_stages(Funnel(records), made_stages(planned_stages(req), context))
+    records, chain = funnel.records, funnel.chain
+    counts = [*funnel.counts, rep.count_records(records, funnel.counted_as, languages=True)]  # languages too
+    all_dropped = tuple(funnel.dropped) | "AllDropped" >> beam.Flatten()
     counts.append(rep.count_dropped(all_dropped, "Dropped"))
     (
         tuple(counts)
@@ -156,33 +129,6 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
     return chain
 
 
-def _made_stages(req: BuildRequest, context: StageContext) -> list[tuple[Stage, beam.PTransform]]:
-    """The planned stages' transforms, without those their config turns off (said on stderr)."""
-    made = []
-    for stage, config in planned_stages(req):
-        if why := stage.why_off(config):
-            print(f"[stack-v2] {why}", file=sys.stderr)
-            continue
-        made.append((stage, stage.make(config, context)))
-    return made
-
-
-def _fusable(stage: Stage, transform: beam.PTransform) -> bool:
-    """A one-record-at-a-time stage in the funnel, which may share a DoFn with its neighbours."""
-    return isinstance(transform, ApplyCore) and not stage.branch
-
-
-def _runs_of_cores(made: list[tuple[Stage, beam.PTransform]]) -> list[list[tuple[Stage, beam.PTransform]]]:
-    """The stages in order, consecutive ``ApplyCore`` stages in one group, every other stage alone."""
-    groups: list[list] = []
-    for stage, transform in made:
-        if _fusable(stage, transform) and groups and _fusable(*groups[-1][-1]):
-            groups[-1].append((stage, transform))
-        else:
-            groups.append([(stage, transform)])
-    return groups
-
-
 def run_build(req: BuildRequest, beam_args: Sequence[str] = (), *, show_progress: bool = False) -> dict:
     """Run the build; on success its version becomes ``req.output_dir``'s current one."""
     started = start_build(req, beam_args, wait=True, show_progress=show_progress)
@@ -208,7 +154,8 @@ def start_build(
         with progress.Watch(lambda: chain, enabled=show_progress and wait and _runs_here(options)) as watch:
             p = beam.Pipeline(options=options)
             # Local paths absolute: workers may run with another working directory (a worker pool, a cluster).
-            chain += construct(p, replace(req, location=req.location.absolute(), output_dir=output_dir), run_dir)
+            location = req.location.absolute() if req.location is not None else None
+            chain += construct(p, replace(req, location=location, output_dir=output_dir), run_dir)
             watch.start()
             result = p.run()
             if wait:
@@ -231,7 +178,9 @@ def _run_info(req: BuildRequest, run_id: str) -> dict:
     return {
         "run_id": run_id,
         "started_at": time.time(),
-        "archive": req.location.describe(),
+        "archive": req.location.describe() if req.location is not None else None,
+        "source": req.recipe.source,
+        "inputs": list(req.inputs),
         "recipe": {"name": req.recipe.name, "path": req.recipe.path, "text": req.recipe.text},
         "origins": list(req.origins),
         "swhids": [s.core for s in req.swhids],

@@ -107,7 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(DirectRunner, PortableRunner, DaskRunner, DataflowRunner, ...), "
         "--direct_num_workers, --job_endpoint, ... An option that is neither is an error.",
     )
-    _add_archive_options(build)
+    _add_archive_options(build, required=False)  # a document source reads --input instead
+    build.add_argument(
+        "--input",
+        action="append",
+        metavar="FILES",
+        help="a document source's input (recipes with source: other than software-heritage): a file, a "
+        "directory or a glob such as 'gharchive/2023-01-*.json.gz', local or s3:// gs:// (repeatable)",
+    )
     build.add_argument("--output", required=True, metavar="DIR", help="dataset directory (a previous run is replaced)")
     build.add_argument(
         "--pipeline",

@@ -23,6 +23,12 @@ def build_request(args):
     from stack_v2.storage import absolute, check_uri
 
     recipe = load_recipe(args.pipeline)
+    if recipe.document_source is not None:
+        return _document_request(args, recipe)
+    if getattr(args, "input", None):
+        raise StackV2Error(f"--input: recipe {recipe.name} builds from an archive (--archive), not from input files")
+    if not args.archive:
+        raise StackV2Error(f"recipe {recipe.name} builds from a Software Heritage archive: give --archive URI")
     if args.repo_metadata:  # relative to the working directory, like every path on the command line
         metadata = absolute(check_uri(args.repo_metadata, "--repo-metadata"))
         stages = tuple(
@@ -43,6 +49,24 @@ def build_request(args):
         optouts=load_optouts(args.optouts),
         allow_missing=args.allow_missing,
         checkpoint=checkpoint_of(args, location, recipe),
+    )
+
+
+def _document_request(args, recipe):
+    """A document source's BuildRequest: its --input files, resolved now (a pattern matching nothing is an error)."""
+    from stack_v2.build import BuildRequest
+    from stack_v2.input_files import match_files
+    from stack_v2.storage import check_uri
+
+    source = recipe.document_source
+    given = [f"--{name.replace('_', '-')}" for name in ("archive", "origin", "swhid", "repo_metadata", "checkpoint")]
+    if wrong := [flag for flag in given if getattr(args, flag[2:].replace("-", "_"), None)]:
+        raise StackV2Error(f"{', '.join(wrong)}: recipe {recipe.name} reads --input files ({source.input_help})")
+    if not getattr(args, "input", None):
+        raise StackV2Error(f"recipe {recipe.name} needs --input: {source.input_help}")
+    files = sorted({f for pattern in args.input for f in match_files(pattern, source.input_suffixes)})
+    return BuildRequest(
+        None, check_uri(args.output, "--output"), recipe, optouts=load_optouts(args.optouts), inputs=files
     )
 
 
@@ -84,11 +108,10 @@ def cmd_build(args, beam_args: list[str]) -> int:
     from stack_v2.finish import finish_build
 
     request = build_request(args)
-    _check_archive_exists(request.location)
-    print(
-        f"stack-v2: building {args.output} from {request.location.describe()} with recipe {request.recipe.name}",
-        file=sys.stderr,
-    )
+    if request.location is not None:
+        _check_archive_exists(request.location)
+    source = request.location.describe() if request.location is not None else f"{len(request.inputs)} input files"
+    print(f"stack-v2: building {args.output} from {source} with recipe {request.recipe.name}", file=sys.stderr)
     started = start_build(request, beam_args, wait=not args.no_wait, show_progress=not args.quiet)
     if not started.finished:
         print(

@@ -31,6 +31,7 @@ from stack_v2.errors import StackV2Error
 # stack-v2 build's own options, as a Flex Template names them (everything else is a Beam option)
 BUILD_OPTIONS = {
     "archive": "--archive",
+    "input": "--input",
     "graph": "--graph",
     "unsigned": "--unsigned",
     "output": "--output",
@@ -43,7 +44,7 @@ BUILD_OPTIONS = {
     "checkpoint": "--checkpoint",
     "resume": "--resume",
 }
-LIST_OPTIONS = ("origin", "swhid", "optouts")  # several values, comma-separated in a template parameter
+LIST_OPTIONS = ("input", "origin", "swhid", "optouts")  # several values, comma-separated in a template parameter
 FLAGS = ("unsigned", "allow_missing", "resume")
 TRUE = ("true", "1", "yes")
 

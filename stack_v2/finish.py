@@ -16,6 +16,7 @@ from stack_v2.budget import evaluate as evaluate_budget
 from stack_v2.errors import StackV2Error
 from stack_v2.io import publish
 from stack_v2.io.card import write_card
+from stack_v2.io.document_card import SourceCard, write_document_card
 from stack_v2.io.layout import AUDIT_LOG, OUTPUTS
 from stack_v2.io.parquet import write_parquet_atomic
 from stack_v2.io.schema import DROPPED_SCHEMA, MANIFEST_SCHEMA
@@ -99,7 +100,8 @@ def finish_build(output_dir: str, run_id: str | None = None, result=None) -> dic
         raise RunNotFinished(f"{run_dir}: no report.json yet: the pipeline has not finished (or it failed)")
     report = json.loads(storage.read_text(report_path))
     if result is None:
-        check_complete(run_dir, report, has_content="fetch_decode" in recipe.stage_names)
+        has_content = "fetch_decode" in recipe.stage_names or recipe.document_source is not None
+        check_complete(run_dir, report, has_content=has_content)
     delete_traversal_scratch(run_dir)
     publish.acquire(output_dir, run_id, "finish" if result is None else "build")
     try:
@@ -158,10 +160,21 @@ def _complete_run(run_dir: str, report: dict, recipe: Recipe, info: dict, result
             ],
         }
     storage.write_text(storage.join(run_dir, "report.json"), json.dumps(report, indent=2) + "\n")
-    write_card(storage.join(run_dir, "README.md"), report, recipe, *registry.card_parts(report, recipe.stage_names))
+    _write_card(storage.join(run_dir, "README.md"), report, recipe)
     write_report_or_warn(run_dir)  # report/index.html and the card's plots; a plotting failure only warns
     storage.write_text(storage.join(run_dir, "recipe.yaml"), recipe.text)  # manifest regenerate re-renders the card
     return report
+
+
+def _write_card(path: str, report: dict, recipe: Recipe) -> None:
+    """The code build's card, or a document source's (its rules and counts from its entry in sources)."""
+    sections, notes = registry.card_parts(report, recipe.stage_names)
+    source = recipe.document_source
+    if source is None:
+        write_card(path, report, recipe, sections, notes)
+        return
+    card = SourceCard(source.name, source.title, source.meta_fields, source.card(report), source.notes, source.terms)
+    write_document_card(path, report, recipe, card, sections, notes)
 
 
 def _requested_but_empty(run_dir: str, report: dict, info: dict) -> list[str]:

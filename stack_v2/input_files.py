@@ -36,7 +36,8 @@ def match_files(pattern: str, suffixes: tuple[str, ...] = ()) -> list[str]:
     else:
         raise NoInputFiles(f"input {pattern}: no such file or directory")
     if not found:
-        wanted = f" ending {' or '.join(suffixes)}" if suffixes else ""
+        listed = not any(c in name for c in _GLOB)  # a directory: only the files with the suffixes count
+        wanted = f" ending {' or '.join(suffixes)}" if suffixes and listed else ""
         raise NoInputFiles(f"input {pattern}: no file{wanted} matches")
     return sorted(found)
 

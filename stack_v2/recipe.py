@@ -2,6 +2,7 @@
 
     name: the-stack-v2
     description: ...
+    source: software-heritage        # optional; or a document source: github-issues (stack_v2.sources)
     stages:
       - stage: select_repositories
         repo_metadata: null          # optional GHArchive-style Parquet table keyed by repo_name
@@ -15,6 +16,9 @@
     failure_budget:                  # optional: how many input files may fail (max of the two)
       fraction: 0.001
       files: 10
+
+A document source's recipe names only the shared stages that run on its documents (decontaminate, pii,
+near_dedup: the source's ``shared_stages``), after the source's own reader, which is not named.
 
 Every parameter has a type and a range (the tables below, in ``stack_v2.params``' terms), checked when
 the recipe loads: a bad value, an unknown stage or parameter and an impossible order are one-line errors
@@ -33,6 +37,7 @@ import yaml
 from stack_v2.errors import StackV2Error
 from stack_v2.params import Float, Int, Param, ParameterError, Parameters, path_parameters
 from stack_v2.resources import data_path
+from stack_v2.sources import DOCUMENT_SOURCES, SOFTWARE_HERITAGE, SOURCES
 from stack_v2.stages import registry
 
 PIPELINES_DIR = data_path("pipelines")
@@ -100,6 +105,12 @@ class Recipe:
     stages: tuple[StageSpec, ...] = ()
     output: dict = field(default_factory=lambda: dict(OUTPUT_PARAMETERS))
     failure_budget: FailureBudget = field(default_factory=FailureBudget)
+    source: str = SOFTWARE_HERITAGE  # or a key of stack_v2.sources.DOCUMENT_SOURCES
+
+    @property
+    def document_source(self):
+        """The ``sources.DocumentSource`` this recipe builds from, or None for Software Heritage."""
+        return DOCUMENT_SOURCES.get(self.source)
 
     def stage(self, name: str) -> StageSpec | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -153,8 +164,11 @@ def parse_recipe(text: str, path: str) -> Recipe:
         raise RecipeError(path, f"not valid YAML ({' '.join(str(exc).split())})") from exc
     if not isinstance(raw, dict):
         raise RecipeError(path, "must be a mapping with 'name' and 'stages'")
-    if unknown := set(raw) - {"name", "description", "stages", "output", "failure_budget"}:
+    if unknown := set(raw) - {"name", "description", "source", "stages", "output", "failure_budget"}:
         raise RecipeError(path, f"unknown key(s) {sorted(map(str, unknown))}")
+    source = raw.get("source", SOFTWARE_HERITAGE)
+    if source not in SOURCES:
+        raise RecipeError(path, f"source: unknown source {source!r} (known: {list(SOURCES)})")
     if not isinstance(raw.get("stages") or [], list):
         raise RecipeError(path, "stages must be a list of mappings, each with a 'stage' key")
     stages = []
@@ -176,9 +190,11 @@ def parse_recipe(text: str, path: str) -> Recipe:
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise RecipeError(path, f"a stage appears twice: {names}")
-    if not names or names[0] != "select_repositories":
+    if source in DOCUMENT_SOURCES:
+        _check_document_stages(names, DOCUMENT_SOURCES[source], path)
+    elif not names or names[0] != "select_repositories":
         raise RecipeError(path, "the first stage must be select_repositories")
-    for stage, needed in REQUIRES:
+    for stage, needed in REQUIRES if source == SOFTWARE_HERITAGE else ():
         if stage in names and (needed not in names or names.index(needed) > names.index(stage)):
             raise RecipeError(path, f"stage {stage} needs {needed} before it")
     for earlier, later in ORDER:
@@ -194,7 +210,18 @@ def parse_recipe(text: str, path: str) -> Recipe:
         stages=tuple(stages),
         output=output,
         failure_budget=FailureBudget(**budget),
+        source=source,
     )
+
+
+def _check_document_stages(names: list[str], source, path: str) -> None:
+    """A document source runs only the shared stages that take documents (its reader comes first, unnamed)."""
+    if not_shared := [n for n in names if n not in source.shared_stages]:
+        raise RecipeError(
+            path,
+            f"source {source.name}: stage(s) {not_shared} do not run on documents "
+            f"(a {source.name} recipe may name {list(source.shared_stages)})",
+        )
 
 
 def _section(raw: dict, key: str, table: Parameters, path: str) -> dict:

@@ -84,8 +84,8 @@ def test_threads_are_built_from_every_file_and_every_line_is_accounted_for(gharc
 
     dropped = Counter((r["stage"], r["outcome"], r["reason"]) for r in out["dropped"])
     assert dropped == {
-        (EVENTS_STAGE, "failed", "malformed_json"): 1,
-        (EVENTS_STAGE, "failed", "unreadable_file"): 1,
+        (THREADS_STAGE, "failed", "malformed_json"): 1,
+        (THREADS_STAGE, "failed", "unreadable_file"): 1,
     }
     failed = {r["reason"]: r["path"] for r in out["dropped"]}
     assert failed == {"malformed_json": "2019-05-15-16.json.gz:3", "unreadable_file": "2019-05-15-17.json.gz"}
@@ -101,7 +101,8 @@ def test_threads_are_built_from_every_file_and_every_line_is_accounted_for(gharc
     skipped = sum(n for (section, kind, _), n in stats.items() if kind == "skipped")
     failed_lines = stats[(f"@{EVENTS_STAGE}", "failed", "malformed_json")]
     assert used + skipped + failed_lines == lines and used == 10 + 2
-    assert stats[(THREADS_STAGE, "input", "")] == 1  # every issue event of the fixture is issue #1's
+    # one thread (every issue event here is issue #1's), the malformed line and the corrupt file
+    assert stats[(THREADS_STAGE, "input", "")] == 1 + 2
 
 
 def test_an_input_that_matches_nothing_is_a_one_line_error_naming_it(tmp_path):

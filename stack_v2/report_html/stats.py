@@ -110,6 +110,10 @@ def _open(file: tuple[pafs.FileSystem, str]) -> pq.ParquetFile:
     return pq.ParquetFile(fs.open_input_file(path))
 
 
+# Columns a manifest may lack, typed so that list operations on them still apply (to nulls).
+_MISSING_TYPES = {"detected_licenses": pl.List(pl.String), "length_bytes": pl.Int64}
+
+
 def _batches(paths: list[tuple[pafs.FileSystem, str]], columns: list[str]):
     for path in paths:
         pf = _open(path)
@@ -117,8 +121,8 @@ def _batches(paths: list[tuple[pafs.FileSystem, str]], columns: list[str]):
         for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=present):
             frame = pl.from_arrow(batch)
             missing = [c for c in columns if c not in present]
-            if missing:  # an older shard without the column: nulls
-                frame = frame.with_columns(*(pl.lit(None).alias(c) for c in missing))
+            if missing:  # an older shard, or a document source's, without the column: nulls of its type
+                frame = frame.with_columns(*(pl.lit(None, dtype=_MISSING_TYPES.get(c)).alias(c) for c in missing))
             yield frame
 
 

@@ -6,12 +6,14 @@ local or in an object store), keeps the issue events (``stack_v2.github.events``
 (``stack_v2.github.issue_threads``). Outputs:
 
 - ``kept``: a ``Document`` per kept thread (``stack_v2.github.issue_documents``);
-- ``dropped``: a ``DroppedRow`` per dropped thread (stage ``issue_threads``, reason of its rule) and per
-  line or file that could not be read (stage ``gharchive_events``, outcome ``failed``: a malformed line,
-  an issue event without its fields, an unreadable or corrupt file);
+- ``dropped``: a ``DroppedRow`` per dropped thread (reason of its rule) and per line or file that could not
+  be read (outcome ``failed``: a malformed line, an issue event without its fields, an unreadable or
+  corrupt file), all in stage ``issue_threads``;
 - ``stats``: report entries, summed per bundle: ``@gharchive_events`` counts lines read, issue events
   used, lines skipped by reason (other event types, comments on pull requests, actions without new
-  text) and lines failed by reason; ``issue_threads`` counts its input (the threads formed).
+  text) and lines failed by reason; ``issue_threads`` counts its input: the threads formed, and the lines
+  and files that failed (a failure is an input that could not become a thread, so the failure budget
+  counts it).
 
 A thread is a DroppedRow's ``path`` ``issues/<number>`` with its ``repo_name``; a failed line is
 ``<file name>:<line number>``.
@@ -41,7 +43,7 @@ _READ_CHUNK = 1 << 20
 
 
 def _failed_line(where: str, verdict: Fail, nbytes: int) -> DroppedRow:
-    return DroppedRow(None, None, where, EVENTS_STAGE, FAILED, verdict.reason, verdict.detail, nbytes)
+    return DroppedRow(None, None, where, THREADS_STAGE, FAILED, verdict.reason, verdict.detail, nbytes)
 
 
 class _ReadEvents(beam.DoFn):
@@ -64,14 +66,18 @@ class _ReadEvents(beam.DoFn):
                     sums.add((EVENTS_SECTION, "skipped", event.reason), len(line))
                 else:
                     sums.add((EVENTS_SECTION, "failed", event.reason), len(line))
+                    sums.add((THREADS_STAGE, INPUT, ""), len(line))
                     yield pvalue.TaggedOutput(DROPPED, _failed_line(f"{name}:{number}", event, len(line)))
         except (OSError, EOFError, ValueError) as exc:  # unreadable or corrupt: the file fails, by name
             logging.getLogger("stack_v2").warning("%s: %r", uri, exc)
             sums.add((EVENTS_SECTION, "failed", "unreadable_file"), 0)
+            sums.add((THREADS_STAGE, INPUT, ""), 0)
             yield pvalue.TaggedOutput(DROPPED, _failed_line(name, Fail("unreadable_file", error_detail(exc)), 0))
 
     def finish_bundle(self):
         for key, (n, nbytes) in self._sums.items():
+            if key[0] == THREADS_STAGE:
+                add_counts(THREADS_STAGE, INPUT, n, nbytes)
             yield pvalue.TaggedOutput(STATS, GlobalWindows.windowed_value((key, (n, nbytes))))
 
 
