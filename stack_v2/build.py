@@ -31,7 +31,7 @@ from stack_v2 import progress, storage
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.archive.traverse import ListDefaultBranchFiles
 from stack_v2.document_build import construct_documents
-from stack_v2.finish import finish_build
+from stack_v2.finish import delete_traversal_scratch, finish_build
 from stack_v2.funnel import Funnel, apply_stages, made_stages
 from stack_v2.io import publish
 from stack_v2.io import report as rep
@@ -163,9 +163,18 @@ def start_build(
                 if any(bad in state.upper() for bad in ("FAILED", "CANCELLED", "DRAINED")):
                     raise RunFailed(f"build of {output_dir}: the pipeline ended in state {state}")
     except BaseException as exc:
+        if wait:  # the pipeline ended (or never ran): nothing reads the traversal's bucket files any more
+            _delete_scratch(run_dir)
         abandon(output_dir, run_id, exc)
         raise
     return StartedBuild(output_dir, run_id, result, finished=wait)
+
+
+def _delete_scratch(run_dir: str) -> None:
+    try:
+        delete_traversal_scratch(run_dir)
+    except Exception:  # noqa: BLE001 - best effort: the run's error is what the user must see
+        pass
 
 
 def _runs_here(options) -> bool:
@@ -181,6 +190,8 @@ def _run_info(req: BuildRequest, run_id: str) -> dict:
         "archive": req.location.describe() if req.location is not None else None,
         "source": req.recipe.source,
         "inputs": list(req.inputs),
+        # where fetch_decode's outcomes were persisted (and whether taken from there): the run's provenance
+        "checkpoint": {"uri": req.checkpoint.uri, "resume": req.checkpoint.resume} if req.checkpoint else None,
         "recipe": {"name": req.recipe.name, "path": req.recipe.path, "text": req.recipe.text},
         "origins": list(req.origins),
         "swhids": [s.core for s in req.swhids],

@@ -223,6 +223,8 @@ def test_a_build_killed_after_fetching_resumes_without_fetching_again(world, ref
     )
     assert digests(out) == digests(reference)
     assert len(checkpoint_rows(checkpoint)) == len(rows)  # the lost blob was retried (and failed again), not written
+    run = json.loads((Path(os.path.realpath(out / "current")) / "run.json").read_text())
+    assert run["checkpoint"] == {"uri": str(checkpoint), "resume": True}  # the version says where it came from
 
 
 def test_a_checkpoint_missing_rows_fetches_just_those_and_adds_them(world, reference, killed, tmp_path, capsys):

@@ -4,6 +4,7 @@ imported from real git repositories (compared with git's own view of HEAD)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 from collections import Counter
@@ -397,3 +398,19 @@ def test_a_build_leaves_no_traversal_scratch(imported, tmp_path):
     assert finish_build(started.output_dir, started.run_id, started.result)["totals"]["kept"]["files"] > 0
     assert publish.current_version(output) == started.run_id and not (run_dir / ".traversal").exists()
     assert not [p for p in Path(output).rglob("*") if "bucket-" in p.name or p.name == ".traversal"]
+
+
+def test_a_failed_build_leaves_no_traversal_scratch(imported, tmp_path, monkeypatch):
+    from stack_v2.io import report
+
+    def broken(self, entries):  # the run fails at its very end, after the traversal wrote its buckets
+        raise report.AccountingError("stage x: input 1 != kept+dropped+failed 0")
+
+    monkeypatch.setattr(report._WriteReport, "process", broken)
+    recipe = parse_recipe("name: t\nstages:\n  - stage: select_repositories\n", str(tmp_path / "t.yaml"))
+    output = tmp_path / "dataset"
+    with pytest.raises(Exception, match="input 1 != kept"):
+        start_build(BuildRequest(ArchiveLocation(str(imported["archive"])), str(output), recipe))
+    (run_dir,) = (output / "versions").iterdir()
+    assert json.loads((run_dir / "run.json").read_text())["state"] == "failed"
+    assert not [p for p in output.rglob("*") if "bucket-" in p.name or p.name == ".traversal"]
