@@ -30,13 +30,13 @@ duplicates allowed) and returns an ``IssueThread`` or a ``Drop`` with the rule t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from stack_v2.github.bots import is_bot
 from stack_v2.github.email_replies import strip_email_reply
 from stack_v2.github.events import CLOSED, COMMENT, OPENED, STATUS_ACTIONS, IssueEvent
+from stack_v2.github.usernames import replacer, username_map
 from stack_v2.verdicts import Drop
 
 MAX_LINES, KEEP_HEAD, KEEP_TAIL = 100, 80, 20
@@ -122,12 +122,9 @@ def truncate(text: str) -> str:
 
 def anonymise(posts: list[Post]) -> list[Post]:
     """Authors -> ``username_<i>`` by first appearance, in the labels and in every text."""
-    names = {author: f"username_{i}" for i, author in enumerate(dict.fromkeys(p.author for p in posts))}
-    # Longest first, so that "ann-lee" is replaced before "ann"; a name counts only as a whole word.
-    pattern = re.compile(
-        r"(?<![\w-])(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?![\w-])"
-    )
-    return [Post(names[p.author], pattern.sub(lambda m: names[m.group(1)], p.text), p.kind) for p in posts]
+    names = username_map(p.author for p in posts)
+    replace = replacer(names)
+    return [Post(names[p.author], replace(p.text), p.kind) for p in posts]
 
 
 def render(title: str, posts: list[Post], closed: bool) -> str:
