@@ -414,3 +414,26 @@ def test_a_failed_build_leaves_no_traversal_scratch(imported, tmp_path, monkeypa
     (run_dir,) = (output / "versions").iterdir()
     assert json.loads((run_dir / "run.json").read_text())["state"] == "failed"
     assert not [p for p in output.rglob("*") if "bucket-" in p.name or p.name == ".traversal"]
+
+
+def test_revisions_found_by_the_pipeline_are_listed_tree_by_tree(imported, tmp_path):
+    from stack_v2.archive.traverse import ListRevisionFiles
+
+    lib = imported["lib"]
+    head = git(lib, "rev-parse", "HEAD").strip()
+    missing = "0" * 40
+    out = tmp_path / "out"
+    with beam.Pipeline("DirectRunner") as p:
+        listed = (
+            p
+            | beam.Create([head, missing])
+            | ListRevisionFiles(ArchiveLocation(str(imported["archive"])), scratch_dir=str(tmp_path / "scratch"))
+        )
+        files = listed["files"] | "F" >> beam.Map(lambda f: json.dumps([f.revision_id, f.path, f.content_id, f.origin]))
+        problems = listed["problems"] | "P" >> beam.Map(lambda t: json.dumps(["problem", t.subject, t.reason]))
+        (files, problems) | beam.Flatten() | beam.io.WriteToText(str(out / "rows"))
+    rows = [json.loads(line) for f in sorted(out.glob("rows*")) for line in f.read_text().splitlines()]
+    listed_files = {(r[1], r[2]) for r in rows if r[0] == head}
+    assert listed_files == {(path, sha) for path, (perms, sha, sha1) in expected_from_git(lib).items()}
+    assert all(r[3] is None for r in rows if r[0] == head)  # no origin: a revision, wherever it comes from
+    assert [r for r in rows if r[0] == "problem"] == [["problem", f"swh:1:rev:{missing}", "revision_not_in_export"]]

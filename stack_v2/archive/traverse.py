@@ -77,6 +77,8 @@ class ListDefaultBranchFiles(beam.PTransform):
         p = pbegin.pipeline if hasattr(pbegin, "pipeline") else pbegin
         problems = []
         snapshot_wanted, revision_wanted, directory_roots, release_wanted = [], [], [], []
+        if isinstance(pbegin, beam.pvalue.PCollection):  # ListRevisionFiles: revisions the pipeline found
+            revision_wanted.append(pbegin | "GivenRevisions" >> beam.Map(steps.revision_wanted))
 
         if self._by_origin:
             origin_filter = frozenset(self._origins) if self._origins else None
@@ -206,6 +208,17 @@ class ListDefaultBranchFiles(beam.PTransform):
             | "Blob" >> beam.FlatMap(steps.after_content)
         )
         return files, depth_problems
+
+
+class ListRevisionFiles(ListDefaultBranchFiles):
+    """PCollection of revision ids (sha1_git hex) -> {'files': FileOccurrence, 'problems': TraversalProblem}: the
+    files of each revision's tree, whatever origin it belongs to (``revision_id`` says which revision a file is
+    of; ``origin`` is None). A revision the export lacks is a problem ``revision_not_in_export`` whose subject
+    is its SWHID. The pull-request source lists its base and head trees with it."""
+
+    def __init__(self, location: ArchiveLocation, max_depth: int = MAX_DEPTH, *, scratch_dir: str, buckets=None):
+        super().__init__(location, (), (), max_depth, scratch_dir=scratch_dir, buckets=buckets)
+        self._by_origin = False
 
 
 def _join_and_route(name: str, table, wanted: list, after, problems: list, reduce_small=None):

@@ -145,6 +145,11 @@ def after_revision(joined):
     yield directory, (origin, snapshot_id, branch, revision_id, date, committer_date, visit_date)
 
 
+def revision_wanted(revision_id: str):
+    """A revision to list, with a context naming it (its SWHID is the subject of its problems)."""
+    return revision_id, (None, None, None, revision_id, None, None, None)
+
+
 def subject(ctx: _Ctx) -> str:
     origin, snapshot_id, _branch, revision_id = ctx[:4]
     if origin:
