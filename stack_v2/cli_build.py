@@ -59,14 +59,17 @@ def _document_request(args, recipe):
     from stack_v2.storage import check_uri
 
     source = recipe.document_source
-    given = [f"--{name.replace('_', '-')}" for name in ("archive", "origin", "swhid", "repo_metadata", "checkpoint")]
-    if wrong := [flag for flag in given if getattr(args, flag[2:].replace("-", "_"), None)]:
+    flags = ("origin", "swhid", "repo_metadata", "checkpoint", *(() if source.needs_archive else ("archive",)))
+    if wrong := [f"--{name.replace('_', '-')}" for name in flags if getattr(args, name, None)]:
         raise StackV2Error(f"{', '.join(wrong)}: recipe {recipe.name} reads --input files ({source.input_help})")
     if not getattr(args, "input", None):
         raise StackV2Error(f"recipe {recipe.name} needs --input: {source.input_help}")
+    if source.needs_archive and not args.archive:
+        raise StackV2Error(f"recipe {recipe.name} needs --archive: {source.input_help}")
+    location = archive_location(args) if source.needs_archive else None
     files = sorted({f for pattern in args.input for f in match_files(pattern, source.input_suffixes)})
     return BuildRequest(
-        None, check_uri(args.output, "--output"), recipe, optouts=load_optouts(args.optouts), inputs=files
+        location, check_uri(args.output, "--output"), recipe, optouts=load_optouts(args.optouts), inputs=files
     )
 
 

@@ -32,10 +32,10 @@ def construct_documents(p: beam.Pipeline, source: DocumentSource, req, run_dir: 
     """Add a document source's whole build to ``p`` (``req``: a build.BuildRequest with ``inputs``); returns
     the funnel's stages."""
     recipe = req.recipe
-    out = p | source.reader_stage >> source.read(list(req.inputs))
+    context = StageContext(req.location, run_dir, recipe.output, None)
+    out = p | source.reader_stage >> source.read(list(req.inputs), context)
     funnel = Funnel(out["kept"], chain=[source.reader_stage], dropped=[out["dropped"]], counts=[out["stats"]])
     funnel.counted_as = [(source.reader_stage, rep.KEPT)]
-    context = StageContext(None, run_dir, recipe.output, None)
     plan = [(registry.STAGES[s.name], registry.STAGES[s.name].config(s.params)) for s in recipe.stages]
     if req.optouts:
         plan.insert(0, (optout.DEFINITION, optout.OptOutConfig(tuple(req.optouts))))

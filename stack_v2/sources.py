@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from stack_v2 import storage
 from stack_v2.github import issue_threads as rules
+from stack_v2.github import pr_files, pr_render
+from stack_v2.github import pull_requests as pr_rules
 from stack_v2.io.markdown import megabytes
-from stack_v2.stages import github_issues
+from stack_v2.stages import github_issues, github_pull_requests
 
 SOFTWARE_HERITAGE = "software-heritage"
 
@@ -27,7 +30,7 @@ class DocumentSource:
     name: str  # the recipe's ``source:``
     title: str  # what the card calls the documents
     reader_stage: str  # the reader's name in the funnel (its kept output is the first stage's)
-    read: Callable[[list[str]], object]  # input file URIs -> the reader transform
+    read: Callable[[list[str], object], object]  # (input file URIs, StageContext) -> the reader transform
     input_suffixes: tuple[str, ...]  # the files of a directory given as input
     input_help: str  # what --input takes, for errors and --help
     meta_fields: tuple[tuple[str, pa.DataType, str], ...]
@@ -35,6 +38,7 @@ class DocumentSource:
     notes: tuple[str, ...] = ()  # the card's differences from the paper
     terms: str = ""  # the card's terms of use
     shared_stages: tuple[str, ...] = field(default=("decontaminate", "pii", "near_dedup"))
+    needs_archive: bool = False  # reads trees and contents from a Software Heritage archive too (--archive)
 
 
 def _issues_card(report: dict) -> list[str]:
@@ -86,7 +90,7 @@ GITHUB_ISSUES = DocumentSource(
     name="github-issues",
     title="GitHub issue threads",
     reader_stage=github_issues.THREADS_STAGE,
-    read=github_issues.ReadIssueThreads,
+    read=lambda files, context: github_issues.ReadIssueThreads(files),
     input_suffixes=(".json.gz", ".json"),
     input_help="GHArchive hourly event files (YYYY-MM-DD-H.json.gz): a file, a directory or a glob, local or s3:// gs://",
     meta_fields=(
@@ -112,5 +116,76 @@ GITHUB_ISSUES = DocumentSource(
     "redaction ran when the recipe has the `pii` stage.",
 )
 
-DOCUMENT_SOURCES: dict[str, DocumentSource] = {source.name: source for source in (GITHUB_ISSUES,)}
+
+def _pulls_card(report: dict) -> list[str]:
+    events = report.get(github_pull_requests.EVENTS_SECTION[1:], {})
+    stage = next((st for st in report["stages"] if st["stage"] == github_pull_requests.STAGE), None)
+    out = [
+        "",
+        "## GitHub pull requests",
+        "",
+        f"{events.get('lines', {}).get('all', 0):,} GHArchive event lines read: "
+        f"{events.get('used', {}).get('all', 0):,} pull-request events used, "
+        f"{sum(events.get('skipped', {}).values()):,} skipped, {sum(events.get('failed', {}).values()):,} failed.",
+        "",
+        "Events (`PullRequestEvent`, `PullRequestReviewEvent`, `PullRequestReviewCommentEvent`, and "
+        "`IssueCommentEvent` on pull requests) are grouped by pull request and go through the paper's rules: "
+        "no bot author, not bots only, a permissive base repository license (GitHub's detection), the base "
+        "branch unchanged, approved or merged, a title of at least "
+        f"{pr_rules.MIN_TITLE} characters not about dependencies or a release, a description of at least "
+        f"{pr_rules.MIN_DESCRIPTION} characters without `Qwiet`; titles are cut to {pr_rules.MAX_TITLE} "
+        f"characters and descriptions to 80 lines and {pr_rules.MAX_DESCRIPTION} characters; bots' comments, "
+        f"email boilerplate, comments under {pr_rules.MIN_COMMENT} characters (review comments excepted) and "
+        f"review comments on hunks over {pr_rules.MAX_HUNK:,} characters are removed. Each repository's pull "
+        "requests are subsampled (0.8 for one, falling to 0.1 at 1,000, about 100 kept above). The base and "
+        "head trees come from the archive; a changed file's base version must pass the base-file rules "
+        f"(at most {pr_files.MAX_CHARS:,} characters, alphanumeric and hexadecimal fractions, line lengths "
+        "outside prose formats, English Markdown), YAML and JSON files are kept with probability "
+        f"{pr_files.DATA_FILE_KEEP} where the paper subsamples them, and the document shows the base file in "
+        "full with probability 0.2, otherwise "
+        "its changed ranges with up to 32 lines around them, and each hunk with 3-10 lines of context. "
+        f"Documents over {pr_render.MAX_CHARS:,} characters are dropped.",
+    ]
+    if stage:
+        out += ["", "| pull requests | count |", "|---|---:|", f"| formed | {stage['input']['files']:,} |"]
+        for outcome in ("dropped", "failed"):
+            for reason, c in stage["reasons"].get(outcome, {}).items():
+                out.append(f"| {outcome}: {reason} | {c['files']:,} |")
+        out.append(f"| kept | {stage['kept']['files']:,} |")
+    return out
+
+
+GITHUB_PULL_REQUESTS = DocumentSource(
+    name="github-pull-requests",
+    title="GitHub pull requests",
+    reader_stage=github_pull_requests.STAGE,
+    read=lambda files, context: github_pull_requests.ReadPullRequests(
+        files, context.location, storage.join(context.run_dir, ".traversal")
+    ),
+    input_suffixes=(".json.gz", ".json"),
+    input_help="GHArchive hourly event files (YYYY-MM-DD-H.json.gz) with --archive, the archive holding the "
+    "pull requests' base and head revisions",
+    meta_fields=(
+        ("pr_number", pa.int64(), "the pull request's number in its repository"),
+        ("title", pa.string(), "its title (cut to 500 characters)"),
+        ("merged", pa.bool_(), "it was merged (else it was approved)"),
+        ("base_sha", pa.string(), "the base revision (sha1_git: its SWHID is swh:1:rev:<base_sha>)"),
+        ("head_sha", pa.string(), "the head revision at its last event"),
+        ("files", pa.int64(), "changed files rendered"),
+        ("comments", pa.int64(), "comments and reviews rendered"),
+        ("created_at", pa.string(), "when it was opened (ISO 8601, UTC)"),
+    ),
+    card=_pulls_card,
+    notes=(
+        "The order of the sections in a document (title and description, merged flag, base files, diffs, "
+        "comments) is ours: the paper gives the tokens, not their order.",
+        'A retargeted pull request is one whose base branch changed between its events (the paper\'s "base changed").',
+    ),
+    terms="The texts are GitHub users' pull requests, reviews and comments (GHArchive's record of GitHub's public "
+    "events) and code from permissively licensed repositories as archived by Software Heritage; each keeps its "
+    "own license and GitHub's terms apply. Usernames are replaced.",
+    needs_archive=True,
+)
+
+DOCUMENT_SOURCES: dict[str, DocumentSource] = {source.name: source for source in (GITHUB_ISSUES, GITHUB_PULL_REQUESTS)}
 SOURCES = (SOFTWARE_HERITAGE, *DOCUMENT_SOURCES)

@@ -68,7 +68,7 @@ class IssueThread(NamedTuple):
 
 
 def decide_thread(events: Iterable[IssueEvent]) -> IssueThread | Drop:
-    ordered = sorted(set(events), key=lambda e: (e.created_at, e.event_id))
+    ordered = sorted(set(events), key=lambda e: (e.created_at, e.event_id, e))  # total: the same order anywhere
     if not ordered:
         raise ValueError("a thread needs at least one event")
     posts, title, closed = _posts(ordered)

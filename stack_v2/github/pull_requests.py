@@ -73,7 +73,7 @@ class PullRequest(NamedTuple):
 
 
 def decide_pull_request(events: Iterable[PrEvent], permissive: frozenset[str]) -> PullRequest | Drop:
-    ordered = sorted(set(events), key=lambda e: (e.created_at, e.event_id))
+    ordered = sorted(set(events), key=lambda e: (e.created_at, e.event_id, e))  # total: the same order anywhere
     if not ordered:
         raise ValueError("a pull request needs at least one event")
     carrying = [e for e in ordered if e.kind != COMMENT]  # events that carry the pull request itself

@@ -21,74 +21,21 @@ A thread is a DroppedRow's ``path`` ``issues/<number>`` with its ``repo_name``; 
 
 from __future__ import annotations
 
-import io
-import logging
-
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 
-from stack_v2 import storage
-from stack_v2.counters import BundleSums, add_counts, count_outcome
-from stack_v2.github.events import IssueEvent, Skip, parse_line
+from stack_v2.counters import add_counts, count_outcome
+from stack_v2.github.events import parse_line
 from stack_v2.github.issue_documents import issue_document
 from stack_v2.github.issue_threads import IssueThread, decide_thread
 from stack_v2.records import DroppedRow
 from stack_v2.stages.base import DROPPED, STATS, error_detail
-from stack_v2.verdicts import FAILED, INPUT, KEPT, Fail, outcome_of
+from stack_v2.stages.gharchive import ReadLines
+from stack_v2.verdicts import INPUT, KEPT, Fail, outcome_of
 
 EVENTS_STAGE, THREADS_STAGE = "gharchive_events", "issue_threads"
 EVENTS_SECTION = "@" + EVENTS_STAGE
-_READ_CHUNK = 1 << 20
-
-
-def _failed_line(where: str, verdict: Fail, nbytes: int) -> DroppedRow:
-    return DroppedRow(None, None, where, THREADS_STAGE, FAILED, verdict.reason, verdict.detail, nbytes)
-
-
-class _ReadEvents(beam.DoFn):
-    """A file's lines -> ((repo, number), IssueEvent); failed lines and files -> DroppedRows; counts per bundle."""
-
-    def start_bundle(self):
-        self._sums = BundleSums()
-
-    def process(self, uri: str):
-        name = storage.basename(uri)
-        sums = self._sums
-        try:
-            for number, line in enumerate(_lines(uri), start=1):
-                sums.add((EVENTS_SECTION, "lines", ""), len(line))
-                event = parse_line(line)
-                if isinstance(event, IssueEvent):
-                    sums.add((EVENTS_SECTION, "used", ""), len(line))
-                    yield (event.repo_name.lower(), event.number), event
-                elif isinstance(event, Skip):
-                    sums.add((EVENTS_SECTION, "skipped", event.reason), len(line))
-                else:
-                    sums.add((EVENTS_SECTION, "failed", event.reason), len(line))
-                    sums.add((THREADS_STAGE, INPUT, ""), len(line))
-                    yield pvalue.TaggedOutput(DROPPED, _failed_line(f"{name}:{number}", event, len(line)))
-        except (OSError, EOFError, ValueError) as exc:  # unreadable or corrupt: the file fails, by name
-            logging.getLogger("stack_v2").warning("%s: %r", uri, exc)
-            sums.add((EVENTS_SECTION, "failed", "unreadable_file"), 0)
-            sums.add((THREADS_STAGE, INPUT, ""), 0)
-            yield pvalue.TaggedOutput(DROPPED, _failed_line(name, Fail("unreadable_file", error_detail(exc)), 0))
-
-    def finish_bundle(self):
-        for key, (n, nbytes) in self._sums.items():
-            if key[0] == THREADS_STAGE:
-                add_counts(THREADS_STAGE, INPUT, n, nbytes)
-            yield pvalue.TaggedOutput(STATS, GlobalWindows.windowed_value((key, (n, nbytes))))
-
-
-def _lines(uri: str):
-    """The file's lines, decompressed as they are read (a GHArchive hour is up to a few hundred MB)."""
-    fs, path = storage.filesystem(uri)
-    compression = "gzip" if uri.endswith(".gz") else None
-    with fs.open_input_stream(path, compression=compression, buffer_size=_READ_CHUNK) as raw:
-        for line in io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="\n"):
-            if line.strip():
-                yield line
 
 
 class _DecideThreads(beam.DoFn):
@@ -137,14 +84,9 @@ class ReadIssueThreads(beam.PTransform):
         self._files = list(files)
 
     def expand(self, pbegin):
-        read = (
-            pbegin
-            | "Files" >> beam.Create(self._files)
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadEvents" >> beam.ParDo(_ReadEvents()).with_outputs(DROPPED, STATS, main="events")
-        )
+        read = pbegin | "ReadEvents" >> ReadLines(self._files, parse_line, EVENTS_SECTION, THREADS_STAGE)
         decided = (
-            read.events
+            read["events"]
             | "ByIssue" >> beam.GroupByKey()
             | "Decide" >> beam.ParDo(_DecideThreads()).with_outputs(DROPPED, STATS, main="kept")
         )
