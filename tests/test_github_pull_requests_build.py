@@ -86,6 +86,7 @@ def world(tmp_path_factory):
         *pull_request("octo-org/lexers", base, "BSD-2-Clause", 100),  # kept
         *pull_request("octo-org/gone", "f" * 40, "MIT", 200),  # its base revision is not archived: failed
         *pull_request("octo-org/gpl", base, "GPL-3.0", 300),  # dropped: not permissive
+        *pull_request("octo-org/same", head, "MIT", 400),  # dropped: its base is its head, so no diff
     ]
     hours = root / "gharchive"
     hours.mkdir()
@@ -111,9 +112,10 @@ def test_pull_requests_are_rendered_from_the_archives_trees(world, tmp_path):
     assert dropped == {
         ("octo-org/gone", "failed", "tree_not_in_archive"),
         ("octo-org/gpl", "dropped", "non_permissive"),
+        ("octo-org/same", "dropped", "no_initial_diff"),
     }
     report = json.loads((current / "report.json").read_text())
-    assert report["accounting"] == "ok" and report["stages"][0]["input"]["files"] == 3
+    assert report["accounting"] == "ok" and report["stages"][0]["input"]["files"] == 4
     assert "## GitHub pull requests" in (current / "README.md").read_text()
 
 
