@@ -42,11 +42,13 @@ CORES = {
     "decontam",
     "doclang",
     "github",
+    "kaggle",
     "licenses",
     "malware",
     "neardedup",
     "notebooks",
     "optout",
+    "package_docs",
     "pii",
     "quality",
 }
