@@ -7,7 +7,8 @@ reader on the ``--input`` files, the recipe's shared stages, and the tables of `
     <run dir>/report.json                           the funnel, the source's own counts, checked
 
 The reader's kept documents are its stage's output in the funnel (its input is what it counted itself);
-opt-out requests are honoured right after it, by repository (``optout`` stage); the rest is the code
+opt-out requests are honoured right after it, by repository (``optout`` stage); identical documents are
+reduced to one (``identical_documents``) before ``near_dedup``, which relies on that; the rest is the code
 build's (``build.start_build`` submits it, ``finish.finish_build`` checks and publishes it).
 """
 
@@ -24,7 +25,7 @@ from stack_v2.io.parquet import WriteShardedParquet
 from stack_v2.io.rows import dropped_dict, dropped_key
 from stack_v2.io.schema import DROPPED_SCHEMA
 from stack_v2.sources import DocumentSource
-from stack_v2.stages import optout, registry
+from stack_v2.stages import identical_documents, optout, registry
 from stack_v2.stages.stage import StageContext
 
 
@@ -39,6 +40,9 @@ def construct_documents(p: beam.Pipeline, source: DocumentSource, req, run_dir: 
     plan = [(registry.STAGES[s.name], registry.STAGES[s.name].config(s.params)) for s in recipe.stages]
     if req.optouts:
         plan.insert(0, (optout.DEFINITION, optout.OptOutConfig(tuple(req.optouts))))
+    near = next((i for i, (stage, _) in enumerate(plan) if stage.name == "near_dedup"), None)
+    if near is not None:  # near-dedup relies on one record per text: the code build's exact_dedup gives it that
+        plan.insert(near, (identical_documents.DEFINITION, {}))
     funnel = apply_stages(funnel, made_stages(plan, context))
     documents = funnel.records
     funnel.counts.append(rep.count_records(documents, funnel.counted_as, languages=True))

@@ -20,7 +20,7 @@ from stack_v2.github import issue_threads as rules
 from stack_v2.github import pr_files, pr_render
 from stack_v2.github import pull_requests as pr_rules
 from stack_v2.io.markdown import megabytes
-from stack_v2.stages import github_issues, github_pull_requests
+from stack_v2.stages import github_issues, github_pull_requests, kaggle_notebooks, package_docs
 
 SOFTWARE_HERITAGE = "software-heritage"
 
@@ -187,5 +187,97 @@ GITHUB_PULL_REQUESTS = DocumentSource(
     needs_archive=True,
 )
 
-DOCUMENT_SOURCES: dict[str, DocumentSource] = {source.name: source for source in (GITHUB_ISSUES, GITHUB_PULL_REQUESTS)}
+
+def _stage_table(report: dict, stage_name: str, unit: str) -> list[str]:
+    """The reader stage's outcomes as a table: input, each reason, kept."""
+    stage = next((st for st in report["stages"] if st["stage"] == stage_name), None)
+    if stage is None:
+        return []
+    out = ["", f"| {unit} | count |", "|---|---:|", f"| read | {stage['input']['files']:,} |"]
+    for outcome in ("dropped", "failed"):
+        for reason, c in stage["reasons"].get(outcome, {}).items():
+            out.append(f"| {outcome}: {reason} | {c['files']:,} |")
+    return [*out, f"| kept | {stage['kept']['files']:,} |"]
+
+
+def _kaggle_card(report: dict) -> list[str]:
+    return [
+        "",
+        "## Kaggle notebooks",
+        "",
+        "Notebooks of Meta Kaggle Code, named by their kernel version id, joined to Meta Kaggle's tables "
+        "(KernelVersions, KernelLanguages, KernelVersionDatasetSources, DatasetVersions) by that id. Each is "
+        "converted to a script (stack-v2's notebook conversion, the language from the notebook or the "
+        "kernel's table), Kaggle's starter template is removed, scripts of 100 characters or fewer, over "
+        "5,000,000, or (Python) that do not compile are dropped, and the title, subtitle and description of "
+        "the datasets the notebook read are prepended as a comment. Python notebooks only, as the paper's "
+        "`compile()` check implied. The recipe's near-dedup runs after.",
+        *_stage_table(report, kaggle_notebooks.STAGE, "notebooks"),
+    ]
+
+
+def _docs_card(report: dict) -> list[str]:
+    return [
+        "",
+        "## Package documentation",
+        "",
+        "The documentation shipped in package distributions (sdists and wheels): files under `doc/` or `docs/` "
+        "(Markdown kept as written, reStructuredText and HTML converted to text), top-level READMEs, and the "
+        "long description of the package metadata when it is not the README again. Each page keeps its "
+        "package, version, kind and content type; near-dedup runs within each package.",
+        *_stage_table(report, package_docs.STAGE, "pages"),
+    ]
+
+
+KAGGLE_NOTEBOOKS = DocumentSource(
+    name="kaggle-notebooks",
+    title="Kaggle notebooks as scripts",
+    reader_stage=kaggle_notebooks.STAGE,
+    read=lambda files, context: kaggle_notebooks.ReadKaggleNotebooks(files),
+    input_suffixes=(".ipynb", ".csv"),
+    input_help="Meta Kaggle Code's notebooks (<kernel version id>.ipynb) and Meta Kaggle's KernelVersions.csv, "
+    "KernelLanguages.csv, KernelVersionDatasetSources.csv and DatasetVersions.csv (directories or files)",
+    meta_fields=(
+        ("kernel_version_id", pa.int64(), "the notebook's id in Meta Kaggle Code (KernelVersions.Id)"),
+        ("script_id", pa.int64(), "the kernel it is a version of (KernelVersions.ScriptId), when the table has it"),
+        ("dataset_ids", pa.list_(pa.int64()), "the datasets it read (DatasetVersions.DatasetId)"),
+        ("script_language", pa.string(), "the script's language"),
+        ("template", pa.string(), "what of Kaggle's starter template was removed: header, cell or nothing"),
+        ("notebook_bytes", pa.int64(), "the notebook's size"),
+    ),
+    card=_kaggle_card,
+    notes=(
+        "The too-long limit applies to the script; BigCode's code applied it to the notebook's JSON, which also "
+        "dropped notebooks with large outputs.",
+    ),
+    terms="Meta Kaggle Code is published by Kaggle under the Apache 2.0 license; each notebook's author keeps "
+    "their rights as Kaggle's terms say.",
+)
+
+PACKAGE_DOCS = DocumentSource(
+    name="package-docs",
+    title="Documentation from package distributions",
+    reader_stage=package_docs.STAGE,
+    read=lambda files, context: package_docs.ReadPackageDocs(files),
+    input_suffixes=package_docs.SUFFIXES,
+    input_help="package distributions: sdists (.tar.gz, .zip) and wheels (.whl), files or directories",
+    meta_fields=(
+        ("package", pa.string(), "the package's name, from its metadata"),
+        ("version", pa.string(), "its version"),
+        ("kind", pa.string(), "docs, readme or long_description"),
+        ("content_type", pa.string(), "the source format: text/markdown, text/x-rst, text/html, text/plain"),
+    ),
+    card=_docs_card,
+    notes=(
+        "The paper crawled documentation websites (package managers' docs found through libraries.io, Read "
+        "the Docs, CRAN and CTAN PDFs, 23 curated sites, free programming books); this source reads the "
+        "documentation distributions ship, so it has no rendered API pages or PDFs, and near-dedup runs per "
+        "package rather than per website.",
+    ),
+    terms="Each page keeps its package's license; see the package's metadata and files.",
+)
+
+DOCUMENT_SOURCES: dict[str, DocumentSource] = {
+    source.name: source for source in (GITHUB_ISSUES, GITHUB_PULL_REQUESTS, KAGGLE_NOTEBOOKS, PACKAGE_DOCS)
+}
 SOURCES = (SOFTWARE_HERITAGE, *DOCUMENT_SOURCES)

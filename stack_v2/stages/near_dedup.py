@@ -22,11 +22,12 @@ import dataclasses
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from stack_v2.documents import Document
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.neardedup.minhash import MinHashConfig, band_keys, estimated_jaccard, signatures
 from stack_v2.params import Int, param
 from stack_v2.progress import Tracked
-from stack_v2.ranking import latest_first, popularity
+from stack_v2.ranking import MISSING, latest_first, popularity
 from stack_v2.records import FileRecord
 from stack_v2.stages.base import Drop, routed
 from stack_v2.stages.stage import Stage
@@ -35,8 +36,11 @@ STAGE = "near_dedup"
 _LICENSE_ORDER = {"permissive": 0, "no_license": 1}
 
 
-def survivor_rank(r: FileRecord) -> tuple:
-    """Smaller is better: the paper's near-dedup keeper ranking, then blob_id for a total order."""
+def survivor_rank(r: FileRecord | Document) -> tuple:
+    """Smaller is better: the paper's near-dedup keeper ranking, then blob_id for a total order. A document
+    (Kaggle notebooks, documentation) has no license, stars or dates: the smallest blob_id survives."""
+    if isinstance(r, Document):
+        return (2, 0, 0, MISSING, MISSING, r.blob_id)
     return (
         _LICENSE_ORDER.get(r.license_type, 2),
         *popularity(r),
