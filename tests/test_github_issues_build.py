@@ -139,3 +139,20 @@ def test_input_mistakes_are_one_line_errors(gharchive, tmp_path, capsys):
     assert "no file matches" in capsys.readouterr().err
     assert main([*base, "--input", str(gharchive), "--archive", str(tmp_path)]) != 0
     assert "--archive: recipe github-issues reads --input files" in capsys.readouterr().err
+
+
+def test_issues_build_reads_its_hours_from_an_object_store(gharchive, tmp_path, s3_endpoint):
+    """GHArchive hours in a bucket (moto's S3 server on 127.0.0.1): listed by glob, streamed by the workers."""
+    from s3util import upload_tree
+
+    assert upload_tree(s3_endpoint, gharchive, "gharchive", "hours") == 2
+    out = tmp_path / "from-s3"
+    args = ["build", "--pipeline", "github-issues", "--input", "s3://gharchive/hours/2023-01-01-*.json.gz"]
+    assert main([*args, "--output", str(out), "-q"]) == 0
+    assert (
+        _build(gharchive, tmp_path / "local", tmp_path, "--optouts", str(tmp_path / "none.jsonl")) != 0
+    )  # no such file
+    local = tmp_path / "local2"
+    assert main(["build", "--pipeline", "github-issues", "--input", str(gharchive), "--output", str(local), "-q"]) == 0
+    rows = pq.read_table(out / "current" / "data").to_pylist()
+    assert rows == pq.read_table(local / "current" / "data").to_pylist() and len(rows) == 2  # no opt-outs here
