@@ -92,6 +92,9 @@ def test_each_pull_request_rule_drops_with_its_reason():
     assert decide_pull_request([qwiet, merged], PERMISSIVE) == Drop("description", "Qwiet")
     bots = [opened._replace(author="renovate-bot", actor="renovate-bot"), merged._replace(actor="renovate-bot")]
     assert decide_pull_request(bots, PERMISSIVE).reason == "bot_author"
+    # a person's pull request that only bots acted on (a bot opened and merged it for them)
+    by_bots = [opened._replace(actor="mergify[bot]"), merged._replace(actor="mergify[bot]")]
+    assert decide_pull_request(by_bots, PERMISSIVE) == Drop("bot_only", "2 events")
 
 
 def test_long_titles_and_descriptions_are_cut():
