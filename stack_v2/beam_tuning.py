@@ -7,29 +7,141 @@ the answer never changes for a given DoFn object: its methods are its class's. W
 hundred ParDos that was about a third of the fixed cost of a run (issue 17's profile). Remembering the
 answer per DoFn object (weakly: nothing is kept alive) removes it; ``install()`` is idempotent and runs
 when a build is constructed and when a worker loads the stages.
+
+The same inspection repeats for every copy of a DoFn: each bundle a runner processes unpickles its stage's
+DoFns afresh, and Beam inspects every method of each again (``get_dofn_specs`` on the new object, then
+``get_function_arguments`` per method for the invoker): with the traversal's levels that is a few hundred
+DoFn copies per build, each with a dozen methods, and ``inspect.signature`` was most of the runner's set-up
+cost. A function's signature is fixed once the function exists, and a bound method's is its function's
+less the first parameter, whatever the instance; so Beam's ``get_signature`` remembers its answer per
+Python function (weakly), for plain functions and methods of plain functions only.
+
+For a new copy of a DoFn whose class is plain (its methods functions or classmethods, no properties or
+other computed attributes, no ``__getattr__``) and whose object holds no methods of its own, the methods
+``get_dofn_specs`` inspects are its class's, so their state and timer parameters are too: they are found
+once per class. Only methods with an ``_inspect_<name>`` hook, whose parameters the object decides (``Map``'s
+``process`` is its function's), are inspected on each object, the way Beam does.
 """
 
 from __future__ import annotations
 
+import inspect
+import types
 import weakref
 
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.transforms import userstate
+from apache_beam.transforms import core, ptransform, userstate
+from apache_beam.transforms import util as beam_util
+from apache_beam.typehints import decorators
 
 _original = userstate.get_dofn_specs
 _specs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # DoFn class -> _Plan, or None: ask Beam
 _original_view_as = PipelineOptions.view_as
 _views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_original_signature = decorators.get_signature
+_function_signatures: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_method_signatures: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # by the method's function
+# Modules that took Beam's get_signature by name (``from ... import get_signature``) besides its own.
+_SIGNATURE_USERS = (decorators, core, ptransform, beam_util)
 
 
 def _remembered_dofn_specs(dofn):
     try:
         state, timers = _specs[dofn]
     except KeyError:
-        state, timers = _specs[dofn] = _original(dofn)
+        state, timers = _specs[dofn] = _specs_by_class(dofn)
     except TypeError:  # an object that cannot be weakly referenced or hashed: ask Beam every time
         return _original(dofn)
     return set(state), set(timers)  # copies: a caller may not change what is remembered
+
+
+# Class attributes that never give a bound method (``types.MethodType``), whatever the object.
+_NO_METHOD = (
+    staticmethod,
+    types.WrapperDescriptorType,
+    types.MethodDescriptorType,
+    types.ClassMethodDescriptorType,
+    types.BuiltinFunctionType,
+)
+
+
+class _Plan:
+    """What ``get_dofn_specs`` finds on every object of a class, and what it must ask each object."""
+
+    def __init__(self, names: frozenset, hooked: tuple):
+        self.names = names  # every attribute that gives a bound method; a DoFn's own may not shadow one
+        self.hooked = hooked  # those with an ``_inspect_<name>`` hook: asked per object
+        self.specs: tuple | None = None  # (state, timers) of the others, from the first object
+
+
+def _plan(cls) -> _Plan | None:
+    if cls.__getattribute__ is not object.__getattribute__ or hasattr(cls, "__getattr__"):
+        return None
+    methods, hooked = [], []
+    for name in dir(cls):
+        attr = inspect.getattr_static(cls, name)
+        if isinstance(attr, (types.FunctionType, classmethod)):
+            (hooked if hasattr(cls, f"_inspect_{name}") else methods).append(name)
+        elif isinstance(attr, _NO_METHOD) or name in ("__class__", "__dict__", "__weakref__"):
+            continue
+        elif isinstance(attr, property) and attr is inspect.getattr_static(core.DoFn, name, None):
+            continue  # DoFn's own properties (_process_defined, ...): booleans, never a method
+        elif hasattr(type(attr), "__get__"):
+            return None  # a property or another descriptor: what it gives may depend on the object
+    return _Plan(frozenset(methods + hooked), tuple(hooked))
+
+
+def _add_specs(dofn, name: str, state: set, timers: set) -> None:
+    """Beam's ``get_dofn_specs`` for one method (userstate.py), its duplicate check included."""
+    from apache_beam.runners.common import MethodWrapper
+
+    method = MethodWrapper(dofn, name)
+    param_ids = [d.param_id for d in method.defaults if isinstance(d, core._DoFnParam)]
+    if len(param_ids) != len(set(param_ids)):
+        raise ValueError(f"DoFn {dofn!r} has duplicate {name} method parameters: {param_ids}.")
+    for d in method.defaults:
+        if isinstance(d, core._StateDoFnParam):
+            state.add(d.state_spec)
+        elif isinstance(d, core._TimerDoFnParam):
+            timers.add(d.timer_spec)
+
+
+def _specs_by_class(dofn) -> tuple[set, set]:
+    """``get_dofn_specs(dofn)``, the class's methods inspected once per class (see the module's doc)."""
+    cls = type(dofn)
+    try:
+        plan = _plans[cls]
+    except KeyError:
+        plan = _plans[cls] = _plan(cls)
+    own = getattr(dofn, "__dict__", None)
+    if plan is None or own is None or any(k in plan.names or type(v) is types.MethodType for k, v in own.items()):
+        return _original(dofn)
+    if plan.specs is None:
+        state, timers = set(), set()
+        for name in sorted(plan.names - set(plan.hooked)):
+            _add_specs(dofn, name, state, timers)
+        plan.specs = (frozenset(state), frozenset(timers))
+    state, timers = set(plan.specs[0]), set(plan.specs[1])
+    for name in plan.hooked:
+        _add_specs(dofn, name, state, timers)
+    return state, timers
+
+
+def _remembered_signature(func):
+    """Beam's ``get_signature``, once per function: anything but a plain function or a method of one
+    (builtins, classes, partials, callable objects) is asked every time."""
+    kind = type(func)
+    if kind is types.FunctionType:
+        table, key = _function_signatures, func
+    elif kind is types.MethodType and type(func.__func__) is types.FunctionType:
+        table, key = _method_signatures, func.__func__
+    else:
+        return _original_signature(func)
+    signature = table.get(key)
+    if signature is None:
+        signature = table[key] = _original_signature(func)
+    return signature  # immutable: inspect.Signature changes only by making a new one
 
 
 def _remembered_view(options, cls):
@@ -47,6 +159,9 @@ def _remembered_view(options, cls):
 
 def install() -> None:
     """Make ``userstate.get_dofn_specs`` (and its callers in Beam) remember their answer per DoFn, and
-    ``PipelineOptions.view_as`` its view per options object and class."""
+    ``PipelineOptions.view_as`` its view per options object and class, and Beam's ``get_signature`` its
+    answer per function."""
     userstate.get_dofn_specs = _remembered_dofn_specs
     PipelineOptions.view_as = _remembered_view
+    for module in _SIGNATURE_USERS:
+        module.get_signature = _remembered_signature

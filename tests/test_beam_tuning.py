@@ -53,3 +53,45 @@ def test_views_share_the_options_values():
     assert options.get_all_options()["runner"] == "DaskRunner"
     other = PipelineOptions(["--runner=PortableRunner"])
     assert other.view_as(StandardOptions).runner == "PortableRunner"  # views are per options object
+
+
+class _WithProperty(beam.DoFn):
+    @property
+    def helper(self):
+        return self.process  # a bound method a property hands out: only the object can say
+
+    def process(self, element):
+        yield element
+
+
+def test_specs_by_class_are_beams_for_every_kind_of_dofn():
+    def with_state(element, count=beam.DoFn.StateParam(COUNT)):
+        yield element
+
+    plain = _Plain()
+    plain.extra = _Stateful().process  # a method of the object's own: asked of Beam
+    dofns = [
+        _Stateful(),
+        _Stateful(),  # the second of a class: from the class's plan
+        _Plain(),
+        plain,
+        _WithProperty(),
+        beam.ParDo(beam.Map(lambda x: x).fn).fn,  # Map's process: its function decides, per object
+        beam.core.CallableWrapperDoFn(with_state),
+        beam.core.CallableWrapperDoFn(lambda x: [x]),
+    ]
+    for dofn in dofns:
+        assert beam_tuning._specs_by_class(dofn) == beam_tuning._original(dofn), dofn
+    assert beam_tuning._plans[_WithProperty] is None and beam_tuning._plans[_Stateful] is not None
+
+
+def test_signatures_are_remembered_per_function_and_are_beams():
+    from apache_beam.typehints import decorators
+
+    def f(a, b=1):
+        return a
+
+    assert decorators.get_signature(f) is decorators.get_signature(f)
+    assert decorators.get_signature(_Plain().process) == beam_tuning._original_signature(_Plain().process)
+    assert str(decorators.get_signature(_Plain().process)) == "(element)"  # bound: without self
+    assert str(decorators.get_signature(_Plain.process)) == "(self, element)"

@@ -131,3 +131,28 @@ def test_plots_go_in_their_place_when_the_recipe_shows_the_markers(tmp_path):
     assert config.content == recipe.text.rstrip() + "\n"  # the recipe's own markers are left alone
     images = [c.attrs["src"] for t in blocks(body) if t.type == "inline" for c in t.children if c.type == "image"]
     assert images == ["report/funnel.png", "report/sizes.png"]
+
+
+def test_the_card_is_what_huggingface_hubs_dataset_card_writes(tmp_path, monkeypatch):
+    from huggingface_hub import DatasetCard
+
+    from stack_v2.io import card as card_module
+
+    seen = []
+    monkeypatch.setattr(card_module, "hub_card_text", lambda content: seen.append(content) or str(DatasetCard(content)))
+    recipe = make_recipe(tmp_path, "hostile: <b>", "A $description\n---\nwith: yaml")
+    write_card(str(tmp_path / "hub.md"), REPORT, recipe)
+    monkeypatch.undo()
+    assert seen and card_module.hub_card_text(seen[0]) == (tmp_path / "hub.md").read_text(encoding="utf-8")
+
+
+def test_hub_card_text_is_dataset_cards_text():
+    from huggingface_hub import DatasetCard
+
+    from stack_v2.io.markdown import hub_card_text
+
+    content = (
+        "---\npretty_name: 'a: b'\nlicense: other\ntags:\n- code\nconfigs:\n- config_name: default\n  data_files:\n"
+        "  - split: train\n    path: data/*.parquet\n---\n# Title\n\n---\ntext after a rule\n"
+    )
+    assert hub_card_text(content) == str(DatasetCard(content))

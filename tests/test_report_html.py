@@ -363,3 +363,20 @@ def test_licenses_plot_draws_a_license_as_dropped_only_for_the_drops_it_decided(
     plot = licenses_plot(stats)
     assert "permissive licenses found beside them are not counted as dropped" in plot.title
     assert Image.open(io.BytesIO(plot.png)).size[0] == 1000
+
+
+def test_plots_are_the_bytes_savefig_writes(dataset, monkeypatch):
+    """plots._png draws once and encodes the canvas's pixels; savefig (two drawings) gives the same PNG."""
+    from stack_v2.report_html import plots
+    from stack_v2.report_html.stats import REPOS_PER_PASS, collect
+
+    stats = collect(str(dataset), 15, REPOS_PER_PASS)
+    ours = [p.png for p in plots.render_all(stats)]
+
+    def savefig_png(fig):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=plots.DPI, metadata={"Software": None})
+        return buf.getvalue()
+
+    monkeypatch.setattr(plots, "_png", savefig_png)
+    assert ours == [p.png for p in plots.render_all(stats)]

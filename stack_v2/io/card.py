@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 
-from huggingface_hub import DatasetCard
-
 from stack_v2 import __version__, storage
 from stack_v2.io.card_configs import (
     RESERVED_CONFIGS,
@@ -20,7 +18,7 @@ from stack_v2.io.card_configs import (
     language_of_config,
     loading_snippets,
 )
-from stack_v2.io.markdown import code_fence, md_code, md_text, megabytes
+from stack_v2.io.markdown import code_fence, hub_card_text, md_code, md_text, megabytes
 from stack_v2.io.schema import DATA_SCHEMA, MANIFEST_SCHEMA, STRUCTURED_NOTEBOOK_SCHEMA
 
 # Where this build differs from the paper's, or settles what the paper leaves open.
@@ -260,5 +258,4 @@ def write_card(path: str, report: dict, recipe, stage_sections: list[str] = (), 
         fence,
         "",
     ]
-    card = DatasetCard(f"---\n{data.to_yaml()}\n---\n" + "\n".join(lines))
-    storage.write_text(path, str(card))
+    storage.write_text(path, hub_card_text(f"---\n{data.to_yaml()}\n---\n" + "\n".join(lines)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import glob
 import re
 
-from huggingface_hub import DatasetCardData
+from huggingface_hub.repocard_data import DatasetCardData  # not huggingface_hub's: its Hub client
 
 from stack_v2.io.rows import language_dir
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub.repocard_data import DatasetCardData  # not huggingface_hub's: its Hub client
 
 from stack_v2 import __version__, storage
 from stack_v2.io.document_tables import document_schema, field_meanings
-from stack_v2.io.markdown import code_fence, md_code, md_text, megabytes
+from stack_v2.io.markdown import code_fence, hub_card_text, md_code, md_text, megabytes
 
 
 @dataclass(frozen=True)
@@ -115,5 +115,4 @@ def write_document_card(path: str, report: dict, recipe, source: SourceCard, sta
         fence,
         "",
     ]
-    card = DatasetCard(f"---\n{header.to_yaml()}\n---\n" + "\n".join(lines))
-    storage.write_text(path, str(card))
+    storage.write_text(path, hub_card_text(f"---\n{header.to_yaml()}\n---\n" + "\n".join(lines)))

@@ -1,8 +1,12 @@
-"""Markdown pieces of the dataset card: free text shown literally, inline code spans, code fences, megabytes."""
+"""Markdown pieces of the dataset card: free text shown literally, inline code spans, code fences, megabytes;
+and the card's final text as huggingface_hub would write it (``hub_card_text``)."""
 
 from __future__ import annotations
 
 import re
+
+import yaml
+from huggingface_hub.repocard_data import DatasetCardData
 
 
 def megabytes(nbytes: int) -> str:
@@ -31,3 +35,20 @@ def md_code(text: str) -> str:
 def code_fence(text: str) -> str:
     """A fence for a code block holding ``text``: longer than any run of backticks in it."""
     return "`" * max(3, max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+
+
+# huggingface_hub.repocard's, which splits a card into its YAML block and its text.
+_YAML_BLOCK = re.compile(r"^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(\r\n|\n|$))")
+
+
+def hub_card_text(content: str) -> str:
+    """``str(huggingface_hub.DatasetCard(content))``: the YAML block read back into DatasetCardData (which checks
+    it) and written again in its keys' order, the text after it as it is. Done here because importing
+    huggingface_hub.repocard imports the Hub's HTTP client too, a quarter of a CPU-second of a build's fixed
+    cost for a card that is only written to a file. ``content`` starts with ``---\n``, so lines end in ``\n``."""
+    match = _YAML_BLOCK.search(content)
+    data_dict = yaml.safe_load(match.group(2)) or {}
+    if not isinstance(data_dict, dict):
+        raise ValueError("repo card metadata block should be a dict")
+    data = DatasetCardData(**data_dict, ignore_metadata_errors=False)
+    return f"---\n{data.to_yaml(line_break=chr(10), original_order=list(data_dict))}\n---\n{content[match.end() :]}"
