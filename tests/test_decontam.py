@@ -25,6 +25,7 @@ from stack_v2.decontam.matcher import (
     Decontaminator,
     load_config,
     load_patterns,
+    normalise,
 )
 from stack_v2.records import FileOccurrence
 from stack_v2.stages.base import ApplyCore, Drop
@@ -233,3 +234,11 @@ def test_stage_routes_on_the_direct_runner():
     expected = [("copied.py", STAGE, "dropped", REASON, "benchmark=humaneval; task=HumanEval/12")]
     assert_that(dropped, equal_to(expected), label="Dropped")
     pipeline.run().wait_until_finish()
+
+
+def test_normalise_of_ascii_text_is_split_join_lower():
+    """The ASCII fast path removes exactly what ``str.split()`` splits on (\\x1c-\\x1f included)."""
+    every_ascii = "".join(chr(c) for c in range(128))
+    for text in (every_ascii, "  Def F(x):\n\treturn X\x1c+\x0b1\r\n", "", "\x1f\x1e\x1d"):
+        assert normalise(text) == "".join(text.split()).lower()
+    assert normalise("Ünïcode\u2028 Text\u3000") == "ünïcodetext"

@@ -9,6 +9,7 @@ import hashlib
 import importlib.metadata
 import json
 import keyword
+import random
 import sysconfig
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from stack_v2.errors import StackV2Error
 from stack_v2.quality.languages import load_selection
-from stack_v2.quality.rules import default_rules, make_filter, merged_length
+from stack_v2.quality.rules import default_rules, first_lines, make_filter, merged_length
 from stack_v2.quality.stats import text_stats
 from stack_v2.records import FileOccurrence
 from stack_v2.stages.base import ApplyCore, Drop
@@ -294,3 +295,13 @@ def test_bad_rules_fail_with_one_line_naming_the_rule(tmp_path):
     bad.write_text("long_lines: {}\n")
     with pytest.raises(StackV2Error, match=f"quality rules {bad}: expected exactly the sections"):
         default_rules(bad)
+
+
+def test_first_lines_is_splitlines_head_wherever_the_prefix_is_cut():
+    rng = random.Random(3)
+    breaks = ["\n", "\r", "\r\n", "\x0b", "\x1c", "\u2028", "\x85", "x", "y", " "]
+    for _ in range(2000):
+        text = "".join(rng.choice(breaks) for _ in range(rng.randrange(40)))
+        n, start = rng.randrange(1, 6), rng.randrange(1, 8)
+        assert first_lines(text, n, start) == text.splitlines()[:n]
+    assert first_lines("a\r\nb\nc", 2, start=2) == ["a", "b"]  # the first prefix ends inside "\r\n"

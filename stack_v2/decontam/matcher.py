@@ -47,8 +47,14 @@ class BenchmarkDataError(StackV2Error, ValueError):
     """A benchmark file or description cannot be used; the message is one line naming the file and line."""
 
 
+# The ASCII characters ``str.split()`` splits on (its whitespace includes the separators \x1c-\x1f).
+_ASCII_WHITESPACE = bytes(c for c in range(128) if chr(c).isspace())
+
+
 def normalise(text: str) -> str:
     """The paper's matching form: no whitespace at all, lower case."""
+    if text.isascii():  # most code: deleting bytes is twice as fast as splitting into words and joining them
+        return text.encode("ascii").translate(None, _ASCII_WHITESPACE).lower().decode("ascii")
     return "".join(text.split()).lower()
 
 

@@ -1,11 +1,11 @@
 """Near-dedup stage: MinHash LSH, connected components in Beam, one survivor per cluster.
 
-1. Signatures in batches (``minhash.signatures``); each document emits one key per LSH band, scoped
+1. Signatures in batches (``minhash.signatures``); each document has one key per LSH band, scoped
    by language (or globally).
-2. Candidate edges per bucket as a star to the bucket's smallest blob_id (one GroupByKey of the band
-   keys, each group read twice and never copied: a runner that pages groups holds no bucket whole),
-   deduplicated; optionally verified by estimated Jaccard (both signatures joined to the edge) so LSH
-   false positives do not merge clusters.
+2. Candidate edges per bucket as a star to the bucket's smallest blob_id, from one GroupByKey of the
+   band keys moved as lists per (batch, partition) (``neardedup.buckets``: each group read twice, holding
+   one entry per distinct key, never a bucket), deduplicated; optionally verified by estimated Jaccard
+   (both signatures joined to the edge) so LSH false positives do not merge clusters.
 3. Connected components by min-label propagation, unrolled ``max_rounds`` times: each round is one
    GroupByKey of the labels offered with the edges, and one ParDo. One more round checks convergence and
    fails the run, naming the parameter to raise, if any label still changes (never a silent partial
@@ -24,6 +24,7 @@ from apache_beam.metrics import Metrics
 
 from stack_v2.documents import Document
 from stack_v2.joins import JoinSmallToLarge
+from stack_v2.neardedup.buckets import by_partition, partition_count, star_edges
 from stack_v2.neardedup.minhash import MinHashConfig, band_keys, estimated_jaccard, signatures
 from stack_v2.params import Int, param
 from stack_v2.progress import Tracked
@@ -57,7 +58,8 @@ def near_verdict(record: FileRecord, survivor: str | None) -> FileRecord | Drop:
 
 
 class _Signatures(beam.DoFn):
-    """Batches of records -> per document its signature and band keys ('sigs', 'bands' outputs)."""
+    """Batches of records -> per document its signature ('sigs' output), and per batch the list of its
+    (band key, blob_id) pairs ('bands' output): one element per batch, not per key (``neardedup.buckets``)."""
 
     def __init__(self, config: MinHashConfig):
         self._config = config
@@ -69,6 +71,7 @@ class _Signatures(beam.DoFn):
     def process(self, batch: list[FileRecord]):
         config = self._config
         sigs, has_tokens = signatures([r.content or "" for r in batch], config)
+        pairs = []
         for record, sig, ok in zip(batch, sigs, has_tokens):
             if not ok:
                 self._no_tokens.inc()
@@ -76,24 +79,28 @@ class _Signatures(beam.DoFn):
             self._docs.inc()
             scope = record.language or "" if config.scope == "language" else ""
             yield beam.pvalue.TaggedOutput("sigs", (record.blob_id, sig.tobytes()))
-            for key in band_keys(sig, config):
-                yield scope.encode() + b"\0" + key, record.blob_id
+            prefix = scope.encode() + b"\0"
+            pairs += [(prefix + key, record.blob_id) for key in band_keys(sig, config)]
+        if pairs:
+            yield pairs
 
 
-def _star_edges(bucket):
-    """A bucket's members -> an edge from each to the smallest. Two passes over the group, never a list of it:
-    a runner may page a large group (Dataflow does), so a bucket of millions of files is never held."""
-    _key, members = bucket
-    smallest = min(members)
-    for member in members:
-        if member != smallest:
-            yield member, smallest
+def _partition_edges(group):
+    """(partition, lists of (band key, blob) pairs) -> each bucket's star edges (``buckets.star_edges``)."""
+    _partition, lists = group
+    yield from star_edges(lists)
 
 
-def _verify(joined, threshold: float):
-    """((v, [sig_v], (u, sig_u))) -> (u, v) if the estimated Jaccard reaches the threshold."""
-    v, sigs, (u, sig_u) = joined
-    if sigs and estimated_jaccard(sigs[0], sig_u) >= threshold:
+def _ends(u, v):
+    """An edge once per end, so that one join gives each end its signature."""
+    return [(u, (u, v)), (v, (u, v))]
+
+
+def _verify(grouped, threshold: float):
+    """((u, v), [(node, sig)] of both ends) -> (u, v) if the estimated Jaccard reaches the threshold."""
+    (u, v), ends = grouped
+    sigs = dict(ends)
+    if u in sigs and v in sigs and estimated_jaccard(sigs[u], sigs[v]) >= threshold:
         yield u, v
     else:
         Metrics.counter(STAGE, "edges_rejected").inc()
@@ -184,22 +191,31 @@ class NearDedup(beam.PTransform):
             | "Sign" >> beam.ParDo(_Signatures(config)).with_outputs("sigs", main="bands")
         )
         bands = signed.bands
-        # One GroupByKey of the band keys: most buckets have one member and yield nothing.
+        # One GroupByKey of the band keys in lists per (batch, partition); the partition count follows the
+        # number of keys (one small count first), so a partition's reader holds a bounded number of keys.
+        partitions = (
+            bands
+            | "PairCounts" >> beam.Map(len)
+            | "CountPairs" >> beam.CombineGlobally(sum)
+            | "Partitions" >> beam.Map(partition_count)
+        )
         edges = (
             bands
+            | "ByPartition" >> beam.FlatMap(by_partition, beam.pvalue.AsSingleton(partitions))
             | "ByBucket" >> beam.GroupByKey()
-            | "Star" >> beam.FlatMap(_star_edges)
+            | "Star" >> beam.FlatMap(_partition_edges)
             | "DistinctEdges" >> beam.Distinct()
         )
         if config.verify:
-            sigs = signed.sigs
-            with_u = (
-                (sigs, edges)
-                | "JoinSigU" >> JoinSmallToLarge()
-                | "KeyByV" >> beam.FlatMapTuple(lambda u, s, v: [(v, (u, s[0]))] if s else [])
-            )
+            # Every signature crosses one shuffle (joined to the edges at both their ends), then each edge
+            # meets its two signatures: only signatures of files with an edge move twice.
+            ends = edges | "Ends" >> beam.FlatMapTuple(_ends)
             edges = (
-                (sigs, with_u) | "JoinSigV" >> JoinSmallToLarge() | "Verify" >> beam.FlatMap(_verify, config.threshold)
+                (signed.sigs, ends)
+                | "JoinSig" >> JoinSmallToLarge()
+                | "ByEdge" >> beam.FlatMapTuple(lambda node, s, edge: [(edge, (node, s[0]))] if s else [])
+                | "EdgeSigs" >> beam.GroupByKey()
+                | "Verify" >> beam.FlatMap(_verify, config.threshold)
             )
         labels = edges | "Components" >> ConnectedComponents(config.max_rounds)
         # The survivors are chosen from the records' ranks alone (small rows), so the records, content and
