@@ -48,6 +48,7 @@ from bench_archive import make_repos  # noqa: E402
 _SMALL = ("botocore", "swh", "pygments", "numpy", "moto", "dulwich")
 _MEDIUM = (*_SMALL, "transformers", "sympy", "scipy")
 SIZES = {
+    "tiny": _SMALL[:4],  # about 23 MB: with large, an 18x series for bench_worker_memory.py
     "small": _SMALL,
     "medium": _MEDIUM,
     "large": (*_MEDIUM, "torch", "tensorflow", "jedi", "cfnlint"),
@@ -205,7 +206,7 @@ def main() -> int:
         return child(archive, out, workers, [a for a in sys.argv[5:] if a != "--"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="benchmarks/out")
-    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--sizes", nargs="+", default=["small", "medium", "large"], choices=list(SIZES))
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("beam_args", nargs="*", help="extra Beam pipeline options, after --")
     args = parser.parse_args()

@@ -34,7 +34,7 @@ def record_labels(path: Path) -> None:
     from stack_v2 import dask_translate
 
     cls = dask_translate.Translator
-    visit, make_key, total = cls.visit_transform, cls._key, cls.sink_total
+    visit, make_key, finish = cls.visit_transform, cls._key, cls.finish
 
     def visit_transform(self, applied):
         self._bench_label = applied.full_label
@@ -45,12 +45,12 @@ def record_labels(path: Path) -> None:
         self.__dict__.setdefault("_bench_labels", {})[key] = [getattr(self, "_bench_label", ""), what]
         return key
 
-    def sink_total(self):
-        done = total(self)
+    def finish_(self):
+        done = finish(self)
         path.write_text(json.dumps(self._bench_labels))
         return done
 
-    cls.visit_transform, cls._key, cls.sink_total = visit_transform, _key, sink_total
+    cls.visit_transform, cls._key, cls.finish = visit_transform, _key, finish_
 
 
 def _length(value) -> int | None:

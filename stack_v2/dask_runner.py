@@ -20,13 +20,19 @@ This runner keeps Beam's DaskRunner and its options (``--dask_client_address`` a
 ``DaskOptions``) and replaces the translation with a plain Dask task graph: each PCollection is a list
 of partitions (task keys, each a list of ``WindowedValue``); a ParDo is one task per partition, its
 tagged outputs picked apart by key; side inputs are gathered once, as a dependency of the bundles;
-GroupByKey and Reshuffle are a hash shuffle into one partition per worker thread (or
-``--dask_npartitions``); Flatten concatenates key lists, coalescing when they outgrow that; bounded
-sources are split on the client and read on the workers; DoFns are pooled per worker process (set up
-once, torn down when the run ends); every sink is computed. Only the global window is supported (the
-build uses no other), GroupByKey keys must be hashable, and neither state, timers nor splittable DoFns
-are. A shuffle has M x N small tasks (input x output partitions): right for tens of workers, not for
-thousands.
+Flatten concatenates key lists; bounded sources are split on the client and read on the workers; DoFns
+are pooled per worker process (set up once, torn down when the run ends); every sink is computed.
+
+Partitions follow the data, not the cluster's threads (``stack_v2.dask_partitions``), so that a worker's
+memory stays flat as the input grows: the graph is sent in pieces, and at each GroupByKey and Reshuffle
+the runner waits for the input's partitions, asks their sizes (Dask's ``sizeof``, which
+``stack_v2.dask_tasks`` teaches the size of a ``WindowedValue``, so that Dask also spills stored results
+to disk as the memory limit nears) and hash-shuffles into one output partition per ``--dask_partition_mb``
+(default 32) of input, at least one per worker thread (``--dask_npartitions N`` fixes the count instead);
+empty input partitions are left out and small ones share a split task. Workers give freed heap back
+(glibc ``malloc_trim``) after bundles and groups. Only the global window is supported (the build uses no
+other), GroupByKey keys must be hashable, and neither state, timers nor splittable DoFns are. A shuffle
+has M x N small tasks (input x output partitions), and the client waits at each shuffle for its input.
 
 ``--runner DaskRunner`` selects it through ``stack_v2.runners.pipeline_options``; without
 ``--dask_client_address`` (or ``--dask_scheduler_file``) Dask starts a LocalCluster for the run.
@@ -39,10 +45,12 @@ from __future__ import annotations
 import logging
 import uuid
 
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.dask.dask_runner import DaskOptions, DaskRunnerResult
 from apache_beam.runners.dask.dask_runner import DaskRunner as BeamDaskRunner
 from apache_beam.runners.runner import PipelineState
 
+from stack_v2.dask_partitions import DEFAULT_PARTITION_MB
 from stack_v2.dask_tasks import teardown_run
 from stack_v2.dask_translate import Translator, overrides
 
@@ -69,13 +77,30 @@ class _DaskResult(DaskRunnerResult):
             self._close()
 
     def _close(self) -> None:
+        self.close(self.run_id)
+
+    def close(self, run_id: str) -> None:
         try:
             if self.client.status == "running":
-                self.client.run(teardown_run, self.run_id)
+                self.client.run(teardown_run, run_id)
         except Exception:
             log.warning("DaskRunner: DoFn teardown on the workers failed", exc_info=True)
         finally:
             self.client.close()  # also stops the LocalCluster that Client() started, if any
+
+
+class PartitionOptions(PipelineOptions):
+    """This project's DaskRunner option: the size a shuffle aims for in each output partition."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--dask_partition_mb",
+            type=int,
+            default=DEFAULT_PARTITION_MB,
+            help="DaskRunner: a shuffle's output partitions hold about this many MB (Dask's sizeof estimate "
+            "of the Python objects); more data, more partitions. --dask_npartitions fixes the count instead.",
+        )
 
 
 class DaskRunner(BeamDaskRunner):
@@ -87,18 +112,27 @@ class DaskRunner(BeamDaskRunner):
         dask_options = options.view_as(DaskOptions).get_all_options(drop_default=True, current_only=True)
         bag_kwargs = DaskOptions._extract_bag_kwargs(dask_options)
         client = ddist.Client(**dask_options)
+        run_id = uuid.uuid4().hex
         try:
             threads = sum(client.nthreads().values()) or 1
-            run_id = uuid.uuid4().hex
             pipeline.replace_all(overrides())
-            translator = Translator(run_id, bag_kwargs.get("npartitions") or threads, bag_kwargs)
+            partition_bytes = options.view_as(PartitionOptions).dask_partition_mb << 20
+            translator = Translator(run_id, client, pipeline, threads, bag_kwargs, partition_bytes)
             pipeline.visit(translator)
-            done = translator.sink_total()
-            futures = client.get(translator.graph, [done], sync=False)
+            futures = [translator.finish()]
         except BaseException:
-            client.close()
+            _DaskResult(client, []).close(run_id)
             raise
-        log.info("DaskRunner: %d tasks on %s (%d threads)", len(translator.graph), client.scheduler.address, threads)
+        log.info(
+            "DaskRunner: %d tasks in %d pieces on %s (%d threads); %d shuffles, the largest into %d partitions",
+            translator.tasks,
+            translator.graph.pieces,
+            client.scheduler.address,
+            threads,
+            len(translator.shuffles),
+            max((outputs for *_, outputs in translator.shuffles), default=0),
+        )
+        log.debug("DaskRunner: shuffles (label, input bytes, splits, outputs): %s", translator.shuffles)
         result = _DaskResult(client, futures)
         result.run_id = run_id
         return result

@@ -1,16 +1,27 @@
 """The tasks of the DaskRunner's graph, run on the Dask workers: a ParDo's bundle (with its DoFns set up once
-per worker process and pooled by step), the pieces of a shuffle, Create's and Read's partitions, and the
-teardown of a run's DoFns (see ``stack_v2.dask_runner``)."""
+per worker process and pooled by step), the pieces of a shuffle, Create's and Read's partitions, a
+partition's size, and the teardown of a run's DoFns (see ``stack_v2.dask_runner``).
+
+Importing this module (as every worker does to run these tasks) teaches ``dask.sizeof`` the size of a
+Beam ``WindowedValue`` (its value's) and of a list of them (hundreds of elements, not Dask's 10): without it Dask
+counts about 80 bytes for each, whatever it holds, under-estimates the results a worker stores and never
+spills them to disk before the memory limit; with Dask's sample of 10 elements, one large file in a
+partition can make it look larger than the whole memory limit."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import sys
 import threading
+import time
 
 from apache_beam.internal import pickler
 from apache_beam.runners.common import DoFnRunner, Receiver
 from apache_beam.transforms.sideinputs import SideInputMap
 from apache_beam.transforms.window import GlobalWindow, GlobalWindows
+from apache_beam.utils.windowed_value import WindowedValue
+from dask.sizeof import sizeof
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +30,20 @@ log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 _SPECS: dict[str, tuple] = {}
 _IDLE: dict[str, list] = {}
+_TRIM = {"every_s": 2.0, "last": 0.0}
+
+
+def _malloc_trim() -> None:
+    """Give glibc's free heap back to the system after a task (at most every 2 s): a big bundle's lists,
+    once freed, would otherwise stay in the process's RSS, which Dask's memory limit counts."""
+    now = time.monotonic()
+    if now - _TRIM["last"] < _TRIM["every_s"]:
+        return
+    _TRIM["last"] = now
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        _TRIM["every_s"] = float("inf")
 
 
 class _Receiver(Receiver):
@@ -42,6 +67,35 @@ class _Receivers(dict):
 
 
 ALL_OUTPUTS = "<all outputs>"
+
+
+_sizeof_list = sizeof.dispatch(list)  # Dask's: 10 random elements, extrapolated
+_SAMPLE = 512  # elements sized in a list: every one up to about 1000, else every k-th, extrapolated
+
+
+def _deep_size(value, depth: int = 0) -> int:
+    """Bytes of a Beam element: strings and bytes exactly, tuples (records) and lists field by field."""
+    if isinstance(value, (str, bytes, bytearray)) or depth > 3:
+        return sys.getsizeof(value)
+    if isinstance(value, (tuple, list)):
+        sample = value[:: max(1, len(value) // _SAMPLE)]
+        return sys.getsizeof(value) + sum(_deep_size(v, depth + 1) for v in sample) * len(value) // max(len(sample), 1)
+    return sizeof(value)
+
+
+@sizeof.register(WindowedValue)
+def _sizeof_windowed_value(windowed_value) -> int:
+    return 80 + _deep_size(windowed_value.value)
+
+
+@sizeof.register(list)
+def _sizeof_partition(partition: list) -> int:
+    """A partition (a list of WindowedValues) from 512 to 1000 evenly spaced elements: sizes are heavy-tailed
+    (one 10 MB file among thousands of small ones), and Dask's 10 may be off by the list's length."""
+    if partition and isinstance(partition[0], WindowedValue):
+        sample = partition[:: max(1, len(partition) // _SAMPLE)]
+        return sys.getsizeof(partition) + sum(map(_sizeof_windowed_value, sample)) * len(partition) // len(sample)
+    return _sizeof_list(partition)
 
 
 def run_bundle(step: str, spec_bytes: bytes, only_tag, partition: list, *side_values):
@@ -73,6 +127,8 @@ def run_bundle(step: str, spec_bytes: bytes, only_tag, partition: list, *side_va
     runner.finish()
     with _LOCK:
         _IDLE.setdefault(step, []).append(fn)
+    del partition, runner
+    _malloc_trim()
     return out if only_tag == ALL_OUTPUTS else out.get(only_tag, [])
 
 
@@ -115,10 +171,14 @@ def index_bucket(windowed_value, index: int, buckets: int) -> int:
     return index % buckets
 
 
-def split(partition: list, buckets: int, bucket_of) -> list:
+def split(buckets: int, bucket_of, *partitions) -> list:
+    """The elements of ``partitions`` into ``buckets`` lists."""
     out: list = [[] for _ in range(buckets)]
-    for i, wv in enumerate(partition):
-        out[bucket_of(wv, i, buckets)].append(wv)
+    i = 0
+    for partition in partitions:
+        for wv in partition:
+            out[bucket_of(wv, i, buckets)].append(wv)
+            i += 1
     return out
 
 
@@ -129,6 +189,8 @@ def group(*parts) -> list:
             key, value = wv.value
             groups.setdefault(key, []).append(value)
     end = GlobalWindow().max_timestamp()
+    del parts
+    _malloc_trim()
     return [GlobalWindows.windowed_value((key, values), end) for key, values in groups.items()]
 
 
@@ -136,6 +198,11 @@ def read_bundle(bundle_bytes: bytes) -> list:
     bundle = pickler.loads(bundle_bytes)
     tracker = bundle.source.get_range_tracker(bundle.start_position, bundle.stop_position)
     return [GlobalWindows.windowed_value(v) for v in bundle.source.read(tracker)]
+
+
+def measure(partition: list) -> tuple[int, int]:
+    """Elements and bytes of a partition (``sizeof``: every element)."""
+    return len(partition), sizeof(partition)
 
 
 def count(partition: list) -> int:

@@ -1,6 +1,8 @@
 """The DaskRunner's translation of a Beam pipeline into a plain Dask task graph: the transform overrides
 (Beam's Dask ones, with GroupByKey and Read replaced by ours) and the visitor that turns each leaf transform
-into tasks and each PCollection into the keys of its partitions (see ``stack_v2.dask_runner``)."""
+into tasks and each PCollection into the keys of its partitions, sent to the cluster in pieces, a shuffle's
+output partitions sized by its input's measured bytes (see ``stack_v2.dask_runner`` and
+``stack_v2.dask_partitions``)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from apache_beam.runners.common import DoFnSignature
 from apache_beam.runners.dask.overrides import _Create, _Flatten, _Read, _Reshuffle, dask_overrides
 from apache_beam.transforms.window import GlobalWindows
 
+from stack_v2 import dask_partitions as partitions
 from stack_v2 import dask_tasks as tasks
 
-_SOURCE_BUNDLE_BYTES = 64 << 20  # desired size of a bounded source's split
+_SOURCE_BUNDLE_BYTES = 16 << 20  # desired size of a bounded source's split (a file's bytes, before decoding)
 
 
 class _GroupByKey(beam.PTransform):
@@ -60,52 +63,84 @@ def overrides() -> list:
     return [o for o in dask_overrides() if type(o).__name__ not in ("GroupByKeyOverride", "ReadOverride")] + ours
 
 
-class Translator(PipelineVisitor):
-    """Leaf transforms -> a Dask task graph; each PCollection -> the keys of its partitions."""
+class _Consumers(PipelineVisitor):
+    """How many leaf transforms read each PCollection (as main or side input)."""
 
-    def __init__(self, run_id: str, parallelism: int, bag_kwargs: dict):
+    def __init__(self):
+        self.count: dict = {}
+
+    def visit_transform(self, applied) -> None:
+        for pcoll in _read_by(applied):
+            self.count[pcoll] = self.count.get(pcoll, 0) + 1
+
+
+def _read_by(applied) -> list:
+    main = [pc for pc in applied.inputs if not isinstance(pc, pvalue.PBegin)]
+    return main + [side.pvalue for side in applied.side_inputs]
+
+
+class Translator(PipelineVisitor):
+    """Leaf transforms -> Dask tasks, sent to ``client`` in pieces (``stack_v2.dask_partitions``); each
+    PCollection -> the keys of its partitions. Visit ``pipeline`` with it, then ``finish()``."""
+
+    def __init__(
+        self, run_id: str, client, pipeline, parallelism: int, bag_kwargs: dict, partition_bytes: int | None = None
+    ):
         self._run_id, self._parallelism, self._bag_kwargs = run_id, parallelism, bag_kwargs
-        self.graph: dict = {}
+        self._partition_bytes = partition_bytes or partitions.DEFAULT_PARTITION_MB << 20
+        consumers = _Consumers()
+        pipeline.visit(consumers)
+        self._unread = dict(consumers.count)  # PCollection -> consumers not visited yet
+        self.graph = partitions.Submitter(client, self._live_keys)
         self.parts: dict = {}  # PCollection -> [key]
-        self._consumed: set = set()
         self._gathered: dict = {}  # side input PCollection -> key of its whole contents
         self._names = itertools.count()
+        self.tasks = 0
+        self.shuffles: list = []  # (label, input bytes, split tasks, output partitions), for logs and tests
 
     def _key(self, what: str) -> str:
+        self.tasks += 1
         return f"{what}-{next(self._names)}-{self._run_id[:8]}"
 
-    def sink_total(self) -> str:
-        """One key whose task depends on every partition that nothing reads: computing it runs the pipeline."""
+    def _live_keys(self) -> set:
+        """Keys a transform not visited yet may read, and the sinks' (PCollections nothing reads)."""
+        live = set()
+        for pcoll, keys in self.parts.items():
+            if self._unread.get(pcoll, 0) or pcoll not in self._unread:
+                live.update(keys)
+                if pcoll in self._gathered:
+                    live.add(self._gathered[pcoll])
+        return live
+
+    def finish(self):
+        """The future of one task that depends on every partition nothing reads: its result, the run's end."""
         counts = []
         for pcoll, keys in self.parts.items():
-            if pcoll not in self._consumed:
+            if pcoll not in self._unread:
                 for key in keys:
                     counts.append(count := self._key("count"))
                     self.graph[count] = (tasks.count, key)
         self.graph[total := self._key("done")] = (tasks.total, *counts)
-        return total
+        return self.graph.finish(total)
 
-    def _input(self, pcoll) -> list:
-        self._consumed.add(pcoll)
-        return self.parts[pcoll]
+    def _empty(self) -> list:
+        self.graph[key := self._key("empty")] = (tasks.concat,)
+        return [key]
 
-    def _coalesce(self, keys: list) -> list:
-        """At most one partition per worker thread: concatenate neighbours."""
-        if len(keys) <= self._parallelism:
-            return keys
-        out = []
-        for i in range(self._parallelism):
-            chunk = keys[i * len(keys) // self._parallelism : (i + 1) * len(keys) // self._parallelism]
-            self.graph[key := self._key("coalesce")] = (tasks.concat, *chunk)
-            out.append(key)
-        return out
-
-    def _shuffle(self, keys: list, bucket_of, finish) -> list:
-        """Every input partition split into N buckets; output partition j = ``finish`` of the j-th buckets."""
-        n = self._parallelism
+    def _shuffle(self, label: str, keys: list, bucket_of, finish) -> list:
+        """Input partitions (the empty ones left out) in groups of about the target size, each group split
+        into N buckets; output partition j = ``finish`` of the j-th buckets. N from the input's bytes."""
+        sizes = self.graph.measure(keys, tasks.measure)
+        plan = partitions.plan_shuffle(
+            sizes, keys, self._partition_bytes, self._parallelism, self._bag_kwargs.get("npartitions")
+        )
+        self.shuffles.append((label, sum(size for _, size in sizes.values()), len(plan.groups), plan.outputs))
+        if not plan.groups:
+            return self._empty()
+        n = plan.outputs
         splits = []
-        for key in keys:
-            self.graph[split := self._key("split")] = (tasks.split, key, n, bucket_of)
+        for group in plan.groups:
+            self.graph[split := self._key("split")] = (tasks.split, n, bucket_of, *group)
             splits.append(split)
         out = []
         for j in range(n):
@@ -118,8 +153,13 @@ class Translator(PipelineVisitor):
         return out
 
     def visit_transform(self, applied) -> None:
+        self._translate(applied)
+        for pcoll in _read_by(applied):
+            self._unread[pcoll] -= 1
+
+    def _translate(self, applied) -> None:
         transform = applied.transform
-        inputs = [self._input(pc) for pc in applied.inputs if not isinstance(pc, pvalue.PBegin)]
+        inputs = [self.parts[pc] for pc in applied.inputs if not isinstance(pc, pvalue.PBegin)]
         label = applied.full_label
         if isinstance(transform, _Create):
             values = list(transform.values)
@@ -132,27 +172,22 @@ class Translator(PipelineVisitor):
                 self.graph[key := self._key("create")] = (tasks.created, pickler.dumps(chunk))
                 keys.append(key)
         elif isinstance(transform, _Flatten):
-            keys = self._coalesce([k for part in inputs for k in part])
-            if not keys:
-                self.graph[key := self._key("empty")] = (tasks.concat,)
-                keys = [key]
+            keys = [k for part in inputs for k in part] or self._empty()
         elif isinstance(transform, _Reshuffle):
-            keys = self._shuffle(inputs[0], tasks.index_bucket, tasks.concat)
+            keys = self._shuffle(label, inputs[0], tasks.index_bucket, tasks.concat)
         elif isinstance(transform, _GroupByKey):
             windowfn = applied.inputs[0].windowing.windowfn
             if not isinstance(windowfn, GlobalWindows):
                 raise NotImplementedError(
                     f"{label}: the DaskRunner groups in the global window only, not {type(windowfn).__name__}"
                 )
-            keys = self._shuffle(inputs[0], tasks.key_bucket, tasks.group)
+            keys = self._shuffle(label, inputs[0], tasks.key_bucket, tasks.group)
         elif isinstance(transform, _Read):
             keys = []
             for bundle in transform.source.split(_SOURCE_BUNDLE_BYTES):
                 self.graph[key := self._key("read")] = (tasks.read_bundle, pickler.dumps(bundle))
                 keys.append(key)
-            if not keys:
-                self.graph[key := self._key("empty")] = (tasks.concat,)
-                keys = [key]
+            keys = keys or self._empty()
         elif isinstance(transform, beam.ParDo):
             self._par_do(applied, inputs[0])
             return
@@ -170,7 +205,7 @@ class Translator(PipelineVisitor):
         for side in applied.side_inputs:
             side_views.append((type(side), side._view_options()))
             if side.pvalue not in self._gathered:  # all of it, once, as a dependency of the bundles
-                self.graph[key := self._key("side")] = (tasks.concat, *self._input(side.pvalue))
+                self.graph[key := self._key("side")] = (tasks.concat, *self.parts[side.pvalue])
                 self._gathered[side.pvalue] = key
             side_keys.append(self._gathered[side.pvalue])
         # The spec is one node of the graph, sent once to each worker that runs the step.

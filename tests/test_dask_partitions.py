@@ -1,0 +1,91 @@
+"""The DaskRunner sizes its partitions by data: a shuffle's output partitions follow its input's bytes (not
+the cluster's threads), empty partitions cost no split, and Dask can size Beam's WindowedValues."""
+
+from __future__ import annotations
+
+import uuid
+
+import apache_beam as beam
+import pytest
+
+pytest.importorskip("dask.distributed")
+
+from apache_beam.transforms.window import GlobalWindows  # noqa: E402
+from dask.sizeof import sizeof  # noqa: E402
+
+from stack_v2 import dask_tasks  # noqa: E402
+from stack_v2.dask_partitions import plan_shuffle  # noqa: E402
+from stack_v2.dask_translate import Translator, overrides  # noqa: E402
+
+MB = 1 << 20
+
+
+def test_sizeof_counts_what_a_windowed_value_holds():
+    value = GlobalWindows.windowed_value(("path.py", b"x" * MB))
+    assert sizeof(value) > MB
+    assert sizeof([value] * 100) > 100 * MB
+    assert dask_tasks.measure([value] * 100) == (100, pytest.approx(100 * sizeof(value), rel=0.01))
+
+
+def test_shuffle_outputs_follow_the_input_size():
+    keys = [f"k{i}" for i in range(8)]
+    small = plan_shuffle({k: (10, MB) for k in keys}, keys, 32 * MB, min_outputs=2)
+    large = plan_shuffle({k: (10, 64 * MB) for k in keys}, keys, 32 * MB, min_outputs=2)
+    assert small.outputs == 2  # at least one per thread
+    assert large.outputs == 16  # 512 MB / 32 MB
+    assert small.groups == [keys]  # small inputs share one split task
+    assert len(large.groups) == 8
+    fixed = plan_shuffle({k: (10, 64 * MB) for k in keys}, keys, 32 * MB, min_outputs=2, fixed=3)
+    assert fixed.outputs == 3  # --dask_npartitions
+
+
+def test_empty_partitions_are_left_out():
+    sizes = {"a": (0, 56), "b": (3, 100), "c": (0, 56)}
+    plan = plan_shuffle(sizes, ["a", "b", "c"], 32 * MB, min_outputs=2)
+    assert plan.groups == [["b"]]
+    assert plan.outputs == 2
+    assert plan_shuffle({"a": (0, 56)}, ["a"], 32 * MB, min_outputs=2).groups == []
+
+
+@pytest.fixture(scope="module")
+def client():
+    import dask.distributed as distributed
+
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0", silence_logs=40
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _grouped_sums(client, partition_bytes: int, out) -> tuple[list, list]:
+    """Create -> GroupByKey -> sums per key, one file each."""
+    out.mkdir()
+    pipeline = beam.Pipeline()
+    _ = (
+        pipeline
+        | beam.Create([(i % 50, "x" * 2000) for i in range(2000)])
+        | beam.GroupByKey()
+        | beam.MapTuple(lambda key, values: (key, sum(len(v) for v in values)))
+        | beam.MapTuple(lambda key, total: (out / str(key)).write_text(str(total)))
+    )
+    pipeline.replace_all(overrides())
+    translator = Translator(uuid.uuid4().hex, client, pipeline, 2, {}, partition_bytes)
+    pipeline.visit(translator)
+    translator.finish().result()
+    return sorted((int(f.name), int(f.read_text())) for f in out.iterdir()), translator.shuffles
+
+
+def test_more_data_per_target_more_partitions(client, tmp_path):
+    few, few_shuffles = _grouped_sums(client, 32 * MB, tmp_path / "few")
+    many, many_shuffles = _grouped_sums(client, 256 << 10, tmp_path / "many")
+    assert few == many == [(key, 40 * 2000) for key in range(50)]
+    ((_, in_bytes, _, few_outputs),) = few_shuffles
+    ((_, _, _, many_outputs),) = many_shuffles
+    assert in_bytes > 4 * MB  # 2000 strings of 2 kB, with their WindowedValues
+    assert few_outputs == 2  # one per thread: 4 MB is under the 32 MB target
+    assert many_outputs >= in_bytes // (256 << 10)  # about one per 256 kB
