@@ -47,3 +47,11 @@ def s3_endpoint():
     finally:
         env_restore(saved)
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizer(tmp_path_factory):
+    """Path of a tokenizer.json: a small BPE trained on real code, with StarCoder2's special tokens."""
+    from tokenizer_files import train_bpe
+
+    return train_bpe(tmp_path_factory.mktemp("tokenizer") / "tokenizer.json")

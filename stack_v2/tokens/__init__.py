@@ -1,0 +1,1 @@
+"""Token counts and packed token shards: what a training mix is measured in (issue 19)."""
