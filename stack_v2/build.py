@@ -4,6 +4,7 @@ Layout of a dataset version (fixed):
     data/<language>/train-NNNNN-of-MMMMM.parquet   the-stack-v2 columns + content
     manifest/part-NNNNN-of-MMMMM.parquet           the-stack-v2 columns + swhid
     dropped/part-NNNNN-of-MMMMM.parquet            blob_id, repo_name, path, stage, outcome, reason, detail
+    manifest-by-repo/part-NNNNN-of-MMMMM.parquet   one row per repository (recipe output.group_by_repo)
     report.json                                    files and bytes per stage and reason, checked
     README.md                                      dataset card
 
@@ -35,6 +36,7 @@ from stack_v2.finish import delete_traversal_scratch, finish_build
 from stack_v2.funnel import Funnel, apply_stages, made_stages
 from stack_v2.io import publish
 from stack_v2.io import report as rep
+from stack_v2.io.grouped import WriteRepoManifest
 from stack_v2.io.layout import OUTPUTS
 from stack_v2.io.parquet import WriteShardedParquet
 from stack_v2.io.rows import data_row, dropped_dict, dropped_key, file_key, language_dir, manifest_row
@@ -114,6 +116,12 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
             target_rows=out["manifest_rows_per_shard"],
         )
     )
+    if out["group_by_repo"]:  # manifest rows only: no content moves through the grouping
+        (
+            records
+            | "RepoManifestRows" >> beam.Map(lambda r: (r.repo_name or "", manifest_row(r)))
+            | "Grouped" >> WriteRepoManifest(run_dir)
+        )
     (
         all_dropped
         | "DroppedRows" >> beam.Map(lambda r: ("", dropped_dict(r), 1))

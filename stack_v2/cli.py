@@ -5,8 +5,8 @@ status 2; anything else is a bug and keeps its traceback. Options the command do
 passed to Apache Beam as pipeline options (``--runner``, ``--direct_num_workers``, ...).
 
 The subcommands are implemented in ``cli_archive`` (``archive ...``), ``cli_build`` (``build``, ``finish``,
-``demo``) and ``cli_dataset`` (``manifest``, ``optout``, ``report``, ``licenses``); this module builds the parser
-and runs them.
+``demo``), ``cli_dataset`` (``manifest``, ``optout``, ``report``, ``licenses``), ``cli_tokens`` (``tokens``) and
+``cli_export`` (``export``); this module builds the parser and runs them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from stack_v2.cli_dataset import (
     cmd_optout_apply,
     cmd_report,
 )
+from stack_v2.cli_export import add_export_parser
+from stack_v2.cli_tokens import add_tokens_parser
 from stack_v2.errors import StackV2Error
 
 log = logging.getLogger("stack_v2")
@@ -199,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     regen_m.add_argument(
         "--group-by-repo",
         action="store_true",
-        help="also write manifest-by-repo/, the repository-grouped train-*-ids form",
+        help="also write manifest-by-repo/, the repository-grouped train-*-ids form (always when the dataset has it)",
     )
     regen_m.set_defaults(func=cmd_manifest_regenerate, beam=True)
     from stack_v2.manifest_check import add_arguments as add_check_arguments
@@ -216,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply = osub.add_parser("apply", help="remove the requested repositories from a dataset, in place")
     apply.add_argument("--requests", action="append", required=True, metavar="FILE", help="requests (repeatable)")
     apply.add_argument("--dataset", required=True, metavar="DIR", help="the dataset to change")
-    apply.add_argument("--group-by-repo", action="store_true", help="also rewrite manifest-by-repo/")
+    apply.add_argument(
+        "--group-by-repo", action="store_true", help="also write manifest-by-repo/ (always when the dataset has it)"
+    )
     apply.set_defaults(func=cmd_optout_apply, beam=True)
 
     demo = sub.add_parser("demo", help="build a dataset from real code shipped with this machine's Python")
@@ -241,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="languages, licenses, repositories and largest files shown (default: %(default)s)",
     )
     report.set_defaults(func=cmd_report)
+    add_tokens_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

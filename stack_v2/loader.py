@@ -17,6 +17,10 @@ for a local archive). ``load_files`` puts the two back together, as The Stack v2
   ``redact`` on the rows whose ``pii_redactions`` column records that the build redacted them), so each
   yielded row equals the data shard's row: the manifest's columns plus ``content``.
 
+``ShardStream`` (``stack_v2.shard_stream``) streams the data shards themselves (``content`` included), split
+across data-parallel ranks and workers, with a resumable position; ``stack_v2.torch_data`` wraps it for
+PyTorch.
+
 Nothing here is specific to stack-v2's own store: the objects are plain gzip, so ``boto3``'s
 ``get_object`` + ``gzip.decompress`` or ``smart_open`` read them as well (docs/loading.md).
 """
@@ -42,11 +46,14 @@ from stack_v2.archive.content_store import LocalContentStore, RetryPolicy, S3Con
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.errors import ArchiveError, StackV2Error
 from stack_v2.io.publish import POINTER_OBJECT, VERSIONS
+from stack_v2.shard_stream import ShardStream, ShardStreamError, shard_files  # the split, resumable shard reader
 
 __all__ = [
     "BlobUnavailable",
     "RedactHook",
     "RedactionMismatch",
+    "ShardStream",
+    "ShardStreamError",
     "build_redaction",
     "iter_manifest",
     "iter_manifest_batches",
@@ -54,6 +61,7 @@ __all__ = [
     "manifest_files",
     "open_store",
     "pii_redaction",
+    "shard_files",
 ]
 
 _log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@
     output:
       target_shard_bytes: 268435456  # data shards of about this much content
       manifest_rows_per_shard: 1000000
+      group_by_repo: false           # true: also manifest-by-repo/, one row per repository
     failure_budget:                  # optional: how many input files may fail (max of the two)
       fraction: 0.001
       files: 10
@@ -35,7 +36,7 @@ from pathlib import Path
 import yaml
 
 from stack_v2.errors import StackV2Error
-from stack_v2.params import Float, Int, Param, ParameterError, Parameters, path_parameters
+from stack_v2.params import Bool, Float, Int, Param, ParameterError, Parameters, path_parameters
 from stack_v2.resources import data_path
 from stack_v2.sources import DOCUMENT_SOURCES, SOFTWARE_HERITAGE, SOURCES
 from stack_v2.stages import registry
@@ -58,6 +59,7 @@ OUTPUT = Parameters(
         "target_shard_bytes": Param(256 * 1024 * 1024, POSITIVE),
         "manifest_rows_per_shard": Param(1_000_000, POSITIVE),
         "dropped_rows_per_shard": Param(1_000_000, POSITIVE),
+        "group_by_repo": Param(False, Bool()),  # also manifest-by-repo/, the train sets' repository-grouped form
     }
 )
 OUTPUT_PARAMETERS = OUTPUT.defaults()
@@ -201,6 +203,8 @@ def parse_recipe(text: str, path: str) -> Recipe:
         if earlier in names and later in names and names.index(earlier) > names.index(later):
             raise RecipeError(path, f"stage {earlier} must come before {later}")
     output = _section(raw, "output", OUTPUT, path)
+    if output["group_by_repo"] and source != SOFTWARE_HERITAGE:
+        raise RecipeError(path, f"output.group_by_repo: source {source} has no repositories to group by")
     budget = _section(raw, "failure_budget", FAILURE_BUDGET, path)
     return Recipe(
         name=str(raw.get("name") or Path(path).stem),

@@ -33,11 +33,12 @@ import pyarrow.parquet as pq
 from stack_v2.errors import StackV2Error
 from stack_v2.io import publish
 from stack_v2.io.card import write_card
+from stack_v2.io.grouped import WriteRepoManifest
 from stack_v2.io.layout import AUDIT_LOG, GROUPED, OUTPUTS
 from stack_v2.io.parquet import WriteShardedParquet, write_parquet_atomic
 from stack_v2.io.report import accounting_violations
-from stack_v2.io.rows import dropped_key, repo_row
-from stack_v2.io.schema import DROPPED_SCHEMA, REPO_MANIFEST_SCHEMA
+from stack_v2.io.rows import dropped_key
+from stack_v2.io.schema import DROPPED_SCHEMA
 from stack_v2.optout.match import OptOutMatcher
 from stack_v2.optout.requests import OptOutRequest
 from stack_v2.report_html import write_report_or_warn
@@ -204,19 +205,7 @@ def _construct(p, dataset: str, run_dir: str, requests: list[OptOutRequest], gro
         | "WriteStats" >> beam.ParDo(_WriteStats(os.path.join(run_dir, ".optout-stats.json")))
     )
     if group_by_repo:
-        (
-            rewritten[_RewriteShard.KEPT_ROWS]
-            | "ByRepo" >> beam.GroupByKey()
-            | "RepoRows" >> beam.MapTuple(lambda repo, rows: ("", repo_row(list(rows)), 1))
-            | "WriteGrouped"
-            >> WriteShardedParquet(
-                os.path.join(run_dir, GROUPED),
-                "part",
-                REPO_MANIFEST_SCHEMA,
-                lambda row: row["repo_name"] or "",
-                target_rows=100_000,
-            )
-        )
+        rewritten[_RewriteShard.KEPT_ROWS] | "Grouped" >> WriteRepoManifest(run_dir)
 
 
 def audit_entry(
@@ -291,6 +280,8 @@ def _updated_report(report: dict, stats: dict, requests: list[OptOutRequest], ap
             "repositories_removed": len(repos),
         }
     )
+    if files:  # `stack-v2 tokens` counted files that are gone: no count rather than a wrong one
+        report.pop("tokens", None)
     violations = accounting_violations(report)
     report["accounting"] = "ok" if not violations else violations
     return report
@@ -314,7 +305,8 @@ def regenerate(
 ) -> dict:
     """Write ``output`` from ``dataset`` without the opted-out repositories; returns a summary.
 
-    ``output`` may be ``dataset`` itself (in place). Either way the new outputs are a new version of
+    ``output`` may be ``dataset`` itself (in place). ``manifest-by-repo/`` is written with ``group_by_repo``
+    or when ``dataset`` has it. Either way the new outputs are a new version of
     ``output``, published at the end under its lock (``io.publish``), so a reader never sees a mix.
     With ``only_if_changed``, nothing is written when no file is removed and every request is already in
     the audit log (applying the same requests twice changes nothing).
@@ -327,6 +319,8 @@ def regenerate(
         raise StackV2Error(f"dataset {dataset}: no manifest/ or report.json (not a stack-v2 build output)")
     with open(report_path, encoding="utf-8") as f:
         report = json.load(f)
+    # a dataset that has the grouped manifest (a train recipe's build) keeps it, rewritten without the opt-outs
+    write_grouped = group_by_repo or os.path.isdir(os.path.join(source, GROUPED))
     options = pipeline_options(beam_args)  # the runner: stack_v2/runners.py
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     version = publish.new_version_id()
@@ -337,7 +331,7 @@ def regenerate(
         publish.check_layout(output, OUTPUTS)
         source = publish.resolve(dataset)  # again: adopting a flat dataset in place moved its files
         with beam.Pipeline(options=options) as p:
-            _construct(p, source, run_dir, requests, group_by_repo, stamp)
+            _construct(p, source, run_dir, requests, write_grouped, stamp)
         with open(os.path.join(run_dir, ".optout-stats.json"), encoding="utf-8") as f:
             stats = json.load(f)
         os.remove(os.path.join(run_dir, ".optout-stats.json"))

@@ -41,6 +41,7 @@ CORES = {
     "archive",
     "decontam",
     "doclang",
+    "downsample",
     "github",
     "kaggle",
     "licenses",

@@ -171,9 +171,10 @@ BAD_SECTIONS = [
     ("output:\n  target_shard_bytes: 1.5\n", "output.target_shard_bytes=1.5 is not allowed (an integer >= 1)"),
     (
         "output: 5\n",
-        "output must be a mapping of ['dropped_rows_per_shard', 'manifest_rows_per_shard', "
+        "output must be a mapping of ['dropped_rows_per_shard', 'group_by_repo', 'manifest_rows_per_shard', "
         "'target_shard_bytes'], got 5",
     ),
+    ("output:\n  group_by_repo: 'yes'\n", "output.group_by_repo='yes' is not allowed (true or false)"),
     ("failure_budget:\n  fraction: 2\n", "failure_budget.fraction=2 is not allowed (a number in [0, 1])"),
     ("failure_budget:\n  fraction: 1%\n", "failure_budget.fraction='1%' is not allowed (a number in [0, 1])"),
     ("failure_budget:\n  files: -1\n", "failure_budget.files=-1 is not allowed (an integer >= 0)"),
@@ -294,7 +295,12 @@ THE_STACK_V2 = {
     "pii": {"ner_model": None, "ner_device": "cpu", "ner_min_score": 0.5},
     "notebooks": {"guesslang_model": None, "structured": True},
 }
-OUTPUT = {"target_shard_bytes": 268435456, "manifest_rows_per_shard": 1000000, "dropped_rows_per_shard": 1000000}
+OUTPUT = {
+    "target_shard_bytes": 268435456,
+    "manifest_rows_per_shard": 1000000,
+    "dropped_rows_per_shard": 1000000,
+    "group_by_repo": False,
+}
 # float parameters the YAML writes as integers: now floats
 FLOATS = {("license", "deadline"), ("long_lines", "max_avg_line_length")}
 
@@ -307,7 +313,7 @@ FLOATS = {("license", "deadline"), ("long_lines", "max_avg_line_length")}
         (
             "demo",
             {"fetch_decode": {"concurrency": 8}},
-            {"target_shard_bytes": 1048576, "manifest_rows_per_shard": 2000, "dropped_rows_per_shard": 1000000},
+            {**OUTPUT, "target_shard_bytes": 1048576, "manifest_rows_per_shard": 2000},
         ),
     ],
 )

@@ -20,6 +20,7 @@ from stack_v2.io.card_configs import (
 )
 from stack_v2.io.markdown import code_fence, hub_card_text, md_code, md_text, megabytes
 from stack_v2.io.schema import DATA_SCHEMA, MANIFEST_SCHEMA, STRUCTURED_NOTEBOOK_SCHEMA
+from stack_v2.io.token_card import tokens_section
 
 # Where this build differs from the paper's, or settles what the paper leaves open.
 DEVIATIONS = [
@@ -146,6 +147,14 @@ def write_card(path: str, report: dict, recipe, stage_sections: list[str] = (), 
         else "- `data/`: not written (the recipe has no `fetch_decode` stage, so no content).",
         "- `manifest/*.parquet`: the same columns without `content`, plus `swhid` "
         "(`swh:1:cnt:<content_id>;origin=...;visit=...;anchor=...;path=...`).",
+        *(
+            [
+                "- `manifest-by-repo/*.parquet`: the manifest grouped by repository, one row per repository with its "
+                "`files` (the train sets' `*-ids` form)."
+            ]
+            if recipe.output.get("group_by_repo")
+            else []
+        ),
         "- `dropped/*.parquet`: every occurrence (or origin) that did not make it, with stage, reason and detail.",
         "- `report.json`: files and bytes per stage and per reason, the tool versions and the stages left out.",
         "",
@@ -212,6 +221,7 @@ def write_card(path: str, report: dict, recipe, stage_sections: list[str] = (), 
     lines += ["", "## Languages", "", "| language | config | files | MB |", "|---|---|---:|---:|"]
     for lang, c in languages.items():
         lines.append(f"| {md_code(lang)} | {md_code(config_name(lang))} | {c['files']:,} | {megabytes(c['bytes'])} |")
+    lines += tokens_section(report)
     versions = report.get("tool_versions") or {}
     lines += ["", "## Tool versions", ""]
     if versions:

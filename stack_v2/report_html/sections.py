@@ -1,5 +1,5 @@
 """The report page's sections as HTML: the funnel, filters, languages, licenses, file sizes, repositories and
-largest files tables, and the optional PII, notebooks and opt-outs sections."""
+largest files tables, and the optional PII, notebooks, opt-outs and tokens sections."""
 
 from __future__ import annotations
 
@@ -201,7 +201,7 @@ def _counts_table(columns: Sequence[str], rows: Iterable[tuple]) -> str:
 
 
 def extra_sections(report: dict) -> list[tuple[str, str, str]]:
-    """(id, title, body) of the optional sections: PII, notebooks, opt-outs."""
+    """(id, title, body) of the optional sections: PII, notebooks, opt-outs, tokens."""
     sections = []
     pii = report.get("pii")
     if pii:
@@ -236,4 +236,28 @@ def extra_sections(report: dict) -> list[tuple[str, str, str]]:
             )
         )
         sections.append(("optouts", "Opt-outs", body))
+    tokens = report.get("tokens")
+    if tokens:
+        sections.append(("tokens", "Tokens", tokens_body(tokens)))
     return sections
+
+
+def tokens_body(tokens: dict) -> str:
+    """report.json's ``tokens`` (``stack_v2.tokens.summary``): the total, by language and source, the tokenizer."""
+    total = int(tokens.get("total", 0))
+    tok = tokens.get("tokenizer") or {}
+    by = {
+        k: sorted((tokens.get(k) or {}).items(), key=lambda kv: (-kv[1], kv[0])) for k in ("by_language", "by_source")
+    }
+    described = (
+        f" counted with <code>{e(tok.get('path'))}</code> (sha256 <code>{e(tok.get('sha256'))}</code>, "
+        f"{int(tok.get('vocab_size', 0)):,} ids; no special tokens added)"
+        if tok
+        else ""
+    )
+    return (
+        f"<p>{total:,} tokens{described}.</p>\n"
+        + _counts_table(["language", "#tokens", "#% tokens"], ((k, n, pct(n, total)) for k, n in by["by_language"]))
+        + "\n<h3>By source</h3>\n"
+        + _counts_table(["source", "#tokens", "#% tokens"], ((k, n, pct(n, total)) for k, n in by["by_source"]))
+    )

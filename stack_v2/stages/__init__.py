@@ -16,6 +16,7 @@ __all__ = [
     "base",
     "decontaminate",
     "doc_language",
+    "downsample",
     "drop_extensions",
     "exact_dedup",
     "fetch_decode",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from stack_v2.stages import (
     decontaminate,
     doc_language,
+    downsample,
     drop_extensions,
     exact_dedup,
     fetch_decode,
@@ -40,6 +41,7 @@ RECIPE_STAGES: tuple[Stage, ...] = (
     doc_language.DEFINITION,
     notebooks.DEFINITION,
     drop_extensions.DEFINITION,
+    downsample.DEFINITION,  # the train sets' caps, after every stage that drops files
 )
 # Stages a build adds itself, never named in a recipe: opt-outs come with the build's requests.
 BUILD_STAGES: tuple[Stage, ...] = (optout.DEFINITION,)
