@@ -75,7 +75,7 @@ def digests(current: Path) -> dict[str, str]:
     return {
         str(p.relative_to(current)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(current.rglob("*"))
-        if p.is_file() and p.name not in ("report.json", "README.md")
+        if p.is_file() and p.name not in ("report.json", "README.md", "report.html")
     }
 
 
@@ -141,6 +141,11 @@ def test_num_tokens_are_the_tokenizers_own_counts(exported, bpe_tokenizer):
     assert section["by_source"] == {"software-heritage": total}
     assert set(section["by_language"]) == {"Python", "Markdown", "Text"}
     assert section["tokenizer"]["sha256"] == hashlib.sha256(bpe_tokenizer.read_bytes()).hexdigest()
+    # the HTML report shows the same numbers, behind a Content-Security-Policy, with the sentinels escaped
+    page = (current / "report.html").read_text()
+    assert "Content-Security-Policy" in page and "<script" not in page
+    assert f"{total:,}" in page and f"{section['by_language']['Python']:,}" in page
+    assert "&lt;|endoftext|&gt;" in page and "<|endoftext|>" not in page
 
 
 def test_an_oversized_repository_is_split_at_file_boundaries(world, exported):

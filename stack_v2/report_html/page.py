@@ -96,6 +96,11 @@ def render(stats: DatasetStats, plots: Sequence[Plot]) -> str:
         f"<footer>Written by stack-v2 {e(__version__)} from report.json, {stats.shards['manifest']:,} "
         f"manifest and {stats.shards['dropped']:,} dropped shards{took}.</footer>"
     )
+    return html_page(f"stack-v2 report: {name}", body)
+
+
+def html_page(title: str, body: Sequence[str]) -> str:
+    """A whole page around ``body`` (HTML already escaped): the style, the CSP, no script."""
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -104,7 +109,7 @@ def render(stats: DatasetStats, plots: Sequence[Plot]) -> str:
             '<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             CSP,
-            f"<title>stack-v2 report: {e(name)}</title>",
+            f"<title>{e(title)}</title>",
             f"<style>{CSS}</style>",
             "</head>",
             "<body>",

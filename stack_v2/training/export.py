@@ -1,9 +1,9 @@
 """``stack-v2 export``: a dataset's current version -> training documents, published atomically.
 
 The output is a directory of versions like a dataset's (``stack_v2.io.publish``): the export writes
-``versions/<id>/`` (``data/train-*.parquet``, ``packed/`` with ``pack``, ``report.json``, ``README.md``)
-under the output's lock and then moves the ``current`` pointer, so a reader sees the previous export or the
-new one, never a mix; a failed export publishes nothing and an output it created is removed.
+``versions/<id>/`` (``data/train-*.parquet``, ``packed/`` with ``pack``, ``report.json``, ``README.md``,
+``report.html``) under the output's lock and then moves the ``current`` pointer, so a reader sees the previous
+export or the new one, never a mix; a failed export publishes nothing and an output it created is removed.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from stack_v2.runners import pipeline_options
 from stack_v2.sources import SOFTWARE_HERITAGE
 from stack_v2.training.format import FormatConfig
 from stack_v2.training.pipeline import ExportJob, construct, read_stats
-from stack_v2.training.report import build_report, card_text
+from stack_v2.training.report import build_report, card_text, html_text
 
-OUTPUTS = ("data", "packed", "report.json", "README.md")
+OUTPUTS = ("data", "packed", "report.json", "README.md", "report.html")
 COMMAND = "export"
 
 
@@ -150,6 +150,7 @@ def export(req: ExportRequest, beam_args=()) -> dict:
         )
         storage.write_text(storage.join(run_dir, "report.json"), json.dumps(report, indent=2) + "\n")
         storage.write_text(storage.join(run_dir, "README.md"), card_text(report))
+        storage.write_text(storage.join(run_dir, "report.html"), html_text(report))
         publish.publish(output, version, OUTPUTS)
         published = True
         return report

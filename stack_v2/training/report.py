@@ -1,5 +1,5 @@
-"""An export's report.json and its card (README.md), from the pipeline's summed counts. Pure, apart from
-hashing the tokenizer file for the ``tokens`` section (``stack_v2.tokens.summary``)."""
+"""An export's report.json, its card (README.md) and its HTML report (report.html), from the pipeline's summed
+counts. Pure, apart from hashing the tokenizer file for the ``tokens`` section (``stack_v2.tokens.summary``)."""
 
 from __future__ import annotations
 
@@ -118,3 +118,45 @@ def card_text(report: dict) -> str:
         ]
     lines += ["", "The format, FIM, the split rule and `parse_document`: docs/training.md of stack-v2."]
     return "\n".join(lines) + "\n"
+
+
+def html_text(report: dict) -> str:
+    """The HTML report: the counts, the parameters and the tokens, every value escaped (report_html's page)."""
+    from stack_v2.report_html.markup import Table, e, mb
+    from stack_v2.report_html.page import html_page
+    from stack_v2.report_html.sections import tokens_body
+
+    x, left = report["export"], report["left_out"]
+    counts = Table(["", "#files", "#MB"])
+    counts.add("in", report["files_in"], mb(report["bytes_in"]))
+    counts.add("exported", report["files"], mb(report["bytes"]))
+    counts.add("left out", left["files"], mb(left["bytes"]))
+    for reason, c in left["reasons"].items():
+        counts.add(f"  {reason}", c["files"], mb(c["bytes"]))
+    documents = Table(["", "#count"])
+    documents.add("documents", report["documents"])
+    documents.add("repositories", report["repositories"])
+    documents.add("split repositories", report["split_repositories"])
+    documents.add("documents with metadata", report["metadata"]["documents"])
+    documents.add("FIM files, PSM", report["fim"]["psm"])
+    documents.add("FIM files, SPM", report["fim"]["spm"])
+    parameters = Table(["parameter", "value"])
+    for name, value in x["parameters"].items():
+        parameters.add(name, ", ".join(value.values()) if isinstance(value, dict) else value)
+    tokens = report.get("tokens")
+    body = [
+        "<h1>Training documents</h1>",
+        f'<p class="summary">Exported from <code>{e(x["dataset"])}</code> (version '
+        f"<code>{e(x['dataset_version'] or '-')}</code>, source <code>{e(x['source'])}</code>, contents from its "
+        f"{e(x['content_from'])}): {report['documents']:,} documents, {mb(report['bytes_out'])} MB, in "
+        f"{report['shards']:,} shards.</p>",
+        "<h2>Files</h2>",
+        counts.html(),
+        "<h2>Documents</h2>",
+        documents.html(),
+        "<h2>Tokens</h2>",
+        tokens_body(tokens) if tokens else "<p>No tokenizer was given: <code>num_tokens</code> is null.</p>",
+        "<h2>Parameters</h2>",
+        parameters.html(),
+    ]
+    return html_page(f"stack-v2 export: {x['dataset']}", body)
