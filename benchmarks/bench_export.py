@@ -37,15 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_build import TINY_PACKAGE, measure, prepare, recipe_prefix, table  # noqa: E402
 from bench_scaling import SIZES  # noqa: E402
 
-SPECIAL_TOKENS = [
-    "<|endoftext|>",
-    "<fim_prefix>",
-    "<fim_middle>",
-    "<fim_suffix>",
-    "<fim_pad>",
-    "<repo_name>",
-    "<file_sep>",
-]
+from stack_v2.training.format import Sentinels  # noqa: E402
+
+SPECIAL_TOKENS = list(Sentinels().all())  # StarCoder2's special tokens
 VOCAB = 32768
 TRAIN_BYTES = 32 * 1024 * 1024
 

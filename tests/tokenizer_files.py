@@ -7,15 +7,9 @@ import json
 import os
 from pathlib import Path
 
-SPECIAL_TOKENS = [
-    "<|endoftext|>",
-    "<fim_prefix>",
-    "<fim_middle>",
-    "<fim_suffix>",
-    "<fim_pad>",
-    "<repo_name>",
-    "<file_sep>",
-]
+from stack_v2.training.format import Sentinels
+
+SPECIAL_TOKENS = list(Sentinels().all())  # StarCoder2's special tokens
 
 
 def training_files() -> list[str]:
