@@ -5,8 +5,9 @@ status 2; anything else is a bug and keeps its traceback. Options the command do
 passed to Apache Beam as pipeline options (``--runner``, ``--direct_num_workers``, ...).
 
 The subcommands are implemented in ``cli_archive`` (``archive ...``), ``cli_build`` (``build``, ``finish``,
-``demo``), ``cli_dataset`` (``manifest``, ``optout``, ``report``, ``licenses``), ``cli_tokens`` (``tokens``) and
-``cli_export`` (``export``); this module builds the parser and runs them.
+``demo``), ``cli_dataset`` (``manifest``, ``optout``, ``report``, ``licenses``), ``cli_tokens`` (``tokens``),
+``cli_export`` (``export``) and ``cli_serve`` (``serve``, ``optout pending|approve``); this module builds the
+parser and runs them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from stack_v2.cli_dataset import (
     cmd_report,
 )
 from stack_v2.cli_export import add_export_parser
+from stack_v2.cli_serve import add_review_parsers, add_serve_parser
 from stack_v2.cli_tokens import add_tokens_parser
 from stack_v2.errors import StackV2Error
 
@@ -222,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--group-by-repo", action="store_true", help="also write manifest-by-repo/ (always when the dataset has it)"
     )
     apply.set_defaults(func=cmd_optout_apply, beam=True)
+    add_review_parsers(osub)  # pending, approve: the requests `stack-v2 serve` received
 
     demo = sub.add_parser("demo", help="build a dataset from real code shipped with this machine's Python")
     demo.add_argument("--workdir", default="demo-output", help="where the demo's repositories and archive go")
@@ -247,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
     add_tokens_parser(sub)
     add_export_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 

@@ -55,3 +55,12 @@ def bpe_tokenizer(tmp_path_factory):
     from tokenizer_files import train_bpe
 
     return train_bpe(tmp_path_factory.mktemp("tokenizer") / "tokenizer.json")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the test item (``item.rep_setup``, ``rep_call``, ``rep_teardown``), so that fixtures
+    can tell at teardown whether the test failed (tests/browser.py's ``page`` keeps a screenshot then)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
