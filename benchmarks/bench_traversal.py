@@ -9,7 +9,9 @@ so what they shuffle is less (an upper bound). The table's size is the same meas
 ``directory_entry`` row as the traversal reads it, ``(directory_id, (name, type, target, perms))``.
 
 Each implementation runs in a subprocess on the DirectRunner: this tree's, and with ``--baseline DIR`` another
-checkout's (``git worktree add /tmp/trav-old <commit>``), first on the PYTHONPATH.
+checkout's (``git worktree add /tmp/trav-old <commit>``), first on the PYTHONPATH. The walk's steps are its
+``Group{n}`` shuffles: one per level with several buckets (``--buckets N``; by default one per 64 MB of the
+table's ORC files), a single one with one bucket, where the levels run in place and only the roots move.
 
     python benchmarks/bench_traversal.py --workdir /tmp/stack-v2-bench-traversal [--baseline /tmp/trav-old]
 
@@ -195,7 +197,7 @@ def main() -> int:
     parser.add_argument("--packages", nargs="+", default=list(DEFAULT_PACKAGES))
     parser.add_argument("--select", nargs="+", default=list(DEFAULT_SELECTED), help="the repositories listed")
     parser.add_argument("--baseline", help="a checkout whose traversal is measured too (PYTHONPATH first)")
-    parser.add_argument("--buckets", type=int, help="bucket count for this tree's traversal (default: by size)")
+    parser.add_argument("--buckets", type=int, help="bucket count for both traversals (default: by size)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # in the subprocess: the archive
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--origins", nargs="*", help=argparse.SUPPRESS)
@@ -218,7 +220,7 @@ def main() -> int:
     results["directory_entry"] = table_size(archive)
     runs = {"current": run_one(workdir, archive, origins, args.buckets, None)}
     if args.baseline:
-        runs["baseline"] = run_one(workdir, archive, origins, None, str(Path(args.baseline).resolve()))
+        runs["baseline"] = run_one(workdir, archive, origins, args.buckets, str(Path(args.baseline).resolve()))
     for name, measured in runs.items():
         results[name] = {**measured, **summarise(measured)}
     (workdir / "traversal-results.json").write_text(json.dumps(results, indent=2))
@@ -235,7 +237,7 @@ def print_table(results: dict) -> None:
         f"{table['pickled_bytes'] / mb:.2f} MB pickled ({table['orc_bytes'] / mb:.2f} MB ORC)"
     )
     names = [n for n in ("baseline", "current") if n in results]
-    print("levels " + "  ".join(f"{n + ' elements':>18} {n + ' MB':>12}" for n in names) + "  (each level)")
+    print("steps  " + "  ".join(f"{n + ' elements':>18} {n + ' MB':>12}" for n in names) + "  (each step's shuffle)")
     depth = max(len(results[n]["levels"]) for n in names)
     rows = []  # consecutive levels that moved the same are one line
     for d in range(depth):
@@ -251,7 +253,7 @@ def print_table(results: dict) -> None:
     for first, last, line in rows:
         print(f"{first if first == last else f'{first}-{last}':>6} {line}")
     for key, what in (
-        ("levels_bytes", "all levels"),
+        ("levels_bytes", "all steps (levels)"),
         ("listing_shuffle_bytes", "listings grouped (once)"),
         ("other_bytes", "other joins and reads"),
         ("total_bytes", "total shuffled"),

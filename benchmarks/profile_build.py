@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shutil
 import subprocess
@@ -80,7 +81,8 @@ def main() -> int:
     stages = str(len(recipe_prefix().stages))
     child = [sys.executable, str(HERE / "bench_build.py"), "--child", args.archive, str(out), stages]
     record = [spy, "record", "-r", str(args.rate), "--format", "raw", "-o", str(raw), "--", *child]
-    subprocess.run(record, check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # bytecode cached, as bench_build
+    subprocess.run(record, check=True, capture_output=True, env=env)
     totals, frames_of = classify(raw)
     n = sum(totals.values())
     print(f"{n} samples of working threads: " + ", ".join(f"{k} {v / n:.1%}" for k, v in totals.most_common()))

@@ -17,10 +17,16 @@ less the first parameter, whatever the instance; so Beam's ``get_signature`` rem
 Python function (weakly), for plain functions and methods of plain functions only.
 
 For a new copy of a DoFn whose class is plain (its methods functions or classmethods, no properties or
-other computed attributes, no ``__getattr__``) and whose object holds no methods of its own, the methods
-``get_dofn_specs`` inspects are its class's, so their state and timer parameters are too: they are found
-once per class. Only methods with an ``_inspect_<name>`` hook, whose parameters the object decides (``Map``'s
-``process`` is its function's), are inspected on each object, the way Beam does.
+other computed attributes, no ``__getattr__``), the methods ``get_dofn_specs`` inspects are its class's, so their
+state and timer parameters are too: they are found once per class. Only methods with an ``_inspect_<name>`` hook,
+whose parameters the object decides (``Map``'s ``process`` is its function's, held by the object), and bound
+methods the object holds are inspected on each object, the way Beam does.
+
+The DirectRunner runs a batch pipeline in process, on Beam's FnApiRunner (README: "DirectRunner (default),
+in-process"). Beam's DirectRunner would first offer it to Prism, a Go runner it downloads from GitHub and starts
+as another process: offline that fails, after translating and pickling the whole pipeline once more for it (a
+tenth of a small build's CPU), and online the build would run on a runner it never chose. Beam skips Prism for
+interactive runs (``SwitchingDirectRunner._is_interactive``, read nowhere else), so the DirectRunner is marked so.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import types
 import weakref
 
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
 from apache_beam.transforms import core, ptransform, userstate
 from apache_beam.transforms import util as beam_util
 from apache_beam.typehints import decorators
@@ -115,16 +122,24 @@ def _specs_by_class(dofn) -> tuple[set, set]:
     except KeyError:
         plan = _plans[cls] = _plan(cls)
     own = getattr(dofn, "__dict__", None)
-    if plan is None or own is None or any(k in plan.names or type(v) is types.MethodType for k, v in own.items()):
+    if plan is None or own is None:
         return _original(dofn)
+    per_object = set(plan.hooked)
+    for name, value in own.items():
+        if name in plan.names and name not in per_object:
+            return _original(dofn)  # it hides a method whose specs are the class's
+        if type(value) is types.MethodType:
+            per_object.add(name)
     if plan.specs is None:
         state, timers = set(), set()
         for name in sorted(plan.names - set(plan.hooked)):
             _add_specs(dofn, name, state, timers)
         plan.specs = (frozenset(state), frozenset(timers))
     state, timers = set(plan.specs[0]), set(plan.specs[1])
-    for name in plan.hooked:
-        _add_specs(dofn, name, state, timers)
+    for name in sorted(per_object):
+        # Beam inspects what the object gives as a bound method: Map's own ``process``, a plain function, is not
+        if type(getattr(dofn, name, None)) is types.MethodType:
+            _add_specs(dofn, name, state, timers)
     return state, timers
 
 
@@ -160,8 +175,9 @@ def _remembered_view(options, cls):
 def install() -> None:
     """Make ``userstate.get_dofn_specs`` (and its callers in Beam) remember their answer per DoFn, and
     ``PipelineOptions.view_as`` its view per options object and class, and Beam's ``get_signature`` its
-    answer per function."""
+    answer per function; the DirectRunner in process, without trying Prism first."""
     userstate.get_dofn_specs = _remembered_dofn_specs
+    SwitchingDirectRunner._is_interactive = True
     PipelineOptions.view_as = _remembered_view
     for module in _SIGNATURE_USERS:
         module.get_signature = _remembered_signature

@@ -79,6 +79,8 @@ def test_specs_by_class_are_beams_for_every_kind_of_dofn():
         beam.ParDo(beam.Map(lambda x: x).fn).fn,  # Map's process: its function decides, per object
         beam.core.CallableWrapperDoFn(with_state),
         beam.core.CallableWrapperDoFn(lambda x: [x]),
+        beam.core.CallableWrapperDoFn(_Stateful().process),  # a bound method as Map's process: inspected
+        beam.core.CallableWrapperDoFn(len),  # a builtin: not a method
     ]
     for dofn in dofns:
         assert beam_tuning._specs_by_class(dofn) == beam_tuning._original(dofn), dofn
@@ -95,3 +97,13 @@ def test_signatures_are_remembered_per_function_and_are_beams():
     assert decorators.get_signature(_Plain().process) == beam_tuning._original_signature(_Plain().process)
     assert str(decorators.get_signature(_Plain().process)) == "(element)"  # bound: without self
     assert str(decorators.get_signature(_Plain.process)) == "(self, element)"
+
+
+def test_the_direct_runner_runs_in_process_without_trying_prism(monkeypatch):
+    from apache_beam.runners.portability import prism_runner
+
+    tried = []
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", lambda *args: tried.append(args))
+    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+        assert_that(p | beam.Create([1, 2]) | beam.Map(lambda x: x * 2), equal_to([2, 4]))
+    assert not tried

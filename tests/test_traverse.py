@@ -373,6 +373,14 @@ def test_listings_cross_one_shuffle_and_levels_move_only_their_frontier(imported
     assert sorted(d for c in ids.values() for d in c) == sorted(table)
 
 
+def test_one_bucket_walks_every_level_in_place_in_one_step(imported, tmp_path):
+    groups, counters = _run_metered(imported["archive"], tmp_path / "one", buckets=1)
+    assert groups["Group1"] == 2 and "Group2" not in groups  # the two roots move; the levels after them do not
+    _, per_level = _run_metered(imported["archive"], tmp_path / "three", buckets=3)
+    walked = ("files_visible", "submodules_skipped", "directories_without_entries")
+    assert [counters[c] for c in walked] == [per_level[c] for c in walked] and counters["files_visible"] > 0
+
+
 def test_deep_tree_lists_every_file_to_the_depth_limit(tmp_path):
     repo, chain = init(tmp_path / "deep"), [f"a{j}" for j in range(70)]  # a0/a1/.../a69, a file in each
     (repo / "top.txt").write_text("top\n")

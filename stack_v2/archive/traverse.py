@@ -8,7 +8,8 @@ The steps mirror the paper's Spark jobs (docs/the-stack-v2.md §2, §3.1) as key
 4. ``directory_entry``: the tree walked one level at a time, at most ``max_depth`` levels, each distinct
    root once; submodules (``rev`` entries) are skipped. The table crosses a shuffle once, into bucket files
    (stack_v2.archive.directory_buckets); a level then shuffles only its frontier and reads the listings it
-   needs from those files, so a level costs what its frontier holds, and an empty level nothing;
+   needs from those files, so a level costs what its frontier holds, and an empty level nothing. With a
+   single bucket (a small export) the levels run in place, in one step of the pipeline;
 5. ``content`` / ``skipped_content``: sha1 (the store key) and length of each file;
 6. back to every origin whose default branch has that root.
 
@@ -168,7 +169,8 @@ class ListDefaultBranchFiles(beam.PTransform):
         # The listings cross one shuffle, by bucket, into sorted bucket files; the side input of their paths
         # holds every level back until all are written. A level is then one GroupByKey of its frontier (by
         # bucket) and one ParDo that reads the listings it needs and expands: an empty level moves and
-        # reads nothing.
+        # reads nothing. With one bucket, a level's frontier is one group, on one worker: a shuffle would only
+        # hand it back, so one step walks every level in place (and the pipeline has one step, not max_depth).
         buckets = self._buckets or directory_buckets.bucket_count(self._location)
         bucket_files = (
             self._read(
@@ -187,13 +189,16 @@ class ListDefaultBranchFiles(beam.PTransform):
             | "DistinctRoots" >> beam.Distinct()
             | "Level0" >> beam.Map(steps.root_item, buckets)
         )
+        levels = self._max_depth if buckets == 1 else 1  # per step
         file_levels = []
-        for depth in range(1, self._max_depth + 1):
+        for step in range(1, self._max_depth // levels + 1):
             expanded = (
                 frontier
-                | f"Group{depth}" >> beam.GroupByKey()
-                | f"Expand{depth}"
-                >> beam.ParDo(steps.ExpandLevel(buckets), paths).with_outputs(steps.ExpandLevel.FILES, main="dirs")
+                | f"Group{step}" >> beam.GroupByKey()
+                | f"Expand{step}"
+                >> beam.ParDo(steps.ExpandLevel(buckets, levels), paths).with_outputs(
+                    steps.ExpandLevel.FILES, main="dirs"
+                )
             )
             file_levels.append(expanded[steps.ExpandLevel.FILES])
             frontier = expanded.dirs

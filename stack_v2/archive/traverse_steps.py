@@ -188,12 +188,17 @@ class ExpandLevel(beam.DoFn):
     files, tagged FILES: (content id, (root, path, perms)). The listings come from the bucket's file (side input
     ``paths``: bucket -> file, complete before any level starts). Two passes over the group, as JoinSmallToLarge
     makes: the wanted directories first, then the items streamed (a runner that pages large groups never holds
-    them)."""
+    them).
+
+    ``levels`` > 1 walks that many levels in place, each level's subdirectories held in memory for the next, and
+    emits the items of the level after: only with one bucket, where every subdirectory is in the group's bucket."""
 
     FILES = "files"
 
-    def __init__(self, buckets: int):
-        self._buckets = buckets
+    def __init__(self, buckets: int, levels: int = 1):
+        if levels > 1 and buckets != 1:
+            raise ValueError(f"levels in place need a single bucket, got {buckets}")
+        self._buckets, self._levels = buckets, levels
 
     def infer_output_type(self, input_type):
         # What Beam would infer from the generator (a union with TaggedOutput) fails the next level's
@@ -207,6 +212,19 @@ class ExpandLevel(beam.DoFn):
     def process(self, grouped, paths):
         bucket, items = grouped
         bucket_file = paths.get(bucket)  # none: no directory of the export falls in this bucket
+        for _ in range(self._levels - 1):
+            subdirs = []
+            for out in self._expand(bucket_file, items):
+                if isinstance(out, pvalue.TaggedOutput):
+                    yield out
+                else:
+                    subdirs.append(out[1])
+            if not subdirs:
+                return
+            items = subdirs
+        yield from self._expand(bucket_file, items)
+
+    def _expand(self, bucket_file, items):
         listings = directory_buckets.read_listings(bucket_file, (item[0] for item in items)) if bucket_file else {}
         for directory_id, root, prefix in items:
             entries = listings.get(directory_id)

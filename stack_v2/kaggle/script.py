@@ -34,8 +34,6 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
-from jupytext.languages import _SCRIPT_EXTENSIONS  # the comment mark of each script language
-
 from stack_v2.kaggle import template
 from stack_v2.kaggle.dataset_text import dataset_block
 from stack_v2.kaggle.layout import kernel_version_id
@@ -124,6 +122,8 @@ def decide_kaggle_notebook(
         return Drop(TOO_LONG, f"{size} chars > {config.max_chars}")
     if script.language == "Python" and (error := _syntax_error(script.text)) is not None:
         return Drop(SYNTAX_ERROR, error)
+    from jupytext.languages import _SCRIPT_EXTENSIONS  # the comment mark of each script language
+
     comment = _SCRIPT_EXTENSIONS.get(script.extension, {}).get("comment", "#")
     return KaggleScript(
         kernel_version_id=version_id,

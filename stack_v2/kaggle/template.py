@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import TYPE_CHECKING
 
-from nbformat import NotebookNode
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 NONE, HEADER, CELL = "", "header", "cell"  # what was removed: nothing, the comment lines, the whole cell
 
@@ -98,6 +100,8 @@ def strip_cell(source: str) -> tuple[str | None, str]:
 def strip_template(notebook: NotebookNode) -> tuple[NotebookNode, str]:
     """The notebook (from ``notebooks.read_notebook``) without Kaggle's starter; and ``CELL`` when a whole
     template cell went, else ``HEADER`` when only its comments went, else ``NONE`` (notebook returned as is)."""
+    from nbformat import NotebookNode
+
     cells, removed = [], NONE
     for cell in notebook.cells:
         source = cell.get("source") if isinstance(cell, dict) and cell.get("cell_type") == "code" else None

@@ -14,9 +14,10 @@ A detail goes to the dropped/ table, which is published: it says what is wrong, 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import nbformat
-from nbformat import NotebookNode
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 PARSE_ERROR = "notebook_parse_error"
 _DETAIL_CHARS = 200  # a detail is one short line in the dropped/ table
@@ -57,6 +58,8 @@ def _nbformat_detail(major) -> str:
 
 def read_notebook(text: str | None) -> NotebookNode:
     """The notebook in ``text`` as nbformat v4 (sources and outputs joined into strings)."""
+    import nbformat  # here: a build without notebooks never imports it
+
     if text is None:
         raise NotebookError(PARSE_ERROR, "no content")
     try:

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-import jupytext
-from nbformat import NotebookNode
-
-from stack_v2.notebooks import languages
 from stack_v2.notebooks.guess import LANGUAGES, Guesser
-from stack_v2.notebooks.languages import ScriptLanguage
 from stack_v2.notebooks.parse import NotebookError, error_kind
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+    from stack_v2.notebooks.languages import ScriptLanguage
 
 NO_CODE = "no_code"
 UNSUPPORTED_LANGUAGE = "unsupported_notebook_language"
@@ -69,6 +69,8 @@ def script_language(
     notebook: NotebookNode, guesser: Guesser | None, config: ScriptConfig
 ) -> tuple[ScriptLanguage, str]:
     """(script language, FROM_METADATA | FROM_GUESS), or NotebookError."""
+    from stack_v2.notebooks import languages  # Jupytext's table: imported by the builds that meet a notebook
+
     found = languages.from_metadata(notebook.metadata)
     if found is not None:
         return found, FROM_METADATA
@@ -92,6 +94,9 @@ def script_language(
 
 def to_script(notebook: NotebookNode, guesser: Guesser | None = None, config: ScriptConfig = ScriptConfig()) -> Script:
     """The notebook (from ``parse.read_notebook``) as a script; NotebookError when it has none."""
+    import jupytext
+    from nbformat import NotebookNode
+
     if not any(_cell_type(cell) == "code" and _source(cell).strip() for cell in notebook.cells):
         raise NotebookError(NO_CODE, f"cells={len(notebook.cells)}")
     language, source = script_language(notebook, guesser, config)

@@ -27,9 +27,10 @@ an output over 1,000 characters cut to 1,000 plus ``[...]``; absent parts are le
 from __future__ import annotations
 
 import re
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-from nbformat import NotebookNode
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 EMPTY_OUTPUT = "<empty_output>"
 START, TEXT, CODE, OUTPUT = "<jupyter_start>", "<jupyter_text>", "<jupyter_code>", "<jupyter_output>"

@@ -35,7 +35,6 @@ from stack_v2.package_docs import layout
 from stack_v2.package_docs.archives import ArchiveError, read_members
 from stack_v2.package_docs.html_text import html_to_text
 from stack_v2.package_docs.metadata import content_format, parse_metadata
-from stack_v2.package_docs.rst_text import rst_to_text
 from stack_v2.verdicts import Drop, Fail
 
 UNREADABLE, NO_METADATA = "unreadable_archive", "no_package_metadata"
@@ -78,6 +77,8 @@ class PackageDocs(NamedTuple):
 
 
 def _convert(source: str, fmt: str) -> str:
+    from stack_v2.package_docs.rst_text import rst_to_text  # docutils: imported by the builds that convert
+
     if fmt == layout.RST:
         return rst_to_text(source).text
     if fmt == layout.HTML:
@@ -87,6 +88,8 @@ def _convert(source: str, fmt: str) -> str:
 
 def _convert_untyped(source: str) -> tuple[str, str]:
     """An untyped long description: (text, the format it was read as)."""
+    from stack_v2.package_docs.rst_text import rst_to_text
+
     try:
         converted = rst_to_text(source)
     except Exception:  # docutils raises many types on odd input: then it is not valid reStructuredText
