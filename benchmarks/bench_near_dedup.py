@@ -165,7 +165,7 @@ def run_stage(records, verify=True):
             result = p | beam.Create(records) | NearDedup(MinHashConfig(verify=verify))
             kept = result["kept"] | "K" >> beam.Map(lambda r: json.dumps([r.blob_id, None]))
             dropped = result["dropped"] | "D" >> beam.Map(
-                lambda d: json.dumps([d.blob_id, d.detail[len("survivor=") :]])
+                lambda d: json.dumps([d.blob_id, d.detail.removeprefix("survivor=").split(";")[0]])
             )
             (kept, dropped) | beam.Flatten() | beam.io.WriteToText(f"{tmp}/out")
         return dict(json.loads(line) for f in Path(tmp).glob("out*") for line in f.read_text().splitlines())

@@ -63,8 +63,8 @@ def make_demo_repos(repos_dir: str, packages: Sequence[str] = DEMO_PACKAGES) -> 
         with open(os.path.join(repo, "README.md"), "w", encoding="utf-8") as f:
             f.write(f"# {name}\n\nThe `{name}` package of CPython {sys.version.split()[0]}'s standard library.\n")
         if name == LICENSED_PACKAGE and os.path.isfile(os.path.join(os.path.dirname(src), "LICENSE.txt")):
-            # CPython's own license text: ScanCode finds Python-2.0, 0BSD, BSD-3-Clause and a GPL
-            # reference in it, so the paper's rule classes this repository non_permissive.
+            # CPython's own license text: ScanCode finds Python-2.0, 0BSD, BSD-3-Clause and GPL mentions in
+            # it, so the paper's rule classes this repository non_permissive and the precise rule permissive.
             shutil.copy(os.path.join(os.path.dirname(src), "LICENSE.txt"), os.path.join(repo, "LICENSE.txt"))
         _git(repo, "add", "-A")
         _git(repo, "commit", "-qm", "subpackages and README", date=_DATES[1])

@@ -22,17 +22,20 @@ def test_demo_builds_a_dataset_from_real_code(tmp_path, capsys):
     assert list(report["stages_off"]) == ["malware"] and "no file was scanned" in report["stages_off"]["malware"]
     assert "malware" not in [st["stage"] for st in report["stages"]]
     manifest = pq.read_table(str(dataset / "manifest")).to_pylist()
-    assert {r["repo_name"] for r in manifest} == {f"local/py-{n}" for n in DEMO_PACKAGES if n != "xmlrpc"} | {
-        f"local/{ASSETS_REPO}"
-    }
+    assert {r["repo_name"] for r in manifest} == {f"local/py-{n}" for n in DEMO_PACKAGES} | {f"local/{ASSETS_REPO}"}
     dropped = pq.read_table(str(dataset / "dropped")).to_pylist()
     assert any(r["reason"] == "binary" and r["path"].startswith("Icons/") for r in dropped)  # idlelib's images
-    # CPython's LICENSE.txt (in py-xmlrpc) mentions the GPL: the paper's rule drops that repository.
-    # ScanCode's templates ship jQuery plugins under GPL-2.0 beside MIT: that part goes too.
-    assert {r["repo_name"] for r in dropped if r["reason"] == "non_permissive"} == {
-        "local/py-xmlrpc",
-        f"local/{ASSETS_REPO}",
-    }
+    # CPython's LICENSE.txt (in py-xmlrpc) mentions the GPL inside the PSF text: the paper's rule would drop that
+    # repository, the precise rule (the demo recipe's) keeps it as permissive. ScanCode's templates ship jQuery
+    # plugins under GPL-2.0 beside MIT: that part goes under either rule.
+    assert {r["repo_name"] for r in dropped if r["reason"] == "non_permissive"} == {f"local/{ASSETS_REPO}"}
+    assert {r["license_type"] for r in manifest if r["repo_name"] == "local/py-xmlrpc"} == {"permissive"}
+    assert report["license_classification"]["rule"] == {"precise": 1}
+    # the evidence behind each non_permissive decision, in report.json and in the HTML report
+    evidence = {k for k in report["license_evidence"] if k != "(entries)"}
+    assert evidence and all(k.startswith(f"local/{ASSETS_REPO} ") for k in evidence)
+    page = (dataset / "report" / "index.html").read_text()
+    assert "License evidence" in page and all(k.split(" ", 1)[1] in page for k in evidence)
     assert {r["license_type"] for r in manifest} <= {"no_license", "permissive"}
     # The quality filters see the assets: minified JavaScript and generated protobuf modules are dropped,
     # and the report carries the paper-shaped filter table with every removal accounted for.

@@ -82,7 +82,7 @@ def collect(records, config=MinHashConfig(), options=()):
             result = p | beam.Create(records) | NearDedup(config, batch_size=64)
             kept = result["kept"] | "K" >> beam.Map(lambda r: json.dumps([r.blob_id, None]))
             dropped = result["dropped"] | "D" >> beam.Map(
-                lambda d: json.dumps([d.blob_id, d.detail.removeprefix("survivor=")])
+                lambda d: json.dumps([d.blob_id, d.detail.removeprefix("survivor=").split(";")[0]])
             )
             (kept, dropped) | beam.Flatten() | beam.io.WriteToText(f"{tmp}/out")
         lines = [line for f in sorted(Path(tmp).glob("out*")) for line in f.read_text().splitlines()]

@@ -6,7 +6,8 @@ its SPDX key (``LicenseRef-scancode-<key>`` where ScanCode has no SPDX id). The 
 recur across millions of repositories, and a blob's bytes fix its result, so results are cached by
 blob_id: in memory for the process (shared by a worker's bundles) and in SQLite on disk (kept between
 runs, keyed by ScanCode's version so an upgrade starts afresh). That cache is the exact fast path:
-a hit gives the identical result without running ScanCode.
+a hit gives the identical result without running ScanCode. With the licenses it keeps what ScanCode
+matched (``evidence.FileLicenses``: rules, kinds, extents, coverage), which the precise rule weighs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from importlib.metadata import version
 from typing import NamedTuple
 
 from stack_v2.decode import decode_content
+from stack_v2.licenses.evidence import EVIDENCE_VERSION, FileLicenses, from_scancode
 from stack_v2.verdicts import Drop
 
 # The paper's code calls detect_licenses(deadline=100). ScanCode's ``deadline`` is an absolute
@@ -41,12 +43,15 @@ class Detection(NamedTuple):
     failure: str | None = None  # binary | undecodable | too_large | timeout | error
     detail: str = ""
     cached: bool = False
+    evidence: FileLicenses | None = None  # what ScanCode matched (None when detection failed)
 
 
 class LicenseCache:
-    """blob_id -> licenses, in memory and (when a path is given) in SQLite, safe across threads and processes."""
+    """blob_id -> (licenses, evidence), in memory and (when a path is given) in SQLite, safe across threads and
+    processes. The table ``detections`` holds both; an older cache's ``licenses`` table (no evidence) is
+    left alone, and its blobs are scanned again."""
 
-    _memory: dict[tuple[str, str], tuple[str, ...]] = {}  # shared by every instance in a process
+    _memory: dict[tuple[str, str], tuple[tuple[str, ...], FileLicenses]] = {}  # shared by every instance
     _lock = threading.Lock()
 
     def __init__(self, path: str | None, scancode_version: str):
@@ -57,30 +62,36 @@ class LicenseCache:
             self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS licenses (scancode TEXT, blob_id TEXT, licenses TEXT, "
+                "CREATE TABLE IF NOT EXISTS detections (scancode TEXT, blob_id TEXT, licenses TEXT, evidence TEXT, "
                 "PRIMARY KEY (scancode, blob_id))"
             )
             self._db.commit()
 
-    def get(self, blob_id: str) -> tuple[str, ...] | None:
+    def get(self, blob_id: str) -> tuple[tuple[str, ...], FileLicenses] | None:
         key = (self._version, blob_id)
         with self._lock:
             if key in self._memory:
                 return self._memory[key]
             if self._db is None:
                 return None
-            row = self._db.execute("SELECT licenses FROM licenses WHERE scancode = ? AND blob_id = ?", key).fetchone()
+            row = self._db.execute(
+                "SELECT licenses, evidence FROM detections WHERE scancode = ? AND blob_id = ?", key
+            ).fetchone()
             if row is None:
                 return None
-            self._memory[key] = found = tuple(json.loads(row[0]))
+            found = tuple(json.loads(row[0])), FileLicenses.from_json(json.loads(row[1]))
+            self._memory[key] = found
             return found
 
-    def put(self, blob_id: str, licenses: tuple[str, ...]) -> None:
+    def put(self, blob_id: str, licenses: tuple[str, ...], evidence: FileLicenses) -> None:
         key = (self._version, blob_id)
         with self._lock:
-            self._memory[key] = licenses
+            self._memory[key] = licenses, evidence
             if self._db is not None:
-                self._db.execute("INSERT OR REPLACE INTO licenses VALUES (?, ?, ?)", (*key, json.dumps(licenses)))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO detections VALUES (?, ?, ?, ?)",
+                    (*key, json.dumps(licenses), json.dumps(evidence.to_json())),
+                )
                 self._db.commit()
 
     def close(self) -> None:
@@ -104,7 +115,8 @@ class ScanCodeDetector:
     ):
         self.deadline, self.max_bytes = deadline, max_bytes
         self.scancode_version = version("scancode-toolkit")
-        self.cache = LicenseCache(cache_path, self.scancode_version)
+        # Keyed by what the evidence records too: a cache filled by an older recording is not read.
+        self.cache = LicenseCache(cache_path, f"{self.scancode_version}+evidence-{EVIDENCE_VERSION}")
         self._index = None
         self.calls = 0  # ScanCode runs (cache misses)
 
@@ -115,30 +127,35 @@ class ScanCodeDetector:
 
                 self._index, self._licensing, self._db = get_index(), get_licensing(), get_licenses_db()
 
-    def spdx_keys(self, text: str) -> tuple[str, ...]:
-        """ScanCode's licenses in ``text`` as sorted, distinct SPDX keys (may raise, may exceed the deadline)."""
+    def _spdx(self, key: str) -> str:
+        license_ = self._db.get(key)
+        return license_.spdx_license_key if license_ and license_.spdx_license_key else f"LicenseRef-scancode-{key}"
+
+    def scan(self, text: str) -> tuple[tuple[str, ...], FileLicenses]:
+        """ScanCode's licenses in ``text`` as sorted, distinct SPDX keys, and what it matched (may raise, may
+        exceed the deadline)."""
         from licensedcode.detection import detect_licenses
 
         self.load()
         keys = set()
         deadline = time.time() + self.deadline
-        for detection in detect_licenses(query_string=text, index=self._index, deadline=deadline):
+        detections = list(detect_licenses(query_string=text, index=self._index, deadline=deadline))
+        for detection in detections:
             if not detection.license_expression:
                 continue
             for symbol in self._licensing.license_symbols(detection.license_expression):
-                license_ = self._db.get(symbol.key)
-                keys.add(
-                    license_.spdx_license_key
-                    if license_ and license_.spdx_license_key
-                    else f"LicenseRef-scancode-{symbol.key}"
-                )
-        return tuple(sorted(keys))
+                keys.add(self._spdx(symbol.key))
+        return tuple(sorted(keys)), from_scancode(detections, text, self._index, self._spdx)
+
+    def spdx_keys(self, text: str) -> tuple[str, ...]:
+        """ScanCode's licenses in ``text`` as sorted, distinct SPDX keys."""
+        return self.scan(text)[0]
 
     def detect(self, blob_id: str, data: bytes) -> Detection:
         """The blob's licenses (cached by blob_id), or a failure with its reason; never raises."""
         cached = self.cache.get(blob_id)
         if cached is not None:
-            return Detection(cached, cached=True)
+            return Detection(cached[0], cached=True, evidence=cached[1])
         if len(data) > self.max_bytes:
             return Detection((), "too_large", f"length={len(data)} > {self.max_bytes}")
         decoded = decode_content(data)
@@ -147,11 +164,11 @@ class ScanCodeDetector:
         self.calls += 1
         started = time.perf_counter()
         try:
-            licenses = self.spdx_keys(decoded[0])
+            licenses, evidence = self.scan(decoded[0])
         except Exception as exc:  # ScanCode's own failure: reported, the run goes on
             return Detection((), "error", f"{type(exc).__name__}: {exc}"[:500])
         elapsed = time.perf_counter() - started
         if elapsed > self.deadline:  # ScanCode stops matching at the deadline: the result may be partial
             return Detection((), "timeout", f"{elapsed:.1f} s > deadline {self.deadline} s")
-        self.cache.put(blob_id, licenses)
-        return Detection(licenses)
+        self.cache.put(blob_id, licenses, evidence)
+        return Detection(licenses, evidence=evidence)

@@ -201,7 +201,7 @@ def _counts_table(columns: Sequence[str], rows: Iterable[tuple]) -> str:
 
 
 def extra_sections(report: dict) -> list[tuple[str, str, str]]:
-    """(id, title, body) of the optional sections: PII, notebooks, opt-outs, tokens."""
+    """(id, title, body) of the optional sections: PII, notebooks, opt-outs, license evidence, tokens."""
     sections = []
     pii = report.get("pii")
     if pii:
@@ -236,10 +236,32 @@ def extra_sections(report: dict) -> list[tuple[str, str, str]]:
             )
         )
         sections.append(("optouts", "Opt-outs", body))
+    evidence = report.get("license_evidence")
+    if evidence:
+        sections.append(("license-evidence", "License evidence", license_evidence_body(report)))
     tokens = report.get("tokens")
     if tokens:
         sections.append(("tokens", "Tokens", tokens_body(tokens)))
     return sections
+
+
+def license_evidence_body(report: dict) -> str:
+    """report.json's ``license_evidence`` (the license stage): the ScanCode matches behind the files dropped as
+    non_permissive, per license file, and the rule that decided (``license_classification``)."""
+    evidence = dict(report["license_evidence"])
+    entries = evidence.pop("(entries)", {})
+    rules = ", ".join(sorted((report.get("license_classification") or {}).get("rule", {}))) or "unknown"
+    rows = [
+        (where, match, n)
+        for where, matches in sorted(evidence.items())
+        for match, n in sorted(matches.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    shown, total = entries.get("shown", len(rows)), entries.get("all", len(rows))
+    return (
+        f"<p>Rule <code>{e(rules)}</code>: the license files and matches behind the files dropped as non_permissive "
+        f"({shown:,} of {total:,} entries, the most files first).</p>\n"
+        + _counts_table(["~repository and license file", "license and match", "#files dropped"], rows)
+    )
 
 
 def tokens_body(tokens: dict) -> str:

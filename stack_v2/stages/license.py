@@ -5,8 +5,14 @@
    ``setup``, results cached by blob_id in memory and on disk).
 3. Each candidate occurrence contributes its licenses to its directory (base path) in its root tree.
 4. Every occurrence gets the union of the licenses of the directories that contain it, and the
-   paper's ``license_type``; ``non_permissive`` occurrences are dropped with their licenses as the
-   detail, the rest go on with ``detected_licenses`` and ``license_type`` filled.
+   paper's ``license_type`` over the licenses the recipe's ``rule`` counts: ``paper``, every license
+   detected; ``precise`` (the default), the same less the licenses a file only mentions, inside another
+   license's full text or in a compatibility note (``stack_v2.licenses.precise``). ``non_permissive``
+   occurrences are dropped with their licenses and the evidence (license file, license, ScanCode rule,
+   kind, coverage, lines) as the detail, the rest go on with ``detected_licenses`` (every license
+   detected, under either rule) and ``license_type`` filled. report.json names the rule
+   (``license_classification``) and shows the evidence behind the most files dropped
+   (``license_evidence``, with the number of entries; ``stack_v2.stages.license_report``).
 
 Missing evidence fails closed. A candidate that was read but holds no license text to scan (binary,
 not decodable, larger than ``max_bytes``, by its length or its bytes) contributes no license, as in the
@@ -25,8 +31,10 @@ permissive repository survives through the permissive one.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import apache_beam as beam
+from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from stack_v2.archive.fetch_contents import FetchContents, record_item
@@ -34,6 +42,7 @@ from stack_v2.archive.location import ArchiveLocation
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.licenses.candidates import base_path, is_license_candidate
 from stack_v2.licenses.classify import (
+    NOASSERTION,
     NON_PERMISSIVE,
     decided_without_more,
     license_type,
@@ -48,15 +57,19 @@ from stack_v2.licenses.detect import (
     ScanCodeDetector,
     default_cache_path,
 )
-from stack_v2.params import Float, Int, Optional, Path, param
+from stack_v2.licenses.precise import PRECISE, RULES, counted, evidence_for
+from stack_v2.params import Float, Int, Optional, Path, Str, param
 from stack_v2.progress import Tracked
 from stack_v2.records import FileRecord
 from stack_v2.stages.base import Drop, Fail, routed
+from stack_v2.stages.license_report import CLASSIFICATION_STATS, EvidenceStats, card_section, mention_stats
 from stack_v2.stages.stage import Stage
 
 STAGE = "license"
 DEFAULT_CACHE = "default"
 DETECTION_STATS = "@license_detection"
+EVIDENCE = "evidence"  # the classify step's output of evidence entries
+MAX_DETAIL_EVIDENCE = 10  # (license file, license, match) entries in a dropped file's detail
 LICENSE_UNKNOWN = "license_unknown"
 # Detection failures where the file was read and holds no license text: it contributes no license. Any
 # other failure (fetch failures, ScanCode errors and timeouts, reasons added later) is unread evidence.
@@ -73,29 +86,79 @@ class LicenseConfig:
     permissive: str | None = param(None, Optional(Path()))  # a permissive.tsv; None: filters/licenses/permissive.tsv
     non_license: str | None = param(None, Optional(Path()))
     concurrency: int = param(16, Int(1))  # fetches in flight per worker
+    # precise: set aside licenses a file only mentions (stack_v2.licenses.precise); paper: count every one
+    rule: str = param(PRECISE, Str(RULES))
 
     def resolved(self) -> LicenseConfig:
         """``cache_path`` "default" made the user's cache file."""
         return replace(self, cache_path=default_cache_path() if self.cache_path == DEFAULT_CACHE else self.cache_path)
 
 
-def classify_record(
-    record: FileRecord, license_dirs, permissive: frozenset[str], non_license: frozenset[str]
-) -> FileRecord | Drop | Fail:
-    """The record with detected_licenses and license_type, a Drop naming its licenses, or a Fail naming
-    the license files that govern it but could not be read, unless the decision does not depend on them.
+class LicenseDir(NamedTuple):
+    """What one license file tells the files of its directory and below."""
 
-    ``license_dirs``: (base path, licenses, why unread or "") of the candidates in the record's root tree."""
-    dirs = list(license_dirs)
-    detected = propagate(record.path, [(base, licenses) for base, licenses, _ in dirs])
-    unread = propagate(record.path, [(base, (why,)) for base, _, why in dirs if why])  # the same "governs" rule
-    if unread and not decided_without_more(record.gha_license_id, detected, permissive, non_license):
-        return Fail(LICENSE_UNKNOWN, "; ".join(unread))
-    kind = license_type(record.gha_license_id, detected, permissive, non_license)
+    base: str  # its directory (base path)
+    licenses: tuple[str, ...]  # every license detected in it (the paper's)
+    why: str  # why it could not be read, or ""
+    counted: tuple[str, ...] | None = None  # the licenses the rule counts; None: every one detected
+    evidence: tuple[tuple[str, str], ...] = ()  # (license, its match described) for the counted non-permissive
+    path: str = ""  # the license file's path
+
+
+def _non_permissive_evidence(record: FileRecord, dirs: list[LicenseDir], counts, permissive, non_license):
+    """(license file, license, match) behind a non_permissive decision: the counted licenses that are
+    neither permissive nor amendments, from each license file that governs ``record``."""
+    wanted = set(counts) - permissive - non_license
+    found = {
+        (d.path, key, described)
+        for d in dirs
+        if record.path.startswith(d.base)
+        for key, described in d.evidence
+        if key in wanted
+    }
+    return sorted(found)  # the join gives the license files in no fixed order
+
+
+def decide(record: FileRecord, license_dirs, permissive: frozenset[str], non_license: frozenset[str], rule=None):
+    """(verdict, evidence): the record with detected_licenses and license_type, a Drop naming its licenses
+    (and, with a ``rule``, the evidence), or a Fail naming the license files that govern it but could not
+    be read, unless the decision does not depend on them; evidence as ``_non_permissive_evidence``."""
+    dirs = [LicenseDir(*d) for d in license_dirs]
+    detected = propagate(record.path, [(d.base, d.licenses) for d in dirs])
+    counts = propagate(record.path, [(d.base, d.licenses if d.counted is None else d.counted) for d in dirs])
+    unread = propagate(record.path, [(d.base, (d.why,)) for d in dirs if d.why])  # the same "governs" rule
+    if unread and not decided_without_more(record.gha_license_id, counts, permissive, non_license):
+        return Fail(LICENSE_UNKNOWN, "; ".join(unread)), []
+    kind = license_type(record.gha_license_id, counts, permissive, non_license)
     if kind == NON_PERMISSIVE:
         named = ",".join(detected) if detected else "none detected"
-        return Drop(NON_PERMISSIVE, f"licenses={named}; gha_license_id={record.gha_license_id}")
-    return record._replace(detected_licenses=detected, license_type=kind)
+        detail = f"licenses={named}; gha_license_id={record.gha_license_id}"
+        evidence = []
+        if rule is not None:
+            detail += f"; rule={rule}"
+            if record.gha_license_id in (None, NOASSERTION):  # else the GHArchive license decided alone
+                evidence = _non_permissive_evidence(record, dirs, counts, permissive, non_license)
+                if evidence:
+                    shown = " | ".join(f"{path}: {key} {what}" for path, key, what in evidence[:MAX_DETAIL_EVIDENCE])
+                    more = len(evidence) - MAX_DETAIL_EVIDENCE
+                    detail += f"; evidence={shown}" + (f" | (+{more} more)" if more > 0 else "")
+        return Drop(NON_PERMISSIVE, detail), evidence
+    return record._replace(detected_licenses=detected, license_type=kind), []
+
+
+def classify_record(
+    record: FileRecord, license_dirs, permissive: frozenset[str], non_license: frozenset[str], rule=None
+) -> FileRecord | Drop | Fail:
+    """``decide``'s verdict. ``license_dirs``: LicenseDir tuples (or their first three fields) of the
+    candidates in the record's root tree."""
+    return decide(record, license_dirs, permissive, non_license, rule)[0]
+
+
+def _classify(_root, dirs, record, permissive, non_license, rule):
+    verdict, evidence = decide(record, dirs, permissive, non_license, rule)
+    yield from routed(STAGE, record, verdict)
+    for path, key, what in evidence:
+        yield pvalue.TaggedOutput(EVIDENCE, ((f"{record.repo_name} {path}", f"{key} {what}"), 1))
 
 
 class _DetectFn(beam.DoFn):
@@ -138,22 +201,29 @@ def _unread(record: FileRecord, reason: str, detail: str) -> str:
     return f"license file {record.path} {blob}: {why}"
 
 
-def _license_dirs(joined):
-    """(blob, [detection], candidate) -> (root, (base path, licenses, why unread or "")) when the blob has
-    licenses or could not be read."""
+def _license_dirs(joined, rule: str, permissive: frozenset[str], non_license: frozenset[str]):
+    """(blob, [detection], candidate) -> (root, LicenseDir) when the blob has licenses or could not be read."""
     _blob, detections, record = joined
     detection = detections[0] if detections else Detection((), "no_detection", "no fetch or scan result")
     unread = (
         "" if detection.failure in (None, *NO_LICENSE_TEXT) else _unread(record, detection.failure, detection.detail)
     )
     if detection.licenses or unread:
-        yield record.directory_id, (base_path(record.path), detection.licenses, unread)
+        counts = counted(detection.licenses, detection.evidence, rule)
+        evidence = ()
+        if detection.evidence is not None:
+            evidence = evidence_for(detection.evidence, set(counts) - permissive - non_license)
+        yield (
+            record.directory_id,
+            LicenseDir(base_path(record.path), detection.licenses, unread, counts, evidence, record.path),
+        )
 
 
 def _blobless_dirs(record: FileRecord, max_bytes: int):
     """A candidate without a blob (not in the content table): unread, unless its length says too large."""
     if record.length_bytes is not None and record.length_bytes > max_bytes:
         return
+    # (a LicenseDir's first three fields: it names no license, so nothing else is needed)
     yield record.directory_id, (base_path(record.path), (), _unread(record, "missing", "not in the content table"))
 
 
@@ -189,44 +259,30 @@ class ClassifyLicenses(beam.PTransform):
         blobless = records | "BloblessCandidates" >> beam.Filter(
             lambda r: r.blob_id is None and is_license_candidate(r.path)
         )
+        rule, permissive, non_license = self._config.rule, self._permissive, self._non_license
         license_dirs = (
             (detections, by_blob)
             | "JoinDetections" >> JoinSmallToLarge()
-            | "LicenseDirs" >> beam.FlatMap(_license_dirs),
+            | "LicenseDirs" >> beam.FlatMap(_license_dirs, rule, permissive, non_license),
             blobless | "BloblessDirs" >> beam.FlatMap(_blobless_dirs, self._config.max_bytes),
         ) | "AllLicenseDirs" >> beam.Flatten()
-        permissive, non_license = self._permissive, self._non_license
         classified = (
             (license_dirs, records | "ByRoot" >> beam.Map(lambda r: (r.directory_id, r)))
             | "JoinLicenseDirs" >> JoinSmallToLarge()
             | "Classify"
             >> beam.FlatMapTuple(
-                Tracked(
-                    lambda _root, dirs, record: routed(
-                        STAGE, record, classify_record(record, dirs, permissive, non_license)
-                    )
-                )
-            ).with_outputs("dropped", main="kept")
+                Tracked(lambda root, dirs, record: _classify(root, dirs, record, permissive, non_license, rule))
+            ).with_outputs("dropped", EVIDENCE, main="kept")
         )
         stats = (
             detections | "DetectionStats" >> beam.Map(_detection_stat),
             candidates
             | "CandidateStats" >> beam.Map(lambda r: ((DETECTION_STATS, "candidates", "occurrences"), (1, 0))),
+            records.pipeline | "RuleStat" >> beam.Create([((CLASSIFICATION_STATS, "rule", rule), (1, 0))]),
+            detections | "MentionStats" >> beam.FlatMap(mention_stats, rule),
+            classified[EVIDENCE] | "EvidenceStats" >> EvidenceStats(),
         ) | "Stats" >> beam.Flatten()
         return {"kept": classified.kept, "dropped": classified.dropped, "stats": stats}
-
-
-def card_section(report: dict) -> list[str]:
-    """The card's section on the license files' detection outcomes."""
-    detection = report.get("license_detection")
-    if not detection:
-        return []
-    lines: list[str] = []
-    lines += ["", "## License detection", "", "| outcome | reason | license files (distinct blobs) |", "|---|---|---:|"]
-    for outcome, reasons in detection.items():
-        for reason, files in reasons.items():
-            lines.append(f"| {outcome} | {reason} | {files:,} |")
-    return lines
 
 
 PAPER_NOTES = [
@@ -241,6 +297,10 @@ PAPER_NOTES = [
     "paper's code kept them as no_license. Both are counted under `license_detection` in report.json.",
     "As in the paper, detected licenses are a set of symbols: a dual `Apache-2.0 OR GPL-2.0-or-later` notice "
     "counts as non_permissive.",
+    "The recipe's `rule` says which licenses of a license file count (see License classification): `paper`, "
+    "every detected license, as the paper; `precise` (the default), the same less licenses a file only mentions "
+    "(inside another license's full text, or in a compatibility note). `detected_licenses` lists every detected "
+    "license under either rule.",
 ]
 
 

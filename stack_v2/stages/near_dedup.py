@@ -1,4 +1,4 @@
-"""Near-dedup stage: MinHash LSH, connected components in Beam, one survivor per cluster.
+"""Near-dedup stage: MinHash LSH, connected components in Beam, survivors per cluster without chains.
 
 1. Signatures in batches (``minhash.signatures``); each document has one key per LSH band, scoped
    by language (or globally).
@@ -6,13 +6,28 @@
    band keys moved as lists per (batch, partition) (``neardedup.buckets``: each group read twice, holding
    one entry per distinct key, never a bucket), deduplicated; optionally verified by estimated Jaccard
    (both signatures joined to the edge) so LSH false positives do not merge clusters.
-3. Connected components by min-label propagation, unrolled ``max_rounds`` times: each round is one
-   GroupByKey of the labels offered with the edges, and one ParDo. One more round checks convergence and
-   fails the run, naming the parameter to raise, if any label still changes (never a silent partial
-   clustering).
-4. The survivor of each cluster by the paper's ranking: license type (permissive, then no_license),
-   stars, forks, latest revision, latest visit, then blob_id; the others go to dropped/ as
-   ``near_duplicate`` with the survivor's blob_id.
+3. Connected components (``neardedup.components``) by min-label propagation, unrolled ``max_rounds``
+   times: each round is one GroupByKey of the labels offered with the edges, and one ParDo. One more round
+   checks convergence and fails the run, naming the parameter to raise, if any label still changes (never
+   a silent partial clustering).
+4. Survivors, by the recipe's ``resolution``:
+   - ``components`` (the paper's): one survivor per component by the paper's ranking (license type:
+     permissive, then no_license; stars, forks, latest revision, latest visit, then blob_id); the others go
+     to dropped/ as ``near_duplicate`` with ``survivor=<blob_id>``. Components are transitive, so a removed
+     file may be far below the threshold from its survivor (a chain A ~ B ~ C removes A for C).
+   - ``greedy`` (the default): per component, a greedy pass in the same ranking (``neardedup.greedy``): the
+     best-ranked member survives and removes the members whose estimated Jaccard with it reaches the
+     threshold; repeat on the rest. Every removal is verified against its survivor, and its detail is
+     ``survivor=<blob_id>; jaccard=0.832``. What moves, never content: per signed file its blob_id (40
+     bytes), rank (a 6-field tuple, ~60 bytes) and signature (num_perm x 4 bytes: 1,000 at 250) cross one
+     join with the component labels (in place of the paper's join of ranks alone); per clustered file
+     (one with a verified edge) the same ~1.1 KB cross one more GroupByKey, keyed by (component, subgroup),
+     and one ParDo resolves each group (``neardedup.greedy``). A component of more than
+     ``max_component`` members is split into ceil(size / max_component) subgroups by a stable hash of the
+     blob_id, each resolved alone, so a worker holds about ``max_component`` signatures whatever the
+     dataset (the short-document trap, millions of files in one component, still finishes). A split costs
+     recall, never safety: near-duplicates in different subgroups may both be kept; no file is removed
+     without a survivor at the threshold. report.json's ``near_dedup`` section counts each.
 """
 
 from __future__ import annotations
@@ -25,15 +40,19 @@ from apache_beam.metrics import Metrics
 from stack_v2.documents import Document
 from stack_v2.joins import JoinSmallToLarge
 from stack_v2.neardedup.buckets import by_partition, partition_count, star_edges
+from stack_v2.neardedup.components import ConnectedComponents
+from stack_v2.neardedup.greedy import resolve, subgroup_of, subgroups
 from stack_v2.neardedup.minhash import MinHashConfig, band_keys, estimated_jaccard, signatures
-from stack_v2.params import Int, param
+from stack_v2.params import Int, Str, param
 from stack_v2.progress import Tracked
 from stack_v2.ranking import MISSING, latest_first, popularity
 from stack_v2.records import FileRecord
-from stack_v2.stages.base import Drop, routed
+from stack_v2.stages.base import STATS, Drop, routed
 from stack_v2.stages.stage import Stage
 
 STAGE = "near_dedup"
+SECTION = "@" + STAGE  # report.json's "near_dedup" section: the resolution and what it kept and removed
+GREEDY, COMPONENTS = "greedy", "components"
 _LICENSE_ORDER = {"permissive": 0, "no_license": 1}
 
 
@@ -51,18 +70,20 @@ def survivor_rank(r: FileRecord | Document) -> tuple:
     )
 
 
-def near_verdict(record: FileRecord, survivor: str | None) -> FileRecord | Drop:
+def near_verdict(record: FileRecord, survivor: str | None, jaccard: float | None = None) -> FileRecord | Drop:
     if survivor is None or survivor == record.blob_id:
         return record
-    return Drop("near_duplicate", f"survivor={survivor}")
+    if jaccard is None:  # the components resolution: no comparison with the survivor
+        return Drop("near_duplicate", f"survivor={survivor}")
+    return Drop("near_duplicate", f"survivor={survivor}; jaccard={jaccard:.3f}")
 
 
 class _Signatures(beam.DoFn):
     """Batches of records -> per document its signature ('sigs' output), and per batch the list of its
     (band key, blob_id) pairs ('bands' output): one element per batch, not per key (``neardedup.buckets``)."""
 
-    def __init__(self, config: MinHashConfig):
-        self._config = config
+    def __init__(self, config: MinHashConfig, ranked: bool = False):
+        self._config, self._ranked = config, ranked
 
     def setup(self):
         self._docs = Metrics.counter(STAGE, "signed")
@@ -79,6 +100,8 @@ class _Signatures(beam.DoFn):
             self._docs.inc()
             scope = record.language or "" if config.scope == "language" else ""
             yield beam.pvalue.TaggedOutput("sigs", (record.blob_id, sig.tobytes()))
+            if self._ranked:  # the greedy resolution's members: rank and signature, not content
+                yield beam.pvalue.TaggedOutput("ranked", (record.blob_id, (survivor_rank(record), sig.tobytes())))
             prefix = scope.encode() + b"\0"
             pairs += [(prefix + key, record.blob_id) for key in band_keys(sig, config)]
         if pairs:
@@ -106,89 +129,63 @@ def _verify(grouped, threshold: float):
         Metrics.counter(STAGE, "edges_rejected").inc()
 
 
-OWN, PROPOSED, NEIGHBOUR = 0, 1, 2  # what a node's grouped values are: its label, a label offered, an edge
+def _subgroup(element, split: dict):
+    """(component, member) -> ((component, subgroup), member): one subgroup unless the component is split."""
+    component, member = element
+    return (component, subgroup_of(member[0], split.get(component, 1))), member
 
 
-def _relabel(element, last: bool = False):
-    """One round at a node: its new label is the smallest offered (its own among them), offered on to
-    itself and its neighbours for the next round. Two passes over the group, never a list of it: a star's
-    centre has as many neighbours as its bucket had members. The last round yields (node, label) and,
-    tagged ``changed``, a 1 for a node whose label still moved."""
-    node, values = element
-    label = own = None
-    for kind, value in values:
-        if kind != NEIGHBOUR:
-            label = value if label is None or value < label else label
-            if kind == OWN:
-                own = value
-    if last:
-        yield node, label
-        if own != label:
-            yield beam.pvalue.TaggedOutput("changed", 1)
-        return
-    yield node, (OWN, label)
-    for kind, value in values:
-        if kind == NEIGHBOUR:
-            yield value, (PROPOSED, label)
+def _resolve(group, threshold: float):
+    """((component, subgroup), members) -> (blob, (survivor, jaccard)) per removed member (``greedy.resolve``),
+    and tagged ``stats`` the group's counts."""
+    (_component, sub), members = group
+    members = list(members)  # at most about max_component signatures (split above it)
+    verdicts = resolve(members, threshold)
+    removed = 0
+    for blob, survivor, jaccard in verdicts:
+        if survivor is not None:
+            removed += 1
+            yield blob, (survivor, jaccard)
+    counts = {"files_clustered": len(members), "survivors": len(members) - removed, "removed": removed}
+    for key, n in counts.items():
+        yield beam.pvalue.TaggedOutput(STATS, (key, n))
 
 
-def _fail_if_changed(count, rounds: int):
-    if count:
-        raise RuntimeError(
-            f"near_dedup: connected components did not converge in max_rounds={rounds} "
-            f"({count} labels still changing); raise near_dedup.max_rounds in the recipe"
-        )
-    return count
+def _split_entries(_component, groups: int):
+    yield "components_split", 1
+    yield "subgroups", groups
 
 
-class ConnectedComponents(beam.PTransform):
-    """Edges (u, v) -> (node, label) for every node with an edge, the label the smallest node of its
-    component; fails the run if labels still change after ``max_rounds`` rounds (never a partial clustering)."""
-
-    def __init__(self, max_rounds: int):
-        super().__init__()
-        self._max_rounds = max_rounds
-
-    def expand(self, edges):
-        # Connected components by min-label propagation; a round is one Flatten, one GroupByKey and one
-        # ParDo (the labels offered and the edges meet at each node), unrolled max_rounds + 1 times.
-        adjacency = edges | "BothWays" >> beam.FlatMapTuple(lambda u, v: [(u, (NEIGHBOUR, v)), (v, (NEIGHBOUR, u))])
-        offers = adjacency | "Init" >> beam.MapTuple(lambda u, edge: (u, (PROPOSED, min(u, edge[1]))))
-        for i in range(self._max_rounds + 1):
-            offers = (
-                (offers, adjacency)
-                | f"Round{i}" >> beam.Flatten()
-                | f"Group{i}" >> beam.GroupByKey()
-                | f"Relabel{i}" >> beam.FlatMap(_relabel)
-            )
-        # One more round checks convergence: any label still changing fails the run.
-        last = (
-            offers
-            | "GroupLast" >> beam.GroupByKey()
-            | "Labels" >> beam.FlatMap(_relabel, last=True).with_outputs("changed", main="labels")
-        )
-        labels = last.labels
-        _ = (
-            last.changed
-            | "CountChanged" >> beam.CombineGlobally(sum)
-            | "Converged" >> beam.Map(_fail_if_changed, self._max_rounds)
-        )
-        return labels
+def _section(key_n):
+    key, n = key_n
+    return (SECTION, key, ""), (n, 0)
 
 
 class NearDedup(beam.PTransform):
-    """FileRecord (with content) -> {'kept', 'dropped'}: one survivor per near-duplicate cluster."""
+    """FileRecord (with content) -> {'kept', 'dropped', 'stats'}: near-duplicate clusters resolved by
+    ``resolution`` (``greedy`` or the paper's ``components``, see the module docstring)."""
 
-    def __init__(self, config: MinHashConfig = MinHashConfig(), batch_size: int = 256):
+    def __init__(
+        self,
+        config: MinHashConfig = MinHashConfig(),
+        batch_size: int = 256,
+        resolution: str = GREEDY,
+        max_component: int = 10_000,
+    ):
         super().__init__()
+        if resolution not in (GREEDY, COMPONENTS):
+            raise ValueError(f"near_dedup: resolution must be {GREEDY} or {COMPONENTS}, got {resolution!r}")
         self._config, self._batch_size = config, batch_size
+        self._resolution, self._max_component = resolution, max_component
 
     def expand(self, records):
         config = self._config
+        greedy = self._resolution == GREEDY
+        outputs = ("sigs", "ranked") if greedy else ("sigs",)
         signed = (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=self._batch_size, max_batch_size=self._batch_size)
-            | "Sign" >> beam.ParDo(_Signatures(config)).with_outputs("sigs", main="bands")
+            | "Sign" >> beam.ParDo(_Signatures(config, ranked=greedy)).with_outputs(*outputs, main="bands")
         )
         bands = signed.bands
         # One GroupByKey of the band keys in lists per (batch, partition); the partition count follows the
@@ -218,6 +215,24 @@ class NearDedup(beam.PTransform):
                 | "Verify" >> beam.FlatMap(_verify, config.threshold)
             )
         labels = edges | "Components" >> ConnectedComponents(config.max_rounds)
+        if greedy:
+            verdicts, counts = self._greedy(labels, signed.ranked)
+        else:
+            verdicts, counts = self._components(labels, records)
+        setting = records.pipeline | "Resolution" >> beam.Create([((SECTION, "resolution", self._resolution), (1, 0))])
+        stats = counts | "SumCounts" >> beam.CombinePerKey(sum) | "Entries" >> beam.Map(_section)
+        out = (
+            (verdicts, records | "ByBlob" >> beam.Map(lambda r: (r.blob_id, r)))
+            | "JoinVerdict" >> JoinSmallToLarge()
+            | "Decide"
+            >> beam.FlatMapTuple(
+                Tracked(lambda _blob, surv, r: routed(STAGE, r, near_verdict(r, *(surv[0] if surv else (None,)))))
+            ).with_outputs("dropped", main="kept")
+        )
+        return {"kept": out.kept, "dropped": out.dropped, "stats": (stats, setting) | "Stats" >> beam.Flatten()}
+
+    def _components(self, labels, records):
+        """The paper's: (blob, (survivor,)) for every clustered file, and the counts."""
         # The survivors are chosen from the records' ranks alone (small rows), so the records, content and
         # all, cross one shuffle: the join with their verdict, keyed by blob (unique after exact dedup).
         ranks = records | "Rank" >> beam.Map(lambda r: (r.blob_id, (survivor_rank(r), r.blob_id)))
@@ -235,22 +250,53 @@ class NearDedup(beam.PTransform):
         verdicts = (
             (survivors, members)
             | "JoinSurvivor" >> JoinSmallToLarge()
-            | "SurvivorOf" >> beam.FlatMapTuple(lambda _cluster, surv, blob: [(blob, surv[0])] if surv else [])
+            | "SurvivorOf" >> beam.FlatMapTuple(lambda _cluster, surv, blob: [(blob, (surv[0],))] if surv else [])
         )
-        out = (
-            (verdicts, records | "ByBlob" >> beam.Map(lambda r: (r.blob_id, r)))
-            | "JoinVerdict" >> JoinSmallToLarge()
-            | "Decide"
-            >> beam.FlatMapTuple(
-                Tracked(lambda _blob, surv, r: routed(STAGE, r, near_verdict(r, surv[0] if surv else None)))
-            ).with_outputs("dropped", main="kept")
+        counts = (
+            (labels | "CountClustered" >> beam.Map(lambda _: ("files_clustered", 1))),
+            (survivors | "CountSurvivors" >> beam.Map(lambda _: ("survivors", 1))),
+            (verdicts | "CountRemoved" >> beam.FlatMapTuple(lambda blob, v: [("removed", 1)] if v[0] != blob else [])),
+        ) | "Counts" >> beam.Flatten()
+        return verdicts, counts
+
+    def _greedy(self, labels, ranked):
+        """Greedy per component (``neardedup.greedy``): (blob, (survivor, jaccard)) per removed file, and the
+        counts. One join gives each clustered file's (rank, signature) its component; one GroupByKey per
+        (component, subgroup) resolves it."""
+        limit = self._max_component
+        clustered = (
+            (labels, ranked)
+            | "JoinCluster" >> JoinSmallToLarge()
+            | "ByCluster"
+            >> beam.FlatMapTuple(lambda blob, cluster, rs: [(cluster[0], (blob, rs[0], rs[1]))] if cluster else [])
         )
-        return {"kept": out.kept, "dropped": out.dropped}
+        # Components above the limit, with their subgroup count: few (at most files / limit), a side input.
+        split = (
+            clustered
+            | "OnePerMember" >> beam.MapTuple(lambda cluster, _member: (cluster, 1))
+            | "ComponentSizes" >> beam.CombinePerKey(sum)
+            | "Oversized" >> beam.FlatMapTuple(lambda c, n: [(c, subgroups(n, limit))] if n > limit else [])
+        )
+        resolved = (
+            clustered
+            | "Subgroup" >> beam.Map(_subgroup, beam.pvalue.AsDict(split))
+            | "ByComponent" >> beam.GroupByKey()
+            | "Resolve" >> beam.FlatMap(_resolve, self._config.threshold).with_outputs(STATS, main="verdicts")
+        )
+        counts = (
+            resolved[STATS],
+            split | "SplitCounts" >> beam.FlatMapTuple(_split_entries),
+        ) | "Counts" >> beam.Flatten()
+        return resolved.verdicts, counts
 
 
 @dataclasses.dataclass(frozen=True)
 class NearDedupConfig(MinHashConfig):
     batch_size: int = param(256, Int(1))  # files signed together in one compiled pass
+    # greedy: every removal verified against a kept survivor; components: the paper's (chains remove files
+    # far below the threshold from their survivor). See the module docstring.
+    resolution: str = param(GREEDY, Str((GREEDY, COMPONENTS)))
+    max_component: int = param(10_000, Int(2))  # greedy: a larger component is split into subgroups this size
 
     def minhash(self) -> MinHashConfig:
         return MinHashConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(MinHashConfig)})
@@ -267,6 +313,9 @@ def _bands_fit(params: dict) -> str | None:
 
 
 PAPER_NOTES = [
+    "Near-dedup resolves each cluster greedily by default (`resolution: greedy`), so that every removed file has "
+    "a kept survivor at or above the threshold; the paper keeps one file per connected component "
+    "(`resolution: components`), which removes files far from their survivor along chains of near-duplicates.",
     "Near-dedup verifies each LSH candidate pair by estimated Jaccard (>= the recipe's threshold) before joining "
     "clusters, so LSH false positives are not removed (the paper's code does not verify; `verify: false` "
     "reproduces it).",
@@ -278,13 +327,52 @@ PAPER_NOTES = [
 ]
 
 
+def card_section(report: dict) -> list[str]:
+    """The card's section on near-dedup: which resolution ran and what it kept and removed."""
+    section = report.get(STAGE)
+    if not section:
+        return []
+    resolution = next(iter(section.get("resolution", {})), COMPONENTS)
+    count = {key: section.get(key, {}).get("all", 0) for key in ("files_clustered", "survivors", "removed")}
+    lines = ["", "## Near-deduplication", ""]
+    if resolution == GREEDY:
+        lines.append(
+            "Near-duplicate clusters (MinHash LSH, candidate pairs verified by estimated Jaccard, connected "
+            "components) were resolved greedily (`resolution: greedy`): in each cluster the best-ranked file by "
+            "the paper's priority survives and removes the files whose estimated Jaccard with it reaches the "
+            "threshold, and the rest are resolved the same way. Every removed file has a kept survivor at or "
+            "above the threshold, named in its `dropped/` detail with their estimated Jaccard."
+        )
+        split = section.get("components_split", {}).get("all", 0)
+        if split:
+            lines.append(
+                f"{split:,} clusters larger than `max_component` were split into "
+                f"{section.get('subgroups', {}).get('all', 0):,} subgroups resolved apart (near-duplicates in "
+                "different subgroups may both be kept)."
+            )
+    else:
+        lines.append(
+            "Near-duplicate clusters were resolved as in the paper (`resolution: components`): one survivor per "
+            "connected component. Components are transitive, so a removed file may be less similar to its "
+            "survivor than the threshold."
+        )
+    lines += [
+        "",
+        "| files in clusters | kept | removed |",
+        "|---:|---:|---:|",
+        f"| {count['files_clustered']:,} | {count['survivors']:,} | {count['removed']:,} |",
+    ]
+    return lines
+
+
 # shingles of the decoded content; per-language scope needs the language
 DEFINITION = Stage(
     STAGE,
-    lambda config, context: NearDedup(config.minhash(), config.batch_size),
+    lambda config, context: NearDedup(config.minhash(), config.batch_size, config.resolution, config.max_component),
     NearDedupConfig,
     rule=_bands_fit,
     requires=("fetch_decode",),
     after=("language",),
+    card=card_section,
     paper_notes=tuple(PAPER_NOTES),
 )
