@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import apache_beam as beam
@@ -13,9 +12,9 @@ import pygments
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
+from occurrences import occurrence
 
 from stack_v2.neardedup.minhash import MinHashConfig, estimated_jaccard, exact_jaccard, shingle_hashes, signatures
-from stack_v2.records import FileOccurrence
 from stack_v2.stages.near_dedup import ConnectedComponents, NearDedup, survivor_rank
 from stack_v2.stages.select_repos import record_from_occurrence
 
@@ -25,23 +24,7 @@ INSTALLED = Path(pygments.__file__).parent
 
 def record(repo: str, path: str, text: str, stars: int = 0, license_type: str = "no_license"):
     data = text.encode()
-    occ = FileOccurrence(
-        origin=f"https://github.com/{repo}",
-        repo_name=repo,
-        snapshot_id="1" * 40,
-        branch_name="refs/heads/main",
-        revision_id="2" * 40,
-        revision_date=0,
-        committer_date=0,
-        visit_date=0,
-        directory_id="3" * 40,
-        path=path,
-        blob_id=hashlib.sha1(data).hexdigest(),
-        content_id="4" * 40,
-        length=len(data),
-        perms=0o100644,
-        content_status="visible",
-    )
+    occ = occurrence(repo, path, data)
     return record_from_occurrence(occ, {"star_events_count": stars})._replace(
         content=text, language="Python", license_type=license_type
     )

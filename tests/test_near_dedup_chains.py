@@ -21,10 +21,10 @@ from pathlib import Path
 import apache_beam as beam
 import numpy as np
 import pytest
+from occurrences import occurrence
 
 from stack_v2.neardedup.greedy import resolve, subgroup_of, subgroups
 from stack_v2.neardedup.minhash import MinHashConfig, estimated_jaccard, exact_jaccard, signatures
-from stack_v2.records import FileOccurrence
 from stack_v2.stages.near_dedup import COMPONENTS, GREEDY, NearDedup, card_section, survivor_rank
 from stack_v2.stages.select_repos import record_from_occurrence
 
@@ -37,23 +37,7 @@ DETAIL = re.compile(r"^survivor=([0-9a-f]{40}); jaccard=([0-9.]+)$")
 
 def record(repo: str, path: str, text: str, stars: int = 0):
     data = text.encode()
-    occ = FileOccurrence(
-        origin=f"https://github.com/{repo}",
-        repo_name=repo,
-        snapshot_id="1" * 40,
-        branch_name="refs/heads/main",
-        revision_id="2" * 40,
-        revision_date=0,
-        committer_date=0,
-        visit_date=0,
-        directory_id="3" * 40,
-        path=path,
-        blob_id=hashlib.sha1(data).hexdigest(),
-        content_id="4" * 40,
-        length=len(data),
-        perms=0o100644,
-        content_status="visible",
-    )
+    occ = occurrence(repo, path, data)
     return record_from_occurrence(occ, {"star_events_count": stars})._replace(
         content=text, language="Python", license_type="permissive"
     )

@@ -16,12 +16,12 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
+from occurrences import occurrence
 
 from stack_v2.errors import StackV2Error
 from stack_v2.quality.languages import load_selection
 from stack_v2.quality.rules import default_rules, first_lines, make_filter, merged_length
 from stack_v2.quality.stats import text_stats
-from stack_v2.records import FileOccurrence
 from stack_v2.stages.base import ApplyCore, Drop
 from stack_v2.stages.language import classify
 from stack_v2.stages.select_repos import record_from_occurrence
@@ -34,23 +34,7 @@ RULES = default_rules()
 def record(path: str, text: str, language: str | None = None):
     """A decoded record as the build makes it: go-enry's language (unless given), statistics filled."""
     data = text.encode("utf-8")
-    occ = FileOccurrence(
-        origin="https://github.com/real/files",
-        repo_name="real/files",
-        snapshot_id="1" * 40,
-        branch_name="refs/heads/main",
-        revision_id="2" * 40,
-        revision_date=0,
-        committer_date=0,
-        visit_date=0,
-        directory_id="3" * 40,
-        path=path,
-        blob_id=hashlib.sha1(data).hexdigest(),
-        content_id="4" * 40,
-        length=len(data),
-        perms=0o100644,
-        content_status="visible",
-    )
+    occ = occurrence("real/files", path, data)
     rec = record_from_occurrence(occ, None)._replace(content=text, src_encoding="UTF-8", **text_stats(text)._asdict())
     rec = classify(rec)
     assert not isinstance(rec, Drop), path

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from chromium import INSTALL_HINT, find_chromium, open_page
 from gitrepos import EMAIL_SRC, JSON_SRC, git, init, make_library_repo
+from occurrences import occurrence
 from PIL import Image
 
 from stack_v2.archive.import_git import import_git
@@ -304,7 +305,6 @@ def test_hostile_recipe_name_and_report_texts_are_only_escaped():
 def test_licenses_plot_draws_a_license_as_dropped_only_for_the_drops_it_decided(tmp_path):
     """A GPL + MIT repository is dropped because of GPL, a repository whose GHArchive license is GPL-2.0 because
     of that license: MIT and Apache-2.0, found beside them, decided nothing and get no dropped count."""
-    import hashlib
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -312,7 +312,6 @@ def test_licenses_plot_draws_a_license_as_dropped_only_for_the_drops_it_decided(
     from stack_v2.io.rows import dropped_dict, manifest_row
     from stack_v2.io.schema import DROPPED_SCHEMA, MANIFEST_SCHEMA
     from stack_v2.licenses.classify import load_non_license, load_permissive
-    from stack_v2.records import FileOccurrence
     from stack_v2.report_html.plots import licenses_plot
     from stack_v2.stages.base import Drop, dropped_row
     from stack_v2.stages.license import classify_record
@@ -320,23 +319,7 @@ def test_licenses_plot_draws_a_license_as_dropped_only_for_the_drops_it_decided(
 
     def record(repo: str, gha_license_id: str | None):
         content = (JSON_SRC / "decoder.py").read_text()
-        occ = FileOccurrence(
-            origin=f"https://github.com/{repo}",
-            repo_name=repo,
-            snapshot_id="1" * 40,
-            branch_name="refs/heads/main",
-            revision_id="2" * 40,
-            revision_date=0,
-            committer_date=0,
-            visit_date=0,
-            directory_id="3" * 40,
-            path="json/decoder.py",
-            blob_id=hashlib.sha1(content.encode()).hexdigest(),
-            content_id="4" * 40,
-            length=len(content.encode()),
-            perms=0o100644,
-            content_status="visible",
-        )
+        occ = occurrence(repo, "json/decoder.py", content.encode())
         return record_from_occurrence(occ, {"gha_license_id": gha_license_id})
 
     permissive, non_license = load_permissive(), load_non_license()
