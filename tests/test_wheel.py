@@ -129,3 +129,14 @@ def test_demo_runs_from_the_installed_wheel_in_an_empty_directory(dists, tmp_pat
     assert report["accounting"] == "ok" and report["languages"]["Python"]["files"] > 200
     shards = sorted((dataset / "data").rglob("*.parquet"))
     assert shards and sum(pq.read_metadata(s).num_rows for s in shards) == report["totals"]["kept"]["files"]
+    # The training side from the wheel too: the demo dataset exported as training documents.
+    train = tmp_path / "train"
+    _run(
+        [str(venv / "bin" / "stack-v2"), "export", "--dataset", str(dataset), "--output", str(train)],
+        cwd=empty,
+        env=env,
+        timeout=600,
+    )
+    exported = json.loads((train / "report.json").read_text())
+    assert exported["files"] == report["totals"]["kept"]["files"] - exported["left_out"]["files"]
+    assert exported["documents"] >= len({r["repo_name"] for r in pq.read_table(str(dataset / "manifest")).to_pylist()})
