@@ -34,12 +34,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' BPE trainer
 from bench_build import TINY_PACKAGE, measure, prepare, recipe_prefix, table  # noqa: E402
 from bench_scaling import SIZES  # noqa: E402
+from tokenizer_files import train_bpe  # noqa: E402
 
-from stack_v2.training.format import Sentinels  # noqa: E402
-
-SPECIAL_TOKENS = list(Sentinels().all())  # StarCoder2's special tokens
 VOCAB = 32768
 TRAIN_BYTES = 32 * 1024 * 1024
 
@@ -63,7 +62,6 @@ def train_tokenizer(workdir: Path, dataset: Path) -> Path:
     if path.exists():
         return path
     import pyarrow.parquet as pq
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     texts, total = [], 0
     for shard in sorted((dataset / "current" / "data").rglob("*.parquet")):
@@ -74,19 +72,7 @@ def train_tokenizer(workdir: Path, dataset: Path) -> Path:
                 break
         if total > TRAIN_BYTES:
             break
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(path))
-    return path
+    return train_bpe(path, VOCAB, texts)  # byte-level, StarCoder2's special tokens
 
 
 def run_export(dataset: Path, out: Path, args: list[str], extra: list[str]) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email.charset
 import gettext
-import hashlib
 import random
 import re
 import sys
@@ -17,13 +16,13 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
+from occurrences import occurrence
 
 from stack_v2.doclang.detect import MAX_LINE_CHARS, MIN_LETTERS, detect_language, letter_count, model_line
 from stack_v2.doclang.html_text import visible_text
 from stack_v2.doclang.model import load_model
 from stack_v2.doclang.prose import DOC_LANGUAGES, prose
 from stack_v2.errors import StackV2Error
-from stack_v2.records import FileOccurrence
 from stack_v2.stages.base import Drop
 from stack_v2.stages.doc_language import STAGE, DocLanguage, make_doc_language
 from stack_v2.stages.select_repos import record_from_occurrence
@@ -92,23 +91,7 @@ def lid_model(tmp_path_factory) -> str:
 
 def doc(path: str, content: str, language: str | None = None):
     """A decoded record as the build has it after the language stage."""
-    occ = FileOccurrence(
-        origin="https://github.com/real/docs",
-        repo_name="real/docs",
-        snapshot_id="1" * 40,
-        branch_name="refs/heads/main",
-        revision_id="2" * 40,
-        revision_date=0,
-        committer_date=0,
-        visit_date=0,
-        directory_id="3" * 40,
-        path=path,
-        blob_id=hashlib.sha1(content.encode()).hexdigest(),
-        content_id="4" * 40,
-        length=len(content.encode()),
-        perms=0o100644,
-        content_status="visible",
-    )
+    occ = occurrence("real/docs", path, content.encode())
     return record_from_occurrence(occ, None)._replace(content=content, language=language)
 
 

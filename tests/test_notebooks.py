@@ -8,7 +8,6 @@ folder under ``-p no:cacheprovider``), or from the folder named by STACK_V2_GUES
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import importlib.util
 import inspect
@@ -22,6 +21,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
+from occurrences import occurrence
 
 from stack_v2.errors import StackV2Error
 from stack_v2.notebooks import languages
@@ -29,7 +29,6 @@ from stack_v2.notebooks.guess import GuesslangGuesser
 from stack_v2.notebooks.parse import NotebookError, read_notebook
 from stack_v2.notebooks.script import ScriptConfig, code_text, to_script
 from stack_v2.notebooks.structured import EMPTY_OUTPUT, output_text, render, triplets
-from stack_v2.records import FileOccurrence
 from stack_v2.stages.base import Drop, Fail
 from stack_v2.stages.notebooks import STAGE, ConvertNotebooks, NotebooksConfig, StructuredNotebook, convert
 from stack_v2.stages.select_repos import record_from_occurrence
@@ -100,23 +99,7 @@ def text_of(notebook) -> str:
 
 def record(path: str, content: str, language: str):
     """A decoded record as the build has it after the language stage."""
-    occ = FileOccurrence(
-        origin="https://github.com/real/notebooks",
-        repo_name="real/notebooks",
-        snapshot_id="1" * 40,
-        branch_name="refs/heads/main",
-        revision_id="2" * 40,
-        revision_date=0,
-        committer_date=0,
-        visit_date=0,
-        directory_id="3" * 40,
-        path=path,
-        blob_id=hashlib.sha1(content.encode()).hexdigest(),
-        content_id="4" * 40,
-        length=len(content.encode()),
-        perms=0o100644,
-        content_status="visible",
-    )
+    occ = occurrence("real/notebooks", path, content.encode())
     return record_from_occurrence(occ, None)._replace(content=content, language=language)
 
 

@@ -20,9 +20,9 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from occurrences import occurrence
 
 from stack_v2.pii import counts_json, find_pii, redact
-from stack_v2.records import FileOccurrence
 from stack_v2.stages.base import ApplyCore
 from stack_v2.stages.notebooks import ConvertNotebooks, NotebooksConfig, convert
 from stack_v2.stages.pii import STAGE, core_factory, make_redactor
@@ -103,24 +103,7 @@ def clean_notebook():
 
 def record(path: str, content: str):
     """A decoded notebook record as the build has it after the language stage."""
-    blob_id = hashlib.sha1(content.encode()).hexdigest()
-    occ = FileOccurrence(
-        origin="https://github.com/real/notebooks",
-        repo_name="real/notebooks",
-        snapshot_id="1" * 40,
-        branch_name="refs/heads/main",
-        revision_id="2" * 40,
-        revision_date=0,
-        committer_date=0,
-        visit_date=0,
-        directory_id="3" * 40,
-        path=path,
-        blob_id=blob_id,
-        content_id="4" * 40,
-        length=len(content.encode()),
-        perms=0o100644,
-        content_status="visible",
-    )
+    occ = occurrence("real/notebooks", path, content.encode())
     return record_from_occurrence(occ, None)._replace(content=content, language="Jupyter Notebook")
 
 

@@ -18,8 +18,9 @@ def training_files() -> list[str]:
     return sorted(str(p) for package in ("json", "http") for p in (root / package).glob("*.py"))
 
 
-def train_bpe(path: Path, vocab_size: int = 2000) -> Path:
-    """Train a byte-level BPE on ``training_files()`` and save it to ``path`` (tokenizer.json)."""
+def train_bpe(path: Path, vocab_size: int = 2000, texts=None) -> Path:
+    """Train a byte-level BPE on ``texts`` (an iterable of strings; by default ``training_files()``) and save it
+    to ``path`` (tokenizer.json)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -31,7 +32,10 @@ def train_bpe(path: Path, vocab_size: int = 2000) -> Path:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train(training_files(), trainer)
+    if texts is None:
+        tokenizer.train(training_files(), trainer)
+    else:
+        tokenizer.train_from_iterator(texts, trainer)
     os.makedirs(path.parent, exist_ok=True)
     tokenizer.save(str(path))
     return path
