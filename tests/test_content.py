@@ -127,12 +127,65 @@ def test_corrupt_objects(env, archive):
         "not gzip": archive.blobs[sha1],
         "empty object": b"",
         "bad CRC": good[:-8] + bytes(8),
+        "bad length trailer": good[:-4] + (len(archive.blobs[sha1]) + 1).to_bytes(4, "little"),
+        "garbage after the member": good + b"not another gzip member",
     }
     for label, raw in cases.items():
         env.put(sha1, raw)
         result = fetch_blob(env.store, sha1, sha1_git, length)
         assert (result.data, result.reason) == (None, "corrupt_gzip"), label
         assert sha1 in result.detail
+
+
+def test_objects_gzip_reads_in_more_than_one_member(env, archive):
+    """zlib reads one gzip member; what gzip also accepts after it (more members, zero padding) still reads."""
+    sha1, sha1_git, length = max(archive.rows, key=lambda r: r[2])
+    blob = archive.blobs[sha1]
+    cases = {
+        "two members": gzip.compress(blob[: length // 2]) + gzip.compress(blob[length // 2 :]),
+        "zero padding": gzip.compress(blob) + bytes(16),
+        "a file name in the header": _gzip_with_name(blob, b"original.py"),
+    }
+    for label, raw in cases.items():
+        env.put(sha1, raw)
+        assert fetch_blob(env.store, sha1, sha1_git, length) == FetchResult(sha1, blob, None, ""), label
+        # the limit holds across members too
+        assert fetch_blob(env.store, sha1, sha1_git, None, max_length=length).reason == "too_large", label
+
+
+def _gzip_with_name(data: bytes, name: bytes) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    with gzip.GzipFile(filename=name.decode(), mode="wb", fileobj=out, mtime=0) as f:
+        f.write(data)
+    return out.getvalue()
+
+
+def test_local_reads_stay_in_the_calling_thread(archive, tmp_path):
+    """A local store is read in the caller's thread (threads only contend for the GIL there); a store whose
+    reads wait on a network gets them overlapped by the pool."""
+    import threading
+
+    env = local_env(archive, tmp_path)
+    seen: list[str] = []
+
+    class Watched(type(env.store)):
+        def get_compressed(self, blob_id):
+            seen.append(threading.current_thread().name)
+            return super().get_compressed(blob_id)
+
+    local = Watched(str(tmp_path / "archive" / "content"))
+    assert [r.data for r in fetch_many(local, archive.rows, concurrency=8)] == [
+        archive.blobs[s] for s, _, _ in archive.rows
+    ]
+    assert set(seen) == {threading.current_thread().name}
+    seen.clear()
+    local.concurrent_reads = True
+    assert [r.data for r in fetch_many(local, archive.rows, concurrency=8)] == [
+        archive.blobs[s] for s, _, _ in archive.rows
+    ]
+    assert seen and all(name.startswith("fetch") for name in seen)
 
 
 def test_object_holding_another_blob(env, archive):

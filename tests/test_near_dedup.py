@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
 from pathlib import Path
 
 import apache_beam as beam
@@ -14,6 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 from occurrences import occurrence
 
+from stack_v2.neardedup.components import local_labels
 from stack_v2.neardedup.minhash import MinHashConfig, estimated_jaccard, exact_jaccard, shingle_hashes, signatures
 from stack_v2.stages.near_dedup import ConnectedComponents, NearDedup, survivor_rank
 from stack_v2.stages.select_repos import record_from_occurrence
@@ -176,3 +179,31 @@ def test_connected_components_fail_the_run_when_labels_still_change():
     with pytest.raises(Exception, match=r"did not converge in max_rounds=3 .*raise near_dedup.max_rounds"):
         with beam.Pipeline() as p:
             _ = p | beam.Create(EDGES) | ConnectedComponents(max_rounds=3)
+    # one edge over the local limit: the rounds run, and fail the same way
+    with pytest.raises(Exception, match=r"did not converge in max_rounds=3"):
+        with beam.Pipeline() as p:
+            _ = p | beam.Create(EDGES) | ConnectedComponents(max_rounds=3, local_max_edges=len(EDGES) - 1)
+
+
+def test_connected_components_on_one_worker_when_the_graph_is_small():
+    """At most local_max_edges edges: one union-find, no rounds (3 rounds would not converge on PATH)."""
+    with beam.Pipeline() as p:
+        labels = p | beam.Create(EDGES) | ConnectedComponents(max_rounds=3, local_max_edges=len(EDGES))
+        assert_that(labels, equal_to([(node, "blob00") for node in PATH] + [("yy", "yy"), ("zz", "yy")]))
+
+
+def test_union_find_labels_as_the_rounds_do():
+    """The two ways agree on a graph of chains, stars and cycles: each node gets its component's smallest node."""
+    rng = random.Random(7)
+    nodes = [hashlib.sha1(str(i).encode()).hexdigest() for i in range(300)]
+    edges = [(rng.choice(nodes), rng.choice(nodes)) for _ in range(220)] + [(nodes[5], nodes[5])]
+    expected = local_labels(edges)
+    components: dict[str, set] = {}
+    for node, label in expected.items():
+        components.setdefault(label, set()).add(node)
+    assert all(label == min(members) for label, members in components.items())
+    for u, v in edges:
+        assert expected[u] == expected[v]
+    with beam.Pipeline() as p:
+        labels = p | beam.Create(edges) | ConnectedComponents(max_rounds=40)
+        assert_that(labels, equal_to(sorted(expected.items())))

@@ -281,6 +281,7 @@ THE_STACK_V2 = {
         "batch_size": 256,
         "resolution": "greedy",
         "max_component": 10000,
+        "local_max_edges": 500000,
     },
     "select_languages": {"languages": None, "keep_set": None, "keep_languages": None},
     **yaml.safe_load(RULES_FILE.read_text()),

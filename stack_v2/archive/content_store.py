@@ -116,6 +116,8 @@ class RetryPolicy:
 class LocalContentStore(ContentStore):
     """A directory of ``<sha1>`` gzip files, as ``stack-v2 archive import-git`` writes them."""
 
+    concurrent_reads = False  # fetched in the calling thread (ContentStore.concurrent_reads)
+
     def __init__(self, root_dir: str):
         self.root_dir = os.path.abspath(root_dir)
         # A wrong path would otherwise fail every blob as "missing": say so once, up front.

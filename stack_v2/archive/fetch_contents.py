@@ -47,7 +47,9 @@ class _FetchContentsFn(beam.DoFn):
 
     def setup(self) -> None:
         self._store = open_content_store(self._location, retry=self._retry, max_pool_connections=self._concurrency)
-        self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="fetch")
+        self._executor = (
+            ThreadPoolExecutor(self._concurrency, thread_name_prefix="fetch") if self._store.concurrent_reads else None
+        )
 
     def start_bundle(self) -> None:
         self._buffer: list[tuple[FileOccurrence, object, object]] = []

@@ -6,10 +6,11 @@
    band keys moved as lists per (batch, partition) (``neardedup.buckets``: each group read twice, holding
    one entry per distinct key, never a bucket), deduplicated; optionally verified by estimated Jaccard
    (both signatures joined to the edge) so LSH false positives do not merge clusters.
-3. Connected components (``neardedup.components``) by min-label propagation, unrolled ``max_rounds``
-   times: each round is one GroupByKey of the labels offered with the edges, and one ParDo. One more round
-   checks convergence and fails the run, naming the parameter to raise, if any label still changes (never
-   a silent partial clustering).
+3. Connected components (``neardedup.components``): with at most ``local_max_edges`` verified edges, one
+   GroupByKey to a single worker's union-find; above it, min-label propagation unrolled ``max_rounds``
+   times, each round one GroupByKey of the labels offered with the edges and one ParDo, and one more round
+   that checks convergence and fails the run, naming the parameter to raise, if any label still changes
+   (never a silent partial clustering). Both label a node with its component's smallest blob_id.
 4. Survivors, by the recipe's ``resolution``:
    - ``components`` (the paper's): one survivor per component by the paper's ranking (license type:
      permissive, then no_license; stars, forks, latest revision, latest visit, then blob_id); the others go
@@ -171,12 +172,14 @@ class NearDedup(beam.PTransform):
         batch_size: int = 256,
         resolution: str = GREEDY,
         max_component: int = 10_000,
+        local_max_edges: int = 0,
     ):
         super().__init__()
         if resolution not in (GREEDY, COMPONENTS):
             raise ValueError(f"near_dedup: resolution must be {GREEDY} or {COMPONENTS}, got {resolution!r}")
         self._config, self._batch_size = config, batch_size
         self._resolution, self._max_component = resolution, max_component
+        self._local_max_edges = local_max_edges
 
     def expand(self, records):
         config = self._config
@@ -214,7 +217,7 @@ class NearDedup(beam.PTransform):
                 | "EdgeSigs" >> beam.GroupByKey()
                 | "Verify" >> beam.FlatMap(_verify, config.threshold)
             )
-        labels = edges | "Components" >> ConnectedComponents(config.max_rounds)
+        labels = edges | "Components" >> ConnectedComponents(config.max_rounds, self._local_max_edges)
         if greedy:
             verdicts, counts = self._greedy(labels, signed.ranked)
         else:
@@ -297,6 +300,9 @@ class NearDedupConfig(MinHashConfig):
     # far below the threshold from their survivor). See the module docstring.
     resolution: str = param(GREEDY, Str((GREEDY, COMPONENTS)))
     max_component: int = param(10_000, Int(2))  # greedy: a larger component is split into subgroups this size
+    # Connected components on one worker (union-find, one shuffle) when the verified edges are at most this
+    # many (about 400 bytes each in its memory), else max_rounds propagation rounds; 0: always the rounds.
+    local_max_edges: int = param(500_000, Int(0))
 
     def minhash(self) -> MinHashConfig:
         return MinHashConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(MinHashConfig)})
@@ -368,7 +374,9 @@ def card_section(report: dict) -> list[str]:
 # shingles of the decoded content; per-language scope needs the language
 DEFINITION = Stage(
     STAGE,
-    lambda config, context: NearDedup(config.minhash(), config.batch_size, config.resolution, config.max_component),
+    lambda config, context: NearDedup(
+        config.minhash(), config.batch_size, config.resolution, config.max_component, config.local_max_edges
+    ),
     NearDedupConfig,
     rule=_bands_fit,
     requires=("fetch_decode",),
