@@ -13,7 +13,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
 
-from stack_v2.archive.content import MAX_BLOB_LENGTH, MISSING, fetch_many
+from stack_v2.archive.content import MAX_BLOB_LENGTH, MISSING, FetchResult, fetch_many
 from stack_v2.archive.content_store import RetryPolicy, open_content_store
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.records import FileOccurrence
@@ -36,9 +36,11 @@ class _FetchContentsFn(beam.DoFn):
         batch_size: int,
         retry: RetryPolicy | None,
         fetch_item=None,
+        outcome=None,
     ):
         self._location = location
         self._fetch_item = fetch_item or _occurrence_item
+        self._outcome = outcome
         self._concurrency = concurrency
         self._max_length = max_length
         self._batch_size = batch_size
@@ -85,13 +87,15 @@ class _FetchContentsFn(beam.DoFn):
             if result.reason is None:
                 Metrics.counter(NS, FETCHED).inc()
                 self._bytes.inc(len(result.data))
-                yield WindowedValue((occ, result.data), ts, [w])
+                element = (occ, result.data) if self._outcome is None else self._outcome(occ, result)
+                yield WindowedValue(element, ts, [w])
             else:
                 yield self._failed(occ, result.reason, result.detail, ts, w)
 
-    @staticmethod
-    def _failed(occ: FileOccurrence, reason: str, detail: str, ts, w) -> TaggedOutput:
+    def _failed(self, occ: FileOccurrence, reason: str, detail: str, ts, w):
         Metrics.counter(NS, reason).inc()
+        if self._outcome is not None:
+            return WindowedValue(self._outcome(occ, FetchResult.failure(occ.blob_id, reason, detail)), ts, [w])
         return TaggedOutput(FAILED, WindowedValue((occ, reason, detail), ts, [w]))
 
 
@@ -109,6 +113,10 @@ class FetchContents(beam.PTransform):
 
     Reasons are FetchResult's, plus ``missing`` ("not in the content table") for occurrences without a
     blob_id. Metrics (namespace ``fetch``): one counter per reason, ``fetched`` and ``bytes``.
+
+    With ``outcome(element, FetchResult) -> output``, every element, fetched or failed, gives one output on
+    a single PCollection instead: a consumer that treats both alike needs no Flatten, which the portable
+    runners turn into a materialised step (every fetched byte encoded and decoded once more).
     """
 
     def __init__(
@@ -120,14 +128,18 @@ class FetchContents(beam.PTransform):
         batch_size: int = 64,
         retry: RetryPolicy | None = None,
         fetch_item=None,
+        outcome=None,
     ):
-        """``fetch_item(element) -> (blob_id, content_id, length)`` for elements other than FileOccurrence."""
+        """``fetch_item(element) -> (blob_id, content_id, length)`` for elements other than FileOccurrence;
+        ``outcome``: see the class."""
         super().__init__()
         if concurrency < 1 or batch_size < 1:
             raise ValueError(f"FetchContents: concurrency and batch_size must be >= 1, got {concurrency}, {batch_size}")
         if max_length is not None and max_length < 1:
             raise ValueError(f"FetchContents: max_length must be >= 1 or None, got {max_length}")
-        self._fn = _FetchContentsFn(location, concurrency, max_length, batch_size, retry, fetch_item)
+        self._fn = _FetchContentsFn(location, concurrency, max_length, batch_size, retry, fetch_item, outcome)
 
     def expand(self, occurrences):
+        if self._fn._outcome is not None:
+            return occurrences | "Fetch" >> beam.ParDo(self._fn)
         return occurrences | "Fetch" >> beam.ParDo(self._fn).with_outputs(FAILED, main=FETCHED)

@@ -16,7 +16,7 @@ import dataclasses
 
 import apache_beam as beam
 
-from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE
+from stack_v2.archive.content import MAX_BLOB_LENGTH, TOO_LARGE, FetchResult
 from stack_v2.archive.fetch_contents import FetchContents, record_item
 from stack_v2.archive.location import ArchiveLocation
 from stack_v2.decode import decode_content
@@ -44,13 +44,11 @@ def decode_verdict(record: FileRecord, data: bytes) -> FileRecord | Drop:
     return with_text(record, decode_content(data))
 
 
-def _decoded(element):
-    record, data = element
-    return record, decode_content(data)
-
-
-def _fetch_failure(element):
-    record, reason, detail = element
+def fetch_outcome(record: FileRecord, fetched: FetchResult) -> tuple[FileRecord, object]:
+    """(record, (text, encoding) or the Drop or Fail): what the fetcher gives for one record, decoded."""
+    if fetched.reason is None:
+        return record, decode_content(fetched.data)
+    reason, detail = fetched.reason, fetched.detail
     return record, Drop(reason, detail) if reason == TOO_LARGE else Fail(reason, detail)  # too large: a rule
 
 
@@ -84,13 +82,14 @@ class FetchDecode(beam.PTransform):
         if checkpoint is not None and checkpoint.parts:
             looked_up = records | "LookUp" >> LookUp(checkpoint)
             records, hits = looked_up["misses"], looked_up["hits"]
-        fetched = records | "Fetch" >> FetchContents(
-            self._location, self._config.concurrency, self._config.max_length, fetch_item=record_item
+        # One output for fetched and failed alike: no Flatten, so the fetched bytes go on decoded in place
+        outcomes = records | "Fetch" >> FetchContents(
+            self._location,
+            self._config.concurrency,
+            self._config.max_length,
+            fetch_item=record_item,
+            outcome=fetch_outcome,
         )
-        outcomes = (
-            fetched.fetched | "Decode" >> beam.Map(_decoded),
-            fetched.failed | "FetchFailed" >> beam.Map(_fetch_failure),
-        ) | "Outcomes" >> beam.Flatten()
         if checkpoint is not None:
             outcomes = outcomes | "Persist" >> Persist(checkpoint)
         if hits is not None:
