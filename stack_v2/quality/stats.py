@@ -45,14 +45,12 @@ def _fractions(text: str) -> tuple[float, float]:
 def _stats(alphanum: float, alpha: float, lengths) -> TextStats:
     if not len(lengths):
         return TextStats(alphanum, alpha, 0, 0.0, 0)
-    if isinstance(lengths, np.ndarray):
-        return TextStats(alphanum, alpha, len(lengths), int(lengths.sum()) / len(lengths), int(lengths.max()))
     return TextStats(alphanum, alpha, len(lengths), sum(lengths) / len(lengths), max(lengths))
 
 
 def _ascii_stats(data: bytes) -> TextStats:
     """``text_stats`` of ASCII text, from its bytes, in numpy: one histogram gives both fractions, and when
-    ``\n`` is the only line break (other breaks go to ``str.splitlines``) its positions give the line
+    ``\\n`` is the only line break (other breaks go to ``str.splitlines``) its positions give the line
     lengths, without making a string per line; text after the last break is a line only when there is some."""
     codes = np.frombuffer(data, dtype=np.uint8)
     size = len(codes)
@@ -61,10 +59,13 @@ def _ascii_stats(data: bytes) -> TextStats:
     if counts[_OTHER_BREAKS].any():
         return _stats(alphanum, alpha, list(map(len, data.decode("ascii").splitlines())))
     breaks = np.flatnonzero(codes == _LF)
-    lengths = np.diff(breaks, prepend=-1) - 1
-    if size - 1 - (breaks[-1] if breaks.size else -1):  # text after the last newline
-        lengths = np.append(lengths, size - 1 - (breaks[-1] if breaks.size else -1))
-    return _stats(alphanum, alpha, lengths)
+    tail = size - 1 - int(breaks[-1]) if breaks.size else size  # characters after the last newline
+    num_lines = breaks.size + (tail > 0)
+    longest = max(tail, int(breaks[0]) if breaks.size else 0)
+    if breaks.size > 1:
+        longest = max(longest, int((breaks[1:] - breaks[:-1]).max()) - 1)
+    # every character but the newlines is in a line
+    return TextStats(alphanum, alpha, num_lines, (size - breaks.size) / num_lines, longest)
 
 
 def text_stats(text: str) -> TextStats:
