@@ -17,7 +17,15 @@ from apache_beam.testing.util import assert_that, equal_to
 from occurrences import occurrence
 
 from stack_v2.neardedup.components import local_labels
-from stack_v2.neardedup.minhash import MinHashConfig, estimated_jaccard, exact_jaccard, shingle_hashes, signatures
+from stack_v2.neardedup.minhash import (
+    MinHashConfig,
+    band_hashes,
+    band_keys,
+    estimated_jaccard,
+    exact_jaccard,
+    shingle_hashes,
+    signatures,
+)
 from stack_v2.stages.near_dedup import ConnectedComponents, NearDedup, survivor_rank
 from stack_v2.stages.select_repos import record_from_occurrence
 
@@ -207,3 +215,18 @@ def test_union_find_labels_as_the_rounds_do():
     with beam.Pipeline() as p:
         labels = p | beam.Create(edges) | ConnectedComponents(max_rounds=40)
         assert_that(labels, equal_to(sorted(expected.items())))
+
+
+def test_band_keys_are_equal_exactly_when_a_band_is():
+    """Two real files' signatures: the bands they share give the same key, the others different ones."""
+    config = MinHashConfig()
+    texts = [Path(pygments.__file__).read_text(), Path(pygments.__file__).read_text().replace("import", "from", 3)]
+    sigs, _ = signatures(texts, config)
+    keys = [band_keys(row) for row in band_hashes(sigs, config)]
+    assert [len(k) for k in keys] == [config.bands, config.bands]
+    assert all(key[0] == band for file_keys in keys for band, key in enumerate(file_keys))  # the band's index
+    rows = config.rows
+    for band in range(config.bands):
+        same = np.array_equal(sigs[0, band * rows : (band + 1) * rows], sigs[1, band * rows : (band + 1) * rows])
+        assert (keys[0][band] == keys[1][band]) == same
+    assert len({key for k in keys for key in k}) == len(set(map(tuple, keys[0]))) + sum(a != b for a, b in zip(*keys))

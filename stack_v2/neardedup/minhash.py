@@ -19,7 +19,6 @@ with no token at all get no signature and are never near-duplicates.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numba
@@ -136,13 +135,30 @@ def signatures(texts: list[str], config: MinHashConfig) -> tuple[np.ndarray, np.
     return np.asarray(matrix.to_rows(), dtype=np.uint32).reshape(len(texts), config.num_perm), counts > 0
 
 
-def band_keys(signature: np.ndarray, config: MinHashConfig) -> list[bytes]:
-    """One key per band: the band's index and an 8-byte hash of its rows."""
-    return [
-        bytes([band])
-        + hashlib.blake2b(signature[band * config.rows : (band + 1) * config.rows].tobytes(), digest_size=8).digest()
-        for band in range(config.bands)
-    ]
+def band_hashes(signatures: np.ndarray, config: MinHashConfig) -> np.ndarray:
+    """(documents, bands) uint64: a 64-bit hash of each band's ``rows`` signature values, for a whole batch at
+    once (FNV-style over the values, then splitmix64's finaliser). Equal bands hash equally; unequal ones
+    collide with probability 2^-64, and a collision only proposes a candidate pair that verification
+    rejects."""
+    n = len(signatures)
+    rows = signatures[:, : config.bands * config.rows].reshape(n, config.bands, config.rows).astype(np.uint64)
+    h = np.full((n, config.bands), _FNV_OFFSET, dtype=np.uint64)
+    for r in range(config.rows):
+        h = (h ^ rows[:, :, r]) * _FNV_PRIME
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+_BAND_PREFIX = [bytes([band]) for band in range(256)]
+
+
+def band_keys(hashes: np.ndarray) -> list[bytes]:
+    """One key per band of a document, from its row of ``band_hashes``: the band's index and the 8 bytes."""
+    raw = hashes.tobytes()
+    return [_BAND_PREFIX[band] + raw[8 * band : 8 * band + 8] for band in range(len(hashes))]
 
 
 def estimated_jaccard(a: bytes | np.ndarray, b: bytes | np.ndarray) -> float:

@@ -43,7 +43,7 @@ from stack_v2.joins import JoinSmallToLarge
 from stack_v2.neardedup.buckets import by_partition, partition_count, star_edges
 from stack_v2.neardedup.components import ConnectedComponents
 from stack_v2.neardedup.greedy import resolve, subgroup_of, subgroups
-from stack_v2.neardedup.minhash import MinHashConfig, band_keys, estimated_jaccard, signatures
+from stack_v2.neardedup.minhash import MinHashConfig, band_hashes, band_keys, estimated_jaccard, signatures
 from stack_v2.params import Int, Str, param
 from stack_v2.progress import Tracked
 from stack_v2.ranking import MISSING, latest_first, popularity
@@ -93,8 +93,9 @@ class _Signatures(beam.DoFn):
     def process(self, batch: list[FileRecord]):
         config = self._config
         sigs, has_tokens = signatures([r.content or "" for r in batch], config)
+        hashes = band_hashes(sigs, config)
         pairs = []
-        for record, sig, ok in zip(batch, sigs, has_tokens):
+        for record, sig, bands, ok in zip(batch, sigs, hashes, has_tokens):
             if not ok:
                 self._no_tokens.inc()
                 continue
@@ -104,7 +105,7 @@ class _Signatures(beam.DoFn):
             if self._ranked:  # the greedy resolution's members: rank and signature, not content
                 yield beam.pvalue.TaggedOutput("ranked", (record.blob_id, (survivor_rank(record), sig.tobytes())))
             prefix = scope.encode() + b"\0"
-            pairs += [(prefix + key, record.blob_id) for key in band_keys(sig, config)]
+            pairs += [(prefix + key, record.blob_id) for key in band_keys(bands)]
         if pairs:
             yield pairs
 
