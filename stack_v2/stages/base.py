@@ -109,24 +109,21 @@ class _CoresFn(beam.DoFn):
         self._cores = [(stage, make_core(), stats) for stage, make_core, stats in self._steps]
 
     def start_bundle(self):
-        self._entries = BundleSums()  # report.json's (stage, outcome, reason) -> [files, bytes]
-        self._counts = BundleSums()  # Beam counters: (stage, counter name) -> [files, bytes]
+        self._entries = BundleSums()  # report.json's (stage, outcome, reason) -> [files, bytes]: stats, drops
+        self._counts = BundleSums()  # Beam counters: (stage, counter name) -> [files, bytes]: drops
+        # Per stage, [files, bytes] that entered it and that it kept (sizes as the record entered it): the
+        # input and kept entries and counters are these sums, made once per bundle at finish_bundle.
+        self._in = [[0, 0] for _ in self._cores]
+        self._kept = [[0, 0] for _ in self._cores]
         self._micros = defaultdict(float)
 
     def process(self, record: FileRecord):
-        entries, counts = self._entries, self._counts
-        size = record.length_bytes or 0
-        for stage, outcome in self._counted_as:
-            entries.add((stage, outcome, ""), size)
-            if outcome == INPUT:
-                counts.add((stage, INPUT), size)
-        previous = None
-        for stage, core, stats in self._cores:
+        entries, counts, entered, kept = self._entries, self._counts, self._in, self._kept
+        for index, (stage, core, stats) in enumerate(self._cores):
             size = record.length_bytes or 0
-            if previous is not None:  # the previous stage's kept output is this one's input
-                entries.add((previous, KEPT, ""), size)
-                entries.add((stage, INPUT, ""), size)
-                counts.add((stage, INPUT), size)
+            tally = entered[index]
+            tally[0] += 1
+            tally[1] += size
             started = time.perf_counter()
             try:
                 verdict = core(record)
@@ -140,20 +137,39 @@ class _CoresFn(beam.DoFn):
                 progress.count(stage, outcome, size)
                 yield pvalue.TaggedOutput(DROPPED, dropped_row(record, stage, verdict))
                 return
-            counts.add((stage, KEPT), size)
+            tally = kept[index]
+            tally[0] += 1
+            tally[1] += size
             progress.count(stage, KEPT, size)
-            record, previous = verdict, stage
+            record = verdict
             if stats is not None:
                 for key, (files, nbytes) in stats(record):
                     entries.add(key, nbytes, files)
         yield record
 
     def finish_bundle(self):
-        for (stage, name), (files, nbytes) in self._counts.items():
+        entries, counts = self._entries, self._counts
+        stages = [stage for stage, _core, _stats in self._cores]
+        first = self._in[0]
+        if first[0]:
+            for stage, outcome in self._counted_as:  # what every record also counts as on entering
+                entries.add((stage, outcome, ""), first[1], first[0])
+                if outcome == INPUT:
+                    counts.add((stage, INPUT), first[1], first[0])
+        for index, stage in enumerate(stages):
+            files, nbytes = self._kept[index]
+            if files:
+                counts.add((stage, KEPT), nbytes, files)
+            files, nbytes = self._in[index]
+            if index and files:  # an inner stage's input is its predecessor's kept output
+                entries.add((stages[index - 1], KEPT, ""), nbytes, files)
+                entries.add((stage, INPUT, ""), nbytes, files)
+                counts.add((stage, INPUT), nbytes, files)
+        for (stage, name), (files, nbytes) in counts.items():
             add_counts(stage, name, files, nbytes)
         for stage, seconds in self._micros.items():
             add_counts("stage_time_us", stage, int(seconds * 1e6), 0)
-        for key, (files, nbytes) in self._entries.items():
+        for key, (files, nbytes) in entries.items():
             yield pvalue.TaggedOutput(STATS, GlobalWindows.windowed_value((key, (files, nbytes))))
 
 
