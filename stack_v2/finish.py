@@ -20,9 +20,8 @@ from stack_v2.io.document_card import SourceCard, write_document_card
 from stack_v2.io.layout import AUDIT_LOG, OUTPUTS
 from stack_v2.io.parquet import write_parquet_atomic
 from stack_v2.io.schema import DROPPED_SCHEMA, MANIFEST_SCHEMA
-from stack_v2.optout.requests import parse_request
+from stack_v2.optout.requests import audit_entry, parse_request
 from stack_v2.recipe import Recipe, parse_recipe
-from stack_v2.regenerate import audit_entry
 from stack_v2.report_html import write_report_or_warn
 from stack_v2.runs import RUN_INFO, SHARD, RunFailed, RunNotFinished, abandon, run_dir_of
 from stack_v2.stages import optout, registry

@@ -40,7 +40,7 @@ from stack_v2.io.report import accounting_violations
 from stack_v2.io.rows import dropped_key
 from stack_v2.io.schema import DROPPED_SCHEMA
 from stack_v2.optout.match import OptOutMatcher
-from stack_v2.optout.requests import OptOutRequest
+from stack_v2.optout.requests import OptOutRequest, audit_entry
 from stack_v2.report_html import write_report_or_warn
 from stack_v2.runners import pipeline_options
 from stack_v2.stages import registry
@@ -206,22 +206,6 @@ def _construct(p, dataset: str, run_dir: str, requests: list[OptOutRequest], gro
     )
     if group_by_repo:
         rewritten[_RewriteShard.KEPT_ROWS] | "Grouped" >> WriteRepoManifest(run_dir)
-
-
-def audit_entry(
-    request: OptOutRequest, files: int, nbytes: int, repositories: list[str], applied_at: str, dataset: str
-) -> dict:
-    """One line of optout-audit.jsonl: the request as written, what it removed, when, where."""
-    return {
-        "request": request.to_audit_dict(),
-        "source": request.source,
-        "line": request.line,
-        "files_removed": files,
-        "bytes_removed": nbytes,
-        "repositories_removed": repositories,
-        "applied_at": applied_at,
-        "dataset": dataset,
-    }
 
 
 def _audit_lines(dataset: str) -> list[dict]:

@@ -242,3 +242,19 @@ def load_requests(path: str | os.PathLike) -> list[OptOutRequest]:
         except UnicodeDecodeError as exc:
             raise OptOutFormatError([f"{source} line {number}: not UTF-8 (byte {exc.start + 1})"]) from None
     return parse_lines(lines, source=source)
+
+
+def audit_entry(
+    request: OptOutRequest, files: int, nbytes: int, repositories: list[str], applied_at: str, dataset: str
+) -> dict:
+    """One line of optout-audit.jsonl: the request as written, what it removed, when, where."""
+    return {
+        "request": request.to_audit_dict(),
+        "source": request.source,
+        "line": request.line,
+        "files_removed": files,
+        "bytes_removed": nbytes,
+        "repositories_removed": repositories,
+        "applied_at": applied_at,
+        "dataset": dataset,
+    }
