@@ -301,7 +301,8 @@ def main() -> int:
 
     workdir = Path(args.workdir).resolve()
     archive, repos, source_bytes = prepare(workdir, args.size, SIZES[args.size])
-    tiny_archive, _, _ = prepare(workdir, "tiny", (TINY_PACKAGE,))
+    # not "tiny": bench_scaling's (and bench_worker_memory's) "tiny" size is a 23 MB archive in the same workdir
+    tiny_archive, _, _ = prepare(workdir, "fixed-cost", (TINY_PACKAGE,))
     results: dict = {
         "size": args.size,
         "packages": list(SIZES[args.size]),
@@ -313,7 +314,10 @@ def main() -> int:
     results["floors"] = floors(archive, repos)
     full = len(recipe_prefix().stages)
     tiny_runs = sorted(
-        (measure(tiny_archive, workdir / "dataset-tiny", full, args.beam_args) for _ in range(max(1, args.tiny_runs))),
+        (
+            measure(tiny_archive, workdir / "dataset-fixed-cost", full, args.beam_args)
+            for _ in range(max(1, args.tiny_runs))
+        ),
         key=lambda r: r["cpu_s"],
     )
     results["tiny_build"] = {**tiny_runs[len(tiny_runs) // 2], "cpu_s_runs": [r["cpu_s"] for r in tiny_runs]}

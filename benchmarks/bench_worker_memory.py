@@ -12,6 +12,7 @@ process's peak RSS; CPU-s of every process of the set-up):
     same, 8 MB partitions                                               1320, 979 / 265 s
     same, 32 MB output shards   574, 505 / 31 s     691, 690 / 51 s     1366, 1248 / 177 s
     32 MB, every element sized                                          1370, 1031 / 479 s
+    32 MB, this fetch and CC    556, 452 / 32 s     780, 599 / 48 s     1403, 1084 / 158 s
 
 Before, partitions were the cluster's threads (two), so every partition grew with the input and a 408 MB
 build was killed. Now a shuffle's partitions follow its input's size (``--dask_partition_mb``, 32 by
