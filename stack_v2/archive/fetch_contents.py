@@ -138,8 +138,9 @@ class FetchContents(beam.PTransform):
         if max_length is not None and max_length < 1:
             raise ValueError(f"FetchContents: max_length must be >= 1 or None, got {max_length}")
         self._fn = _FetchContentsFn(location, concurrency, max_length, batch_size, retry, fetch_item, outcome)
+        self._one_output = outcome is not None
 
     def expand(self, occurrences):
-        if self._fn._outcome is not None:
+        if self._one_output:
             return occurrences | "Fetch" >> beam.ParDo(self._fn)
         return occurrences | "Fetch" >> beam.ParDo(self._fn).with_outputs(FAILED, main=FETCHED)

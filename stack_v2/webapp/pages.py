@@ -91,8 +91,7 @@ def _included(result: LookupResult, repo: RepoHit, hit: DatasetHit) -> str:
     more = ""
     if result.page * result.per_page < hit.included_count:
         more = _next(result, repo, page=result.page + 1, dropped_page=result.dropped_page, what="included")
-    head = "<thead><tr><th>path</th><th>language</th><th>license type</th><th>SWHID</th></tr></thead>" if rows else ""
-    return f'<table class="included">{head}<tbody>{rows}</tbody></table>{_none(rows, hit.included_count)}{more}'
+    return _table("included", ("path", "language", "license type", "SWHID"), rows, hit.included_count, more)
 
 
 def _dropped(result: LookupResult, repo: RepoHit, hit: DatasetHit) -> str:
@@ -106,18 +105,16 @@ def _dropped(result: LookupResult, repo: RepoHit, hit: DatasetHit) -> str:
     more = ""
     if result.dropped_page * result.per_page < hit.dropped_count:
         more = _next(result, repo, page=result.page, dropped_page=result.dropped_page + 1, what="dropped")
-    head = (
-        "<thead><tr><th>path</th><th>stage</th><th>outcome</th><th>reason</th><th>detail</th></tr></thead>"
-        if rows
-        else ""
-    )
-    return f'<table class="dropped">{head}<tbody>{rows}</tbody></table>{_none(rows, hit.dropped_count)}{more}'
+    return _table("dropped", ("path", "stage", "outcome", "reason", "detail"), rows, hit.dropped_count, more)
 
 
-def _none(rows: str, count: int) -> str:
+def _table(name: str, columns: tuple[str, ...], rows: str, count: int, more: str) -> str:
+    """A table of file rows with its header (none when empty), then a hint when empty and the next-page link."""
     if rows:
-        return ""
-    return '<p class="hint">None.</p>' if count == 0 else '<p class="hint">No more rows: this page is past the end.</p>'
+        head = "<thead><tr>" + "".join(f"<th>{column}</th>" for column in columns) + "</tr></thead>"
+        return f'<table class="{name}">{head}<tbody>{rows}</tbody></table>{more}'
+    hint = "None." if count == 0 else "No more rows: this page is past the end."
+    return f'<table class="{name}"><tbody></tbody></table><p class="hint">{hint}</p>{more}'
 
 
 def _next(result: LookupResult, repo: RepoHit, *, page: int, dropped_page: int, what: str) -> str:
