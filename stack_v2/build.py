@@ -97,11 +97,15 @@ def construct(p: beam.Pipeline, req: BuildRequest, run_dir: str) -> list[str]:
     if has_content:
         (
             records
-            | "DataRows"
-            >> beam.Map(lambda r: (language_dir(r.language or "unknown"), data_row(r), len(r.content or "")))
+            | "DataRows" >> beam.Map(lambda r: (language_dir(r.language or "unknown"), r, len(r.content or "")))
             | "WriteData"
             >> WriteShardedParquet(
-                os.path.join(run_dir, "data"), "train", DATA_SCHEMA, file_key, target_bytes=out["target_shard_bytes"]
+                os.path.join(run_dir, "data"),
+                "train",
+                DATA_SCHEMA,
+                file_key,
+                target_bytes=out["target_shard_bytes"],
+                to_row=data_row,  # records move to the writers, content compressed (stack_v2/packed_text.py)
             )
         )
     (

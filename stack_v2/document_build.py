@@ -14,6 +14,7 @@ build's (``build.start_build`` submits it, ``finish.finish_build`` checks and pu
 
 from __future__ import annotations
 
+import functools
 import os
 
 import apache_beam as beam
@@ -55,18 +56,32 @@ def construct_documents(p: beam.Pipeline, source: DocumentSource, req, run_dir: 
     )
     names = [name for name, _, _ in source.meta_fields]
     output = recipe.output
-    for table, content, shard, target in (
-        ("data", True, "train", {"target_bytes": output["target_shard_bytes"]}),
-        ("manifest", False, "part", {"target_rows": output["manifest_rows_per_shard"]}),
-    ):
-        schema = document_schema(source.meta_fields, content=content)
-        (
-            documents
-            | f"{table.title()}Rows"
-            >> beam.Map(lambda d, c=content: ("", document_row(d, names, content=c), len(d.content) if c else 1))
-            | f"Write{table.title()}"
-            >> WriteShardedParquet(os.path.join(run_dir, table), shard, schema, document_key, **target)
+    # Documents move to the data writers as they are, content compressed (stack_v2/packed_text.py).
+    (
+        documents
+        | "DataRows" >> beam.Map(lambda d: ("", d, len(d.content)))
+        | "WriteData"
+        >> WriteShardedParquet(
+            os.path.join(run_dir, "data"),
+            "train",
+            document_schema(source.meta_fields, content=True),
+            document_key,
+            target_bytes=output["target_shard_bytes"],
+            to_row=functools.partial(document_row, meta_names=names, content=True),
         )
+    )
+    (
+        documents
+        | "ManifestRows" >> beam.Map(lambda d: ("", document_row(d, names, content=False), 1))
+        | "WriteManifest"
+        >> WriteShardedParquet(
+            os.path.join(run_dir, "manifest"),
+            "part",
+            document_schema(source.meta_fields, content=False),
+            document_key,
+            target_rows=output["manifest_rows_per_shard"],
+        )
+    )
     (
         all_dropped
         | "DroppedRows" >> beam.Map(lambda r: ("", dropped_dict(r), 1))

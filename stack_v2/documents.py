@@ -15,6 +15,8 @@ from typing import NamedTuple, Optional
 
 import apache_beam as beam
 
+from stack_v2.packed_text import reduce_packed
+
 
 class Document(NamedTuple):
     blob_id: str  # sha1 of the document as the source made it (before redaction): its id in dropped/
@@ -28,7 +30,11 @@ class Document(NamedTuple):
     pii_redactions: Optional[str]  # set by the pii stage (JSON counts per type), None when nothing
     meta: str  # JSON object of the source's own fields
 
+    def __reduce__(self):  # content pickles compressed: stack_v2/packed_text.py
+        return reduce_packed(self, _CONTENT)
 
+
+_CONTENT = Document._fields.index("content")
 beam.coders.registry.register_coder(Document, beam.coders.RowCoder)
 
 

@@ -12,6 +12,8 @@ from typing import NamedTuple, Optional
 
 import apache_beam as beam
 
+from stack_v2.packed_text import reduce_packed
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -147,7 +149,11 @@ class FileRecord(NamedTuple):
     content_status: str
     content: Optional[str]
 
+    def __reduce__(self):  # content pickles compressed: stack_v2/packed_text.py
+        return reduce_packed(self, _CONTENT)
 
+
+_CONTENT = FileRecord._fields.index("content")
 beam.coders.registry.register_coder(FileRecord, beam.coders.RowCoder)
 
 

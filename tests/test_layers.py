@@ -2,7 +2,7 @@
 
 From the ground up:
 0. the vocabulary every floor shares (records, verdicts, counters, params, storage, SWHIDs, ...) and
-   the Beam tuning every pipeline gets (beam_tuning);
+   the tuning every pipeline gets (beam_tuning, the collector's thresholds, records' compressed pickles);
 1. the pure cores and the readers of the archive (archive, licenses, quality, pii, notebooks, ...);
 2. what a build writes (io) and the repository-metadata table it reads;
 3. the stages, which wrap the cores as Beam transforms (stages);
@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "stack_v2"
 GROUND = {
     "beam_tuning",
     "budget",
+    "collector",
     "counters",
     "decode",
     "documents",
@@ -27,6 +28,7 @@ GROUND = {
     "input_files",
     "joins",
     "model_cache",
+    "packed_text",
     "params",
     "progress",
     "ranking",

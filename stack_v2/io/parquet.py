@@ -56,12 +56,13 @@ def shard_name(name: str, index: int, count: int) -> str:
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, out_dir: str, name: str, schema: pa.Schema, sort_key: Callable):
+    def __init__(self, out_dir: str, name: str, schema: pa.Schema, sort_key: Callable, to_row: Callable | None):
         self._out_dir, self._name, self._schema, self._sort_key = out_dir, name, schema, sort_key
+        self._to_row = to_row
 
     def process(self, element):
-        (group, index, count), rows = element
-        rows = sorted(rows, key=self._sort_key)
+        (group, index, count), items = element
+        rows = sorted(items if self._to_row is None else map(self._to_row, items), key=self._sort_key)
         path = storage.join(self._out_dir, *([group] if group else []), shard_name(self._name, index, count))
         write_parquet_atomic(path, rows, self._schema)
         yield group, path, len(rows)
@@ -86,7 +87,9 @@ def sum_pairs(pairs) -> tuple[int, int]:
 class WriteShardedParquet(beam.PTransform):
     """(group, row dict, size) -> Parquet shards under ``out_dir/<group>/``; outputs (group, path, rows).
 
-    ``key`` names a row for shard assignment and sorting (unique per row for determinism).
+    ``key`` names a row for shard assignment and sorting (unique per row for determinism). With ``to_row``,
+    the items are records, not rows, and ``to_row(record)`` makes each one's row: they move to their shard's
+    writer as records, which pickle their content compressed (stack_v2/packed_text.py), and become rows there.
     """
 
     def __init__(
@@ -98,13 +101,14 @@ class WriteShardedParquet(beam.PTransform):
         *,
         target_rows: int | None = None,
         target_bytes: int | None = None,
+        to_row: Callable | None = None,
     ):
         super().__init__()
         self._out_dir, self._name, self._schema, self._key = out_dir, name, schema, key
-        self._target_rows, self._target_bytes = target_rows, target_bytes
+        self._target_rows, self._target_bytes, self._to_row = target_rows, target_bytes, to_row
 
     def expand(self, items):
-        key, target_rows, target_bytes = self._key, self._target_rows, self._target_bytes
+        key, target_rows, target_bytes, to_row = self._key, self._target_rows, self._target_bytes, self._to_row
         counts = (
             items
             | "Sizes" >> beam.MapTuple(lambda group, row, size: (group, (1, size)))
@@ -114,13 +118,13 @@ class WriteShardedParquet(beam.PTransform):
         )
 
         def assign(item, shard_counts):
-            group, row, _size = item
+            group, value, _size = item
             count = shard_counts[group]
-            return (group, stable_bucket(key(row), count), count), row
+            return (group, stable_bucket(key(value if to_row is None else to_row(value)), count), count), value
 
         return (
             items
             | "Assign" >> beam.Map(assign, beam.pvalue.AsDict(counts))
             | "Group" >> beam.GroupByKey()
-            | "Write" >> beam.ParDo(_WriteShard(self._out_dir, self._name, self._schema, key))
+            | "Write" >> beam.ParDo(_WriteShard(self._out_dir, self._name, self._schema, key, to_row))
         )

@@ -163,10 +163,11 @@ class WriteNotebooks(beam.PTransform):
         scripts_dir = os.path.join(run_dir, "jupyter-scripts")
         (
             converted[SCRIPTS]
-            | "ScriptRows"
-            >> beam.Map(lambda r: (language_dir(r.language or "unknown"), data_row(r), len(r.content or "")))
+            | "ScriptRows" >> beam.Map(lambda r: (language_dir(r.language or "unknown"), r, len(r.content or "")))
             | "WriteScripts"
-            >> WriteShardedParquet(scripts_dir, "train", DATA_SCHEMA, file_key, target_bytes=out["target_shard_bytes"])
+            >> WriteShardedParquet(
+                scripts_dir, "train", DATA_SCHEMA, file_key, target_bytes=out["target_shard_bytes"], to_row=data_row
+            )
         )
         (
             converted[STRUCTURED]
