@@ -6,9 +6,10 @@ materialises a PCollection (the FnApiRunner does at every Flatten and before a s
 the build's one join of whole records (near-dedup's verdicts) and the data writer's grouping, the content
 is nearly all of those bytes, and on the in-process runner each crossing costs about 8 CPU-seconds per GB
 (encoding, the data plane's copies, fresh pages for its buffers). Source code compresses about 3x with
-LZ4 at over 500 MB/s (decompression near 1 GB/s), so a record pickles its text LZ4-compressed from
-``MIN_PACKED`` characters on: bench_build's 408 MB build moves about a third of the bytes, and a
-Dataflow shuffle bills a third of them.
+LZ4 at over 600 MB/s (decompression near 1.5 GB/s), so a record pickles its text LZ4-compressed from
+``MIN_PACKED`` characters on: in bench_build's 408 MB build the bytes through the in-process runner's
+shuffle and materialisation buffers fell from 1.87 to 1.02 GB (the content's share to a third), and a
+Dataflow shuffle bills the content a third of its size.
 
 ``reduce_packed(record, field)`` is a NamedTuple's ``__reduce__``: the tuple with that text field packed when
 it is long enough; unpickling rebuilds the same record (the text round-trips exactly, lone surrogates
