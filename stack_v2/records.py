@@ -1,5 +1,8 @@
 """Record types that flow through the pipelines, as Beam schemas (NamedTuple + RowCoder).
 
+Where Beam pickles a record instead (inside a tuple: a join's or a writer's key and value), ``FileRecord``
+pickles its content compressed (stack_v2/packed_text.py).
+
 Dates are integers, microseconds since the Unix epoch in UTC: every runner encodes them the same
 way and no SWH date (some predate 1677 or follow 2262) overflows them. ``iso_utc`` renders them.
 """
