@@ -55,14 +55,18 @@ def shard_name(name: str, index: int, count: int) -> str:
     return f"{name}-{index:05d}-of-{count:05d}.parquet"
 
 
+def _as_is(row: dict) -> dict:
+    return row
+
+
 class _WriteShard(beam.DoFn):
-    def __init__(self, out_dir: str, name: str, schema: pa.Schema, sort_key: Callable, to_row: Callable | None):
+    def __init__(self, out_dir: str, name: str, schema: pa.Schema, sort_key: Callable, to_row: Callable):
         self._out_dir, self._name, self._schema, self._sort_key = out_dir, name, schema, sort_key
         self._to_row = to_row
 
     def process(self, element):
         (group, index, count), items = element
-        rows = sorted(items if self._to_row is None else map(self._to_row, items), key=self._sort_key)
+        rows = sorted(map(self._to_row, items), key=self._sort_key)
         path = storage.join(self._out_dir, *([group] if group else []), shard_name(self._name, index, count))
         write_parquet_atomic(path, rows, self._schema)
         yield group, path, len(rows)
@@ -105,13 +109,13 @@ class WriteShardedParquet(beam.PTransform):
     ):
         super().__init__()
         self._out_dir, self._name, self._schema, self._key = out_dir, name, schema, key
-        self._target_rows, self._target_bytes, self._to_row = target_rows, target_bytes, to_row
+        self._target_rows, self._target_bytes, self._to_row = target_rows, target_bytes, to_row or _as_is
 
     def expand(self, items):
         key, target_rows, target_bytes, to_row = self._key, self._target_rows, self._target_bytes, self._to_row
         counts = (
             items
-            | "Sizes" >> beam.MapTuple(lambda group, row, size: (group, (1, size)))
+            | "Sizes" >> beam.MapTuple(lambda group, _item, size: (group, (1, size)))
             | "Totals" >> beam.CombinePerKey(sum_pairs)
             | "ShardCount"
             >> beam.MapTuple(lambda group, totals: (group, _shard_count(totals, target_rows, target_bytes)))
@@ -120,7 +124,7 @@ class WriteShardedParquet(beam.PTransform):
         def assign(item, shard_counts):
             group, value, _size = item
             count = shard_counts[group]
-            return (group, stable_bucket(key(value if to_row is None else to_row(value)), count), count), value
+            return (group, stable_bucket(key(to_row(value)), count), count), value
 
         return (
             items
