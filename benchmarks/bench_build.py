@@ -114,6 +114,9 @@ def child(archive: str, out: str, n_stages: int, extra: list[str]) -> int:
         "stage_time_s": stage_times(started.result),
     }
     print(json.dumps(measured))
+    from stack_v2 import collector
+
+    collector.skip_final_collection()  # as the stack-v2 command does before it exits (stack_v2/cli.py)
     return 0
 
 

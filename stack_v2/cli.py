@@ -17,7 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from stack_v2 import __version__
+from stack_v2 import __version__, collector
 from stack_v2.cli_archive import cmd_cat, cmd_files, cmd_import_git
 from stack_v2.cli_build import add_checkpoint_arguments, cmd_build, cmd_demo, cmd_finish
 from stack_v2.cli_dataset import (
@@ -302,5 +302,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The ``stack-v2`` command (the console script, ``python -m stack_v2.cli``): ``main``, then exit
+    without the interpreter's last walk over the heap (stack_v2/collector.py)."""
+    code = main()
+    collector.skip_final_collection()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

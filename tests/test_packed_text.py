@@ -1,8 +1,7 @@
-"""Records pickle their content compressed (stack_v2/packed_text.py), and the collector is tuned on import."""
+"""Records pickle their content compressed (stack_v2/packed_text.py)."""
 
 from __future__ import annotations
 
-import gc
 import inspect
 import json
 import pickle
@@ -11,7 +10,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from stack_v2 import collector, packed_text
+from stack_v2 import packed_text
 from stack_v2.documents import Document
 from stack_v2.records import FileOccurrence, FileRecord
 from stack_v2.stages.select_repos import record_from_occurrence
@@ -77,20 +76,6 @@ def test_a_text_unpickled_then_pickled_again_is_not_compressed_again(monkeypatch
     )
     pickle.dumps(fresh)
     assert calls == [1]
-
-
-def test_importing_the_package_raises_the_collectors_thresholds_and_never_lowers_them():
-    assert all(now >= ours for now, ours in zip(gc.get_threshold(), collector.THRESHOLDS))
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(50_000, 50, 500)
-        collector.tune()
-        assert gc.get_threshold() == (50_000, 50, 500)
-        gc.set_threshold(700, 10, 10)
-        collector.tune()
-        assert gc.get_threshold() == collector.THRESHOLDS
-    finally:
-        gc.set_threshold(*before)
 
 
 def test_records_move_through_a_beam_shuffle_intact():
