@@ -231,13 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=cmd_demo, beam=True)
 
-    report = sub.add_parser("report", help="a self-contained HTML report of a dataset, with PNG plots for its card")
+    report = sub.add_parser("report", help="a self-contained HTML report of a dataset, with SVG plots for its card")
     report.add_argument("dataset", metavar="DIR", help="a dataset written by stack-v2 build (local, s3:// or gs://)")
     report.add_argument(
         "--output",
         default=None,
         metavar="FILE",
-        help="the HTML file; the PNG plots go beside it (default: DIR/report/index.html, and then "
+        help="the HTML file; the SVG plots go beside it (default: DIR/report/index.html, and then "
         "the dataset card links the plots)",
     )
     report.add_argument(

@@ -96,7 +96,7 @@ def cmd_report(args, beam_args: list[str]) -> int:
     written = write_report(resolve(args.dataset), output=args.output, top=args.top)
     card = "; the card (README.md) shows the plots" if written.card_updated else ""
     print(
-        f"stack-v2: report written to {written.html} with {len(written.plots)} plots (PNG) beside it{card}",
+        f"stack-v2: report written to {written.html} with {len(written.plots)} plots (SVG) beside it{card}",
         file=sys.stderr,
     )
     return 0

@@ -122,15 +122,15 @@ def test_plots_go_in_their_place_when_the_recipe_shows_the_markers(tmp_path):
     recipe = parse_recipe(text, str(tmp_path / "plots.yaml"))  # the markers only in the recipe's comments
     card = tmp_path / "README.md"
     write_card(str(card), REPORT, recipe)
-    embed_plots(str(card), [("report/funnel.png", "Funnel")], "report/index.html")
-    embed_plots(str(card), [("report/funnel.png", "Funnel"), ("report/sizes.png", "Sizes")])  # a rerun replaces it
+    embed_plots(str(card), [("report/funnel.svg", "Funnel")], "report/index.html")
+    embed_plots(str(card), [("report/funnel.svg", "Funnel"), ("report/sizes.svg", "Sizes")])  # a rerun replaces it
     text = card.read_text()
     _, body = split_card(text)
     assert text.index(PLOTS_BEGIN) < text.index("\n## Files\n") < text.index(PLOTS_END, text.index("## Files"))
     [config] = [t for t in blocks(body) if t.type == "fence" and t.info != "python"]
     assert config.content == recipe.text.rstrip() + "\n"  # the recipe's own markers are left alone
     images = [c.attrs["src"] for t in blocks(body) if t.type == "inline" for c in t.children if c.type == "image"]
-    assert images == ["report/funnel.png", "report/sizes.png"]
+    assert images == ["report/funnel.svg", "report/sizes.svg"]
 
 
 def test_the_card_is_what_huggingface_hubs_dataset_card_writes(tmp_path, monkeypatch):

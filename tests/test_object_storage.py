@@ -125,8 +125,8 @@ def test_build_to_s3_writes_the_same_dataset_as_a_local_build(world, s3_dataset)
     local_report = json.loads((world["local"] / "report.json").read_text())
     assert report["accounting"] == "ok" and report["stages"] == local_report["stages"]
     card = get(endpoint, cur + "README.md").decode()
-    assert "![" in card and "(report/languages.png)" in card  # the card embeds the plots written beside it
-    assert get(endpoint, cur + "report/languages.png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![" in card and "(report/languages.svg)" in card  # the card embeds the plots written beside it
+    assert get(endpoint, cur + "report/languages.svg").startswith(b"<svg ")
     assert b"<html" in get(endpoint, cur + "report/index.html")
     # a trainer reads the manifest straight from the bucket, given the dataset's root
     rows = sum(b.num_rows for b in iter_manifest_batches(out, ["swhid"]))
@@ -270,7 +270,7 @@ def test_build_to_gcs_writes_the_same_dataset_as_a_local_build(world, gcs_emulat
             assert storage.read_bytes(f"{root}/{key}") == (world["local"] / key).read_bytes(), key
     report = json.loads(storage.read_text(f"{root}/report.json"))
     assert report["accounting"] == "ok" and report["totals"]["kept"]["files"] > 0
-    assert "(report/languages.png)" in storage.read_text(f"{root}/README.md")
+    assert "(report/languages.svg)" in storage.read_text(f"{root}/README.md")
     rows = sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for p in storage.list_files(f"{root}/manifest"))
     assert rows == report["totals"]["kept"]["files"]
 

@@ -1,7 +1,7 @@
 """PII in Jupyter notebooks: the pii stage redacts the text of cells and outputs (not the JSON that escapes it),
 the notebook stays valid and keeps its JSON style, and the notebooks stage's script and structured forms, made
 after it, hold no secret. Notebooks are built with nbformat from the source of installed modules, with outputs
-made by running that code, a real PNG from matplotlib's data, and secrets in each provider's real format."""
+made by running that code, a real PNG from ScanCode's data, and secrets in each provider's real format."""
 
 from __future__ import annotations
 
@@ -49,10 +49,9 @@ SAMPLE = "    def f():\n        return 1\n"
 
 
 def _png() -> str:
-    path = importlib.resources.files("matplotlib").joinpath("mpl-data/images/help.png")
-    if not path.is_file():
-        pytest.skip("matplotlib ships no help.png here")
-    return base64.b64encode(path.read_bytes()).decode()
+    png = importlib.resources.files("licensedcode").joinpath("static/images/sort_both.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")  # scancode-toolkit, a dependency, ships it
+    return base64.b64encode(png).decode()
 
 
 def secret_notebook():
@@ -72,7 +71,7 @@ def secret_notebook():
                 outputs=[new_output("stream", name="stdout", text=textwrap.dedent(SAMPLE) + "\n")],
             ),
             new_code_cell(
-                "from IPython.display import Image\nImage('help.png')",
+                "from IPython.display import Image\nImage('sort_both.png')",
                 outputs=[
                     new_output(
                         "display_data", data={"image/png": _png(), "text/plain": "<IPython.core.display.Image object>"}

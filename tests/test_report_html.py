@@ -1,4 +1,4 @@
-"""`stack-v2 report`: the HTML report and its PNG plots, on a dataset built from real repositories, one of them
+"""`stack-v2 report`: the HTML report and its SVG plots, on a dataset built from real repositories, one of them
 with a repository name and a file name that are HTML; the page is opened in headless Chromium."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import sys
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -25,8 +26,8 @@ from stack_v2.demo import make_demo_repos
 from stack_v2.io.card import PLOTS_BEGIN, PLOTS_END
 from stack_v2.report_html import write_report_or_warn
 from stack_v2.report_html.markup import e
-from stack_v2.report_html.plots import KEPT
-from stack_v2.report_html.stats import collect
+from stack_v2.report_html.plots import DROPPED, KEPT, LABEL_CHARS, NEUTRAL
+from stack_v2.report_html.stats import Count, DatasetStats, SizeStats, collect, top_languages
 
 PLOT_NAMES = ("languages", "licenses", "funnel", "sizes", "repositories")
 # A repository and a file whose names are markup: shown as text, never run (the page has a CSP and no script).
@@ -73,14 +74,43 @@ def manifest(dataset: Path) -> pl.DataFrame:
     return pl.read_parquet(str(dataset / "manifest" / "*.parquet"), columns=["repo_name", "path", "length_bytes"])
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg(root: ET.Element) -> ET.Element:
+    """``root`` checked to be an SVG document 1000 px wide whose viewBox is its size."""
+    assert root.tag == f"{SVG}svg" and root.get("width") == "1000"
+    assert root.get("viewBox") == f"0 0 1000 {root.get('height')}" and float(root.get("height")) >= 240
+    return root
+
+
+def bars(root: ET.Element, fill: str) -> list[tuple[float, float, float]]:
+    """(x, y, width) of the bars of colour ``fill``, in the order they are drawn."""
+    return [
+        (float(r.get("x")), float(r.get("y")), float(r.get("width")))
+        for r in root.iter(f"{SVG}rect")
+        if r.get("class") == "bar" and r.get("fill") == fill
+    ]
+
+
+def texts(root: ET.Element) -> list[str]:
+    return [t.text for t in root.iter(f"{SVG}text")]
+
+
+def assert_proportional(widths: list[float], values: list[float]) -> None:
+    """Bar widths are the values at one scale (to the 0.1 px they are written with)."""
+    assert len(widths) == len(values) and max(values) > 0
+    px = max(widths) / max(values)
+    assert px > 0 and all(abs(w - v * px) <= 0.15 for w, v in zip(widths, values)), (widths, values)
+
+
 def test_the_build_writes_the_report_and_the_card_shows_its_plots(dataset):
     assert (dataset / "report" / "index.html").is_file()
     card = (dataset / "README.md").read_text()
     assert card.count(PLOTS_BEGIN) == 1 and card.count(PLOTS_END) == 1
     for name in PLOT_NAMES:
-        assert f"(report/{name}.png)" in card
-        with Image.open(dataset / "report" / f"{name}.png") as png:
-            assert png.format == "PNG" and png.size[0] == 1000
+        assert f"(report/{name}.svg)" in card
+        svg(ET.parse(dataset / "report" / f"{name}.svg").getroot())  # an SVG document, 1000 px wide
     # the plots sit between the summary and the list of files
     assert card.index(PLOTS_BEGIN) < card.index("## Files") < card.index("## Funnel")
 
@@ -138,11 +168,13 @@ def test_report_is_self_contained_and_escapes_names(dataset):
     page = (dataset / "report" / "index.html").read_text()
     tags = Elements(page).tags
     urls = [v for _, attrs in tags for k, v in attrs.items() if k in ("src", "href", "srcset", "action", "data")]
-    assert urls and all(u.startswith(("data:image/png;base64,", "#")) for u in urls), [u[:60] for u in urls]
-    assert not {t for t, _ in tags} & {"script", "link", "iframe", "object", "embed", "base", "frame"}
+    assert urls and all(u.startswith("#") for u in urls), [u[:60] for u in urls]  # only links within the page
+    assert not {t for t, _ in tags} & {"script", "link", "iframe", "object", "embed", "base", "frame", "img"}
     assert not [(t, k) for t, attrs in tags for k in attrs if k.startswith("on")]  # no event handler anywhere
     assert not re.search(r"@import|url\(", page, re.IGNORECASE)  # the CSS loads nothing either
-    assert [t for t, _ in tags].count("img") == len(PLOT_NAMES)
+    assert [t for t, _ in tags].count("svg") == len(PLOT_NAMES)  # the plots, inline
+    figures = [a["id"] for t, a in tags if t == "figure"]
+    assert figures == ["plot-funnel", "plot-languages", "plot-licenses", "plot-sizes", "plot-repositories"]
     for raw in (EVIL_REPO, EVIL_FILE):
         assert raw not in page and e(raw) in page
 
@@ -150,12 +182,19 @@ def test_report_is_self_contained_and_escapes_names(dataset):
 def test_report_beside_another_file_leaves_the_card_alone(dataset, tmp_path):
     card = (dataset / "README.md").read_text()
     out = tmp_path / "elsewhere" / "report.html"
+    out.parent.mkdir()
+    (out.parent / "sizes.png").write_bytes(b"someone else's")
     assert main(["report", str(dataset), "--output", str(out), "--top", "2"]) == 0
-    assert out.is_file() and sorted(p.name for p in out.parent.glob("*.png")) == sorted(f"{n}.png" for n in PLOT_NAMES)
-    assert (dataset / "README.md").read_text() == card
-    # running the report again rewrites the card's plots section in place, it does not add a second one
+    assert out.is_file() and sorted(p.name for p in out.parent.glob("*.svg")) == sorted(f"{n}.svg" for n in PLOT_NAMES)
+    assert (dataset / "README.md").read_text() == card and (out.parent / "sizes.png").is_file()
+    # running the report again rewrites the card's plots section in place, it does not add a second one, and
+    # removes the PNG plots of an older stack-v2 (stale numbers) from the dataset's report/, nothing else
+    for name in ("sizes.png", "mine.png"):
+        (dataset / "report" / name).write_bytes(b"an older plot")
     assert main(["report", str(dataset)]) == 0
     assert (dataset / "README.md").read_text().count(PLOTS_BEGIN) == 1
+    assert sorted(p.name for p in (dataset / "report").glob("*.png")) == ["mine.png"]
+    (dataset / "report" / "mine.png").unlink()
 
 
 def test_top_repositories_are_the_same_in_one_pass_and_in_many(dataset):
@@ -193,20 +232,22 @@ def test_report_opens_in_headless_chromium_without_errors(dataset, tmp_path):
         height=900,
         expression="""({
         title: document.title,
-        images: Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
+        images: document.images.length,
+        plots: Array.from(document.querySelectorAll('figure > svg')).map(s => [s.clientWidth, s.clientHeight]),
+        repos: Array.from(document.querySelectorAll('#plot-repositories text')).map(t => t.textContent),
         sections: document.querySelectorAll('section').length,
-        evil: document.querySelectorAll('main b, main img:not([src^="data:"])').length,
+        evil: document.querySelectorAll('main b, main img').length,
     })""",
     )
     (tmp_path / "screenshot.png").write_bytes(result.screenshot)  # kept with the test's files when it fails
     assert result.problems() == []
-    assert all(u == page.as_uri() or u.startswith("data:image/png;base64,") for u in result.requests), [
-        u[:80] for u in result.requests
-    ]
+    assert result.requests == [page.as_uri()], [u[:80] for u in result.requests]  # the plots load nothing
     info = result.evaluated
     assert info["title"] == "stack-v2 report: report-test"
-    assert len(info["images"]) == len(PLOT_NAMES) and all(ok and w == 1000 and h > 100 for ok, w, h in info["images"])
-    assert info["sections"] >= 6 and info["evil"] == 0  # the names are text: no <b> or external <img> element
+    assert info["images"] == 0 and len(info["plots"]) == len(PLOT_NAMES)
+    assert all(w == 1000 and h >= 240 for w, h in info["plots"]), info["plots"]
+    assert info["sections"] >= 6 and info["evil"] == 0  # the names are text: no <b> or <img> element
+    assert f"local/{EVIL_REPO}"[: LABEL_CHARS - 1] + "…" in info["repos"]  # drawn in the plot as text
     with Image.open(io.BytesIO(result.screenshot)) as shot:
         assert shot.format == "PNG" and shot.size == (1280, 900)
         pixels = np.asarray(shot.convert("RGB"), dtype=np.int16)
@@ -239,7 +280,6 @@ def test_hostile_recipe_name_and_report_texts_are_only_escaped():
     """The page from a report whose recipe name, archive and other texts are HTML (no build needed)."""
     from stack_v2.report_html.page import render
     from stack_v2.report_html.plots import render_all
-    from stack_v2.report_html.stats import Count, DatasetStats, SizeStats
 
     name = "Evil <script>alert('name')</script>\n---\n| \"quoted\" 'single' &amp;"
     evil = "<script>alert('{}')</script><img src=x onerror=alert(1)>"
@@ -295,7 +335,7 @@ def test_hostile_recipe_name_and_report_texts_are_only_escaped():
     page = render(stats, render_all(stats))
     tags = Elements(page).tags
     assert not {t for t, _ in tags} & {"script", "iframe", "object", "embed"}
-    assert [t for t, _ in tags].count("img") == len(PLOT_NAMES)  # the plots only
+    assert [t for t, _ in tags].count("svg") == len(PLOT_NAMES) and "img" not in {t for t, _ in tags}
     assert not [(t, k) for t, attrs in tags for k in attrs if k.startswith("on")]
     assert "<script" not in page and page.count("&lt;script&gt;") >= 10
     texts = Texts(page).texts
@@ -345,21 +385,110 @@ def test_licenses_plot_draws_a_license_as_dropped_only_for_the_drops_it_decided(
     assert {n: c.files for n, c in stats.dropped_licenses.items()} == {"GPL-3.0-only": 1, "GPL-2.0 (GHArchive)": 1}
     plot = licenses_plot(stats)
     assert "permissive licenses found beside them are not counted as dropped" in plot.title
-    assert Image.open(io.BytesIO(plot.png)).size[0] == 1000
+    root = svg(ET.fromstring(plot.svg))
+    # the detected licenses' panel (the right half): kept and dropped bars per name, MIT first
+    names = [t.text for t in root.iter(f"{SVG}text") if float(t.get("x")) > 500 and t.get("text-anchor") == "end"]
+    assert names == ["MIT", *stats.dropped_licenses]
+    kept = [w for x, _, w in bars(root, KEPT) if x > 500]
+    dropped = [w for x, _, w in bars(root, DROPPED) if x > 500]
+    assert kept[0] > 0 and kept[1:] == [0, 0]
+    assert dropped[0] == 0 and dropped[1] == dropped[2] > 0  # no red bar for MIT, found beside GPL-3.0-only
 
 
-def test_plots_are_the_bytes_savefig_writes(dataset, monkeypatch):
-    """plots._png draws once and encodes the canvas's pixels; savefig (two drawings) gives the same PNG."""
-    from stack_v2.report_html import plots
-    from stack_v2.report_html.stats import REPOS_PER_PASS, collect
+def test_each_plot_is_an_svg_with_a_bar_per_label_sized_by_its_value(dataset):
+    from stack_v2.report_html.plots import render_all
 
-    stats = collect(str(dataset), 15, REPOS_PER_PASS)
-    ours = [p.png for p in plots.render_all(stats)]
+    stats = collect(str(dataset), top=15)
+    plots = render_all(stats)
+    assert [p.name for p in plots] == list(PLOT_NAMES)
+    assert [p.svg for p in render_all(stats)] == [p.svg for p in plots]  # the same stats give the same text
+    roots = {p.name: svg(ET.fromstring(p.svg)) for p in plots}
 
-    def savefig_png(fig):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=plots.DPI, metadata={"Software": None})
-        return buf.getvalue()
+    def check(name: str, fill: str, rows: list[tuple[str, float]], left: bool = True):
+        """One bar per row in the panel (left or right half) of ``name``, first row on top, and its label."""
+        drawn = [(y, w) for x, y, w in bars(roots[name], fill) if (x < 500) == left]
+        assert [y for y, _ in drawn] == sorted(y for y, _ in drawn)
+        assert_proportional([w for _, w in drawn], [v for _, v in rows])
+        labels = [n if len(n) <= LABEL_CHARS else n[: LABEL_CHARS - 1] + "…" for n, _ in rows]
+        assert set(labels) <= set(texts(roots[name]))
 
-    monkeypatch.setattr(plots, "_png", savefig_png)
-    assert ours == [p.png for p in plots.render_all(stats)]
+    languages = top_languages(stats.report["languages"], stats.top)
+    check("languages", NEUTRAL, [(n, files) for n, files, _ in languages])
+    check("languages", KEPT, [(n, nbytes) for n, _, nbytes in languages], left=False)
+    check("repositories", NEUTRAL, [(r, files) for r, files, _ in stats.top_repos_by_files])
+    check("repositories", KEPT, [(r, nbytes) for r, _, nbytes in stats.top_repos_by_bytes], left=False)
+    stages = stats.report["stages"]
+    check("funnel", KEPT, [(st["stage"], st["kept"]["files"]) for st in stages])
+    check("funnel", KEPT, [(st["stage"], st["kept"]["bytes"]) for st in stages], left=False)
+    # each stage's removed files, in red at the end of its bar: long_lines dropped the JavaScript line
+    removed = {st["stage"]: st["dropped"]["files"] + st["failed"]["files"] for st in stages}
+    assert removed["long_lines"] >= 1
+    notes = [t.text for t in roots["funnel"].iter(f"{SVG}text") if t.get("fill") == DROPPED]
+    assert [f"−{n:,}" for n in removed.values() if n] == [n for n in notes if "B" not in n]
+    # sizes: a step line per outcome, and the kept files' count in the legend
+    lines = {p.get("stroke"): p.get("points") for p in roots["sizes"].iter(f"{SVG}polyline")}
+    assert set(lines) == {KEPT, DROPPED} and all(len(p.split()) >= 4 for p in lines.values())
+    assert f"kept ({stats.kept_sizes.files:,} files)" in texts(roots["sizes"])
+
+
+def stats_of(names: dict[str, str], sizes: tuple[int, ...] = ()) -> DatasetStats:
+    """Stats with one language, license, stage and repository, named after ``names``."""
+    kept = SizeStats()
+    kept.add(np.array(sizes, dtype=np.int64))  # (empty: no file)
+    one = {"files": 3, "bytes": 3000}
+    none = {"files": 0, "bytes": 0}
+    stage = {"stage": names.get("stage", "s"), "kept": one, "dropped": one, "failed": none}
+    repos = [(names["repo"], 3, 3000)] if "repo" in names else []
+    return DatasetStats(
+        dataset="x",
+        report={
+            "stages": [stage] if "stage" in names else [],
+            "languages": {names["language"]: one} if "language" in names else {},
+        },
+        top=5,
+        shards={"manifest": 1, "dropped": 1},
+        license_types={names["license"]: Count(3, 3000)} if "license" in names else {},
+        detected_licenses={names["license"]: Count(3, 3000)} if "license" in names else {},
+        dropped_licenses={},
+        kept_sizes=kept,
+        dropped_sizes=SizeStats(),
+        repositories=len(repos),
+        top_repos_by_files=repos,
+        top_repos_by_bytes=repos,
+        largest_files=[],
+    )
+
+
+def test_plots_write_names_from_the_data_as_text():
+    """Names holding markup, entities, quotes, dollars or a control character come out as text in valid XML."""
+    from stack_v2.report_html.plots import render_all
+
+    names = {
+        "repo": 'a/<b>&amp;"x"$y$</text><script>',
+        "language": "C<&>'\"$x$",
+        "license": "<g onload=alert(1)>",
+        "stage": "st&ge\x01",
+    }
+    shown = set()
+    for plot in render_all(stats_of(names, (10, 3000))):
+        root = svg(ET.fromstring(plot.svg))  # it parses: every name is escaped
+        tags = {el.tag.removeprefix(SVG) for el in root.iter()}
+        assert tags <= {"svg", "rect", "line", "text", "polyline"}  # no element, nor attribute, from a name
+        assert not [k for el in root.iter() for k in el.attrib if k.startswith("on")]
+        assert not [raw for raw in names.values() if raw in plot.svg]
+        shown.update(texts(root))
+    # each name is shown as it is (the control character, which XML cannot hold, as U+FFFD)
+    assert {names["repo"], names["language"], names["license"], "st&ge\ufffd"} <= shown
+
+
+def test_plots_of_nothing_say_so():
+    from stack_v2.report_html.plots import render_all
+
+    shown = {p.name: texts(svg(ET.fromstring(p.svg))) for p in render_all(stats_of({}))}
+    assert shown == {
+        "languages": ["no files kept"],
+        "licenses": ["no license information", "no license detected in any file"],
+        "funnel": ["no stages"],
+        "sizes": ["no file with a size"],
+        "repositories": ["nothing to show", "nothing to show"],
+    }

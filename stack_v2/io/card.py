@@ -38,7 +38,7 @@ SWH_TERMS = "https://www.softwareheritage.org/legal/bulk-access-terms-of-use/"
 THE_STACK_V2 = "https://huggingface.co/datasets/bigcode/the-stack-v2"
 
 
-# The plots section (`stack-v2 report` writes report/<plot>.png and rewrites what lies between the markers).
+# The plots section (`stack-v2 report` writes report/<plot>.svg and rewrites what lies between the markers).
 PLOTS_BEGIN = "<!-- stack-v2:plots (rewritten by `stack-v2 report`) -->"
 PLOTS_END = "<!-- /stack-v2:plots -->"
 

@@ -1,12 +1,12 @@
-"""`stack-v2 report DIR`: a self-contained HTML report of a build, and its plots as PNG for the dataset card.
+"""`stack-v2 report DIR`: a self-contained HTML report of a build, and its plots as SVG for the dataset card.
 
     stats.py   report.json + column subsets of manifest/ and dropped/, aggregated batch by batch
-    plots.py   matplotlib (Agg) figures as PNG bytes
-    page.py    the HTML page: inline CSS, plots as data: URLs, every data string escaped
+    plots.py   the plots as SVG text, written by hand (no plotting library)
+    page.py    the HTML page: inline CSS, plots as inline SVG, every data string escaped
     sections.py, markup.py   the page's sections, and the escaping HTML building blocks they use
 
-``write_report`` writes ``DIR/report/index.html`` and ``DIR/report/<plot>.png`` by default and links the
-PNGs from the dataset card (README.md, between markers, see ``stack_v2.io.card.embed_plots``).
+``write_report`` writes ``DIR/report/index.html`` and ``DIR/report/<plot>.svg`` by default and links the
+SVGs from the dataset card (README.md, between markers, see ``stack_v2.io.card.embed_plots``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ INDEX = "index.html"
 @dataclass(frozen=True)
 class ReportFiles:
     html: str
-    plots: list[str]  # PNG paths
+    plots: list[str]  # SVG paths
     card_updated: bool
 
 
@@ -32,7 +32,7 @@ def write_report(
     dataset: str, output: str | None = None, top: int = 15, repos_per_pass: int | None = None
 ) -> ReportFiles:
     """Write the HTML report of ``dataset`` to ``output`` (default ``DATASET/report/index.html``) and the
-    plots as PNG files beside it; when they land in ``DATASET/report/``, the dataset card links them."""
+    plots as SVG files beside it; when they land in ``DATASET/report/``, the dataset card links them."""
     from stack_v2.io.card import embed_plots
     from stack_v2.report_html.page import render
     from stack_v2.report_html.plots import render_all
@@ -45,16 +45,21 @@ def write_report(
     out_dir = storage.dirname(output)
     paths = []
     for plot in plots:
-        path = storage.join(out_dir, f"{plot.name}.png")
-        storage.write_bytes(path, plot.png)
+        path = storage.join(out_dir, f"{plot.name}.svg")
+        storage.write_text(path, plot.svg)
         paths.append(path)
     storage.write_bytes(output, render(stats, plots).encode("utf-8"))
     card = storage.join(dataset, "README.md")
     card_updated = False
-    if _same_place(out_dir, storage.join(dataset, REPORT_DIR)) and storage.exists(card):
+    in_dataset = _same_place(out_dir, storage.join(dataset, REPORT_DIR))
+    if in_dataset:
+        # the PNGs an older stack-v2 wrote there: left, they would show the numbers (and names) of before
+        for plot in plots:
+            storage.delete(storage.join(out_dir, f"{plot.name}.png"))
+    if in_dataset and storage.exists(card):
         embed_plots(
             card,
-            [(f"{REPORT_DIR}/{plot.name}.png", plot.title) for plot in plots],
+            [(f"{REPORT_DIR}/{plot.name}.svg", plot.title) for plot in plots],
             report=f"{REPORT_DIR}/{storage.basename(output)}",
         )
         card_updated = True

@@ -1,11 +1,9 @@
-"""The HTML building blocks of the report page: escaping, number formats, tables and figures (a plot as a
-base64 PNG data URL). Every piece of text from the data goes through ``e``."""
+"""The HTML building blocks of the report page: escaping, number formats, tables and figures (a plot as inline
+SVG). Every piece of text from the data goes through ``e`` (the plots escape theirs themselves)."""
 
 from __future__ import annotations
 
-import base64
 import html
-import struct
 from collections.abc import Sequence
 
 from stack_v2.report_html.plots import Plot
@@ -22,13 +20,6 @@ def mb(nbytes: int) -> str:
 
 def pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.2f}" if whole else "0.00"
-
-
-def png_size(png: bytes) -> tuple[int, int]:
-    """(width, height) from a PNG's IHDR chunk."""
-    if png[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError("not a PNG")
-    return struct.unpack(">II", png[16:24])
 
 
 class Table:
@@ -70,10 +61,8 @@ def _cell(value) -> str:
 
 
 def figure(plot: Plot) -> str:
-    width, height = png_size(plot.png)
-    data = base64.b64encode(plot.png).decode("ascii")
+    """The plot's SVG inline (nothing to load), captioned with its title and the name of its file."""
     return (
-        f'<figure id="plot-{e(plot.name)}"><img src="data:image/png;base64,{data}" width="{width}" '
-        f'height="{height}" alt="{e(plot.title)}"><figcaption>{e(plot.title)} '
-        f"(<code>{e(plot.name)}.png</code>)</figcaption></figure>"
+        f'<figure id="plot-{e(plot.name)}">\n{plot.svg.rstrip()}\n<figcaption>{e(plot.title)} '
+        f"(<code>{e(plot.name)}.svg</code>)</figcaption></figure>"
     )

@@ -1,4 +1,4 @@
-"""The report as one self-contained HTML page: inline CSS, the plots as base64 PNG data URLs, no script,
+"""The report as one self-contained HTML page: inline CSS, the plots as inline SVG, no script,
 no external resource. Every piece of text from the data (names of repositories, paths, languages,
 licenses, reasons) is escaped, so a repository called ``<script>`` shows as text.
 
@@ -36,7 +36,7 @@ p.summary { font-size: 1.05em; }
 nav { margin: .8em 0 1.2em; }
 nav a { margin-right: 1em; color: #1f5fa8; text-decoration: none; }
 figure { margin: .6em 0 1em; }
-figure img { max-width: 100%; height: auto; border: 1px solid #e4e8ec; }
+figure svg { display: block; max-width: 100%; height: auto; border: 1px solid #e4e8ec; }
 figcaption { font-size: .9em; color: #56616b; }
 table { border-collapse: collapse; margin: .4em 0 1em; font-size: .9em; }
 th, td { padding: 3px 10px; border-bottom: 1px solid #e4e8ec; text-align: left; vertical-align: top; }
@@ -49,11 +49,9 @@ footer { margin-top: 2.5em; font-size: .85em; color: #56616b; }
 """
 
 
-# Nothing outside the file may load: images are data: URLs, the style is inline, there is no script.
-CSP = (
-    '<meta http-equiv="Content-Security-Policy" '
-    "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
-)
+# Nothing outside the file may load: the plots are inline SVG (no image to fetch), the style is inline, there is
+# no script.
+CSP = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
 
 
 def render(stats: DatasetStats, plots: Sequence[Plot]) -> str:
