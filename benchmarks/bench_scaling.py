@@ -53,6 +53,21 @@ SIZES = {
     "medium": _MEDIUM,
     "large": (*_MEDIUM, "torch", "tensorflow", "jedi", "cfnlint"),
 }
+# About 1.66 GB, 4x large, for bench_worker_memory.py: cloud SDKs, generated infrastructure code and Ansible's
+# collections, none of them a dependency (``pip install --no-deps`` them, or install their wheels' top directories
+# into the virtualenv's site-packages).
+SIZES["xlarge"] = (
+    *SIZES["large"],
+    "oci",
+    "ansible_collections",
+    "pulumi_oci",
+    "pulumi_azure_native",
+    "pulumi_gcp",
+    "pulumi_aws",
+    "googleapiclient",
+    "homeassistant",
+    "kubernetes",
+)
 STAGES = (
     "select_repositories",
     "exact_dedup",

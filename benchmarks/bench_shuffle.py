@@ -83,6 +83,7 @@ def main() -> int:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.runners.portability.portable_runner import PortableRunner
     from apache_beam.transforms import environments
 
     from stack_v2.archive.import_git import import_git
@@ -99,7 +100,9 @@ def main() -> int:
     run_dir = workdir / "shuffle-run"
     shutil.rmtree(run_dir, ignore_errors=True)
     options = PipelineOptions([])
-    p = beam.Pipeline(options=options)
+    # Built as for a distributed runner, so that every join shuffles as on Dataflow (on the DirectRunner a
+    # join whose small side is small in total looks it up in memory instead: stack_v2/joins.py); run here.
+    p = beam.Pipeline(runner=PortableRunner(), options=options)
     construct(p, BuildRequest(ArchiveLocation(str(archive)), str(workdir), load_recipe(args.recipe)), str(run_dir))
     proto = p.to_runner_api(default_environment=environments.EmbeddedPythonEnvironment.default())
     started = time.perf_counter()

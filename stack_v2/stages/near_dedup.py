@@ -227,7 +227,7 @@ class NearDedup(beam.PTransform):
         stats = counts | "SumCounts" >> beam.CombinePerKey(sum) | "Entries" >> beam.Map(_section)
         out = (
             (verdicts, records | "ByBlob" >> beam.Map(lambda r: (r.blob_id, r)))
-            | "JoinVerdict" >> JoinSmallToLarge()
+            | "JoinVerdict" >> JoinSmallToLarge(in_process_lookup=True)  # verdicts: removed files only
             | "Decide"
             >> beam.FlatMapTuple(
                 Tracked(lambda _blob, surv, r: routed(STAGE, r, near_verdict(r, *(surv[0] if surv else (None,)))))
@@ -270,7 +270,7 @@ class NearDedup(beam.PTransform):
         limit = self._max_component
         clustered = (
             (labels, ranked)
-            | "JoinCluster" >> JoinSmallToLarge()
+            | "JoinCluster" >> JoinSmallToLarge(in_process_lookup=True)  # labels: clustered files only
             | "ByCluster"
             >> beam.FlatMapTuple(lambda blob, cluster, rs: [(cluster[0], (blob, rs[0], rs[1]))] if cluster else [])
         )
