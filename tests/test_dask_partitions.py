@@ -4,6 +4,7 @@ the cluster's threads), empty partitions cost no split, and Dask can size Beam's
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import apache_beam as beam
 import pytest
@@ -25,6 +26,27 @@ def test_sizeof_counts_what_a_windowed_value_holds():
     assert sizeof(value) > MB
     assert sizeof([value] * 100) > 100 * MB
     assert dask_tasks.measure([value] * 100) == (100, pytest.approx(100 * sizeof(value), rel=0.01))
+
+
+def test_a_partition_of_occurrences_weighs_the_content_its_fetch_will_hold():
+    """Real files (Beam's own modules): before the fetch, an occurrence is a few hundred bytes; the partition
+    is measured by what fetching it brings."""
+    from occurrences import occurrence
+
+    from stack_v2.stages.select_repos import record_from_occurrence
+
+    files = sorted(Path(beam.__file__).parent.joinpath("transforms").glob("*.py"))[:40]
+    occurrences = [occurrence("apache/beam", f.name, f.read_bytes()) for f in files]
+    content = sum(o.length for o in occurrences)
+    keyed = [GlobalWindows.windowed_value((o.blob_id, o)) for o in occurrences]
+    elements, size = dask_tasks.measure(keyed)
+    assert elements == len(files) and size == sizeof(keyed) + content
+    assert sizeof(keyed) < content / 5  # what made such partitions far too large once fetched
+    # records not fetched yet weigh their length too; fetched ones are measured as they are
+    records = [record_from_occurrence(o, None) for o in occurrences]
+    assert dask_tasks.measure([GlobalWindows.windowed_value(r) for r in records])[1] >= content
+    fetched = [GlobalWindows.windowed_value(r._replace(content=f.read_text())) for r, f in zip(records, files)]
+    assert dask_tasks.measure(fetched) == (len(files), sizeof(fetched))
 
 
 def test_shuffle_outputs_follow_the_input_size():
