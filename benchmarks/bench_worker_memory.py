@@ -14,24 +14,41 @@ process's peak RSS; CPU-s of every process of the set-up):
     32 MB, every element sized                                          1370, 1031 / 479 s
     32 MB, this fetch and CC    556, 452 / 32 s     780, 599 / 48 s     1403, 1084 / 158 s
     32 MB, content compressed   542, 454 / 25 s     777, 605 / 42 s     1231, 989 / 117 s
+    same, a second run          551, 444 / 20 s     775, 627 / 42 s     1329, 825 / 98 s
 
-Before, partitions were the cluster's threads (two), so every partition grew with the input and a 408 MB
-build was killed. Now a shuffle's partitions follow its input's size (``--dask_partition_mb``, 32 by
-default) and Dask sizes Beam's elements, so every task's input and output are bounded (per task, at most
-about 390 MB of growth at 408 MB: fetch_decode, language, near_dedup's signatures, the shard writer) and the
-largest worker stays under 2 GB at every size; no worker was paused or killed. Since records pickle their
-content compressed (stack_v2/packed_text.py), the largest worker at 408 MB peaks at 1,231 MiB instead of
-1,403, for a quarter less CPU. It is not flat in the sense of ``verdict`` (2.3x from 23 to 408 MB, for 18x
-the input). What still grows is the results a worker
-stores between steps, which Dask keeps in memory until the process reaches its spill threshold (70% of the
-limit, 1.4 GB here): before compression the 408 MB peaks sat at that threshold, and 8 MB partitions did
-not lower them. With
+    input (``--sizes xlarge``, bench_scaling's 4x large)                              1,660 MB
+    32 MB, content compressed   killed 6 times, unfinished after 18 min (a fetch task held up to 650 MB)
+    same, fetch planned by the content it brings   1801, 1662, 1745, 1832, 1463 (3 restarts) / 2352 s:
+                                timed out after 1800 s, one worker paused at 80% for its last 10 minutes
+
+Before, partitions were the cluster's threads (two), so every partition grew with the input and a 408 MB build
+was killed. Now a shuffle's partitions follow its input's size (``--dask_partition_mb``, 32 by default) and
+Dask sizes Beam's elements, so every task's input and output are bounded (per task, at most about 390 MB of
+growth at 408 MB: fetch_decode, language, near_dedup's signatures, the shard writer) and the largest worker
+stays under 2 GB at every size; no worker was paused or killed. Since records pickle their content compressed
+(stack_v2/packed_text.py), the largest worker at 408 MB peaks at 1,231-1,329 MiB instead of 1,403, for a
+quarter less CPU. It is not flat in the sense of ``verdict`` (2.3x from 23 to 408 MB, for 18x the input). What
+still grows is the results a worker stores between steps, which Dask keeps in memory until the process reaches
+its spill threshold (70% of the limit, 1.4 GB here): before compression the 408 MB peaks sat at that
+threshold, and 8 MB partitions did not lower them. With
 ``--memory-limit 1.5GB`` the 408 MB build failed (two workers killed; then Dask refused a task whose
 inputs it estimated at 1.72 GiB, probably because Dask's ``sizeof`` sampled 10 elements of a list and one
 large file among them was extrapolated to the whole list). Lists of WindowedValues are now sized from 512
 to 1000 elements; sizing every element gave 1370 and 1031 MiB at 408 MB but 2.7x the CPU time; the sample
-is not measured on a full build yet. A 1.6 GB input was not built here. Smaller output shards
-(``--target-shard-mb 32``) change little: the recipe's 256 MB shard is not what grows.
+is not measured on a full build yet. Smaller output shards (``--target-shard-mb 32``) change little: the
+recipe's 256 MB shard is not what grows.
+
+At 1,660 MB (4x the large input; ``xlarge``) memory is NOT flat and the build does not finish under a 2 GB
+limit. First, the partitions of a shuffle of file occurrences were planned by the occurrences' own few
+hundred bytes, so the fetch task after it held the content of 29,000 files (up to 650 MB). Weighing an
+occurrence by the content it will fetch (``dask_tasks.measure``) bounds every task again: with
+``--task-memory``, the largest rise of RSS in one task is 328 MB (fetch_decode), then WriteManifest's and
+WriteData's shuffle tasks (224 and 195 MB) and near_dedup's bundles (175 MB). What grows is each worker's
+memory between tasks: its stored results are spilled (90% of them on disk), yet its RSS climbs over the
+run to 1.0-1.6 GB of anonymous memory (``/proc/PID/smaps``: 534 MB in glibc's main heap, 908 MB in other
+anonymous maps, 23 MB of Go heap for go-enry), so a task's rise takes it past 80% (paused) or 95%
+(restarted). It is memory the process holds but Dask does not manage: freed Python objects in fragmented
+arenas, or objects kept alive across tasks; which of the two was not established here.
 
 Runners (``--runner``):
 
