@@ -81,7 +81,6 @@ def main() -> int:
     args = parser.parse_args()
 
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.runners.portability.portable_runner import PortableRunner
     from apache_beam.transforms import environments
@@ -90,6 +89,7 @@ def main() -> int:
     from stack_v2.archive.location import ArchiveLocation
     from stack_v2.build import BuildRequest, construct
     from stack_v2.recipe import load_recipe
+    from stack_v2.runners import pipeline_options
 
     workdir = Path(args.workdir).resolve()
     repos, source_bytes = make_repos(workdir, args.packages)
@@ -99,7 +99,7 @@ def main() -> int:
     os.environ["XDG_CACHE_HOME"] = str(workdir / "cache")
     run_dir = workdir / "shuffle-run"
     shutil.rmtree(run_dir, ignore_errors=True)
-    options = PipelineOptions([])
+    options = pipeline_options([])  # a build's options (its coders follow them)
     # Built as for a distributed runner, so that every join shuffles as on Dataflow (on the DirectRunner a
     # join whose small side is small in total looks it up in memory instead: stack_v2/joins.py); run here.
     p = beam.Pipeline(runner=PortableRunner(), options=options)
