@@ -183,14 +183,22 @@ def test_an_s3_outage_while_fetching_fails_the_build_within_its_budget(
     assert publish.current_version(str(built)) not in (before["version"], run)
 
 
-def test_a_build_killed_in_its_pipeline_leaves_the_previous_dataset(world, built, capsys):
+def test_a_build_killed_in_its_pipeline_leaves_the_previous_dataset(world, built, tmp_path, capsys):
     before = snapshot(built)
-    proc = child(argv(world, built))
+    # The same archive, but one content object is a named pipe no one writes to: the build's fetch waits on
+    # it forever, so the kill lands inside the pipeline however fast the rest of the build is.
+    archive = tmp_path / "archive"
+    shutil.copytree(world["archive"], archive)
+    blocking = sorted((archive / "content").iterdir())[0]
+    blocking.unlink()
+    os.mkfifo(blocking)
+    proc = child(argv(world, built, archive=str(archive)))
     deadline = time.monotonic() + 120
     while not [v for v in publish.list_versions(str(built)) if v != before["version"]]:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
-    time.sleep(1.0)  # inside the pipeline
+    time.sleep(1.0)  # in the pipeline, which cannot end before the kill
+    assert proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert snapshot(built) == before
