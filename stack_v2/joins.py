@@ -26,7 +26,6 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 _SMALL, _LARGE = 0, 1
 UNMATCHED = None  # the large value passed for keys that have small values only (when asked for)
-_ABSENT = object()
 
 
 def _tag_small(kv):
@@ -62,20 +61,17 @@ class _LookupJoin(beam.DoFn):
         self._tables = Metrics.counter("joins", "lookup_tables")
 
     def start_bundle(self):
-        self._source, self._table, self._missing = None, {}, None
+        self._source, self._table, self._missing = None, {}, []
 
     def process(self, element, small):
         if small is not self._source:  # a new bundle's side input (the same object within a bundle)
-            self._source, self._table = small, _by_key(small)
+            self._source, self._table, self._missing = small, _by_key(small), []
             self._tables.inc()
             if self._reduce_small is not None:
                 self._table = {key: self._reduce_small(values) for key, values in self._table.items()}
                 self._missing = self._reduce_small([])
         key, value = element
-        found = self._table.get(key, _ABSENT)
-        if found is _ABSENT:
-            found = [] if self._reduce_small is None else self._missing
-        yield key, found, value
+        yield key, self._table.get(key, self._missing), value
 
 
 def _by_key(pairs) -> dict:
