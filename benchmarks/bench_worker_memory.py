@@ -113,6 +113,9 @@ from bench_archive import make_repos  # noqa: E402
 from bench_scaling import SIZES, STAGES  # noqa: E402
 
 MB = 2**20
+# deploy/dask/README.md's worker settings: Dask spills stored results from 40% of the memory limit (target)
+# and from 50% of it measured as RSS (spill), not 60% and 70%, leaving room for a shard writer's task.
+WORKER_ENV = ["DASK_DISTRIBUTED__WORKER__MEMORY__TARGET=0.4", "DASK_DISTRIBUTED__WORKER__MEMORY__SPILL=0.5"]
 FLAT_LIMIT_MB = 2000 * 1e6 / MB  # "under 2 GB"
 FLAT_GROWTH = 1.25
 
@@ -239,8 +242,12 @@ def role_of(root_role: str, root_pid: int, p: psutil.Process) -> str:
     return f"{root_role}-child"
 
 
-def server(args: list[str], log: Path, cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+def server(args: list[str], log: Path, cwd: Path, extra_env: dict | None = None) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        **(extra_env or {}),
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+    }
     # the workers import dask_task_memory (--task-memory) from here
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), env.get("PYTHONPATH")]))
     return subprocess.Popen(
@@ -311,7 +318,9 @@ def child(archive: str, out: str, stages: int, target_shard_mb: int, measured: s
     return 0
 
 
-def start_dask(home: Path, workers: int, memory_limit: str) -> tuple[list[subprocess.Popen], list[str], dict]:
+def start_dask(
+    home: Path, workers: int, memory_limit: str, worker_env: dict | None = None
+) -> tuple[list[subprocess.Popen], list[str], dict]:
     port = free_port()
     dask = str(Path(sys.executable).with_name("dask"))
     scheduler = server(
@@ -335,6 +344,7 @@ def start_dask(home: Path, workers: int, memory_limit: str) -> tuple[list[subpro
         ],
         home / "workers.log",
         home,
+        worker_env,
     )
     import dask.distributed as ddist
 
@@ -350,11 +360,13 @@ def _rest_probe(dask_worker) -> dict:
     import ctypes
     import gc
 
-    from stack_v2 import dask_tasks
+    from stack_v2 import dask_memory, dask_tasks
 
     proc = psutil.Process()
     out = {"pid": os.getpid(), "rest_mb": round(proc.memory_info().rss / MB)}
     out["stored_results"] = len(dask_worker.data)
+    out["returned_by_trims_mb"] = round(dask_memory.RETURNED["bytes"] / MB)
+    out["trims"] = dask_memory.RETURNED["trims"]
     out["pooled_steps"] = len(dask_tasks._IDLE) + len(dask_tasks._SPECS)
     gc.collect()
     out["after_gc_mb"] = round(proc.memory_info().rss / MB)
@@ -364,6 +376,129 @@ def _rest_probe(dask_worker) -> dict:
     except OSError:
         pass
     return out
+
+
+def _live_probe(dask_worker) -> dict:
+    """On a Dask worker in mid-run: where its RSS is. glibc's heap (all arenas, ``mallinfo2``: in use and
+    free), pymalloc's arenas (``sys._debugmallocstats``: bytes in live blocks, free in arenas), Arrow's memory
+    pool, the results Dask stores in memory and on disk, and the live Python objects by type (count and
+    ``sys.getsizeof``, the top 12 by size)."""
+    import collections
+    import ctypes
+    import gc
+    import re
+    import tempfile
+
+    from stack_v2 import dask_memory
+
+    out = {"pid": os.getpid(), "t": round(time.time(), 1), "rss_mb": round(psutil.Process().memory_info().rss / MB)}
+    out["returned"] = {"trims": dask_memory.RETURNED["trims"], "mb": round(dask_memory.RETURNED["bytes"] / MB)}
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (n, ctypes.c_size_t)
+            for n in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+        mi = libc.mallinfo2()
+        out["glibc_mb"] = {
+            "heap": round(mi.arena / MB),
+            "mmapped": round(mi.hblkhd / MB),
+            "in_use": round(mi.uordblks / MB),
+            "free": round(mi.fordblks / MB),
+        }
+    except (OSError, AttributeError):
+        pass
+    # pymalloc writes its statistics to the C stderr: read them through a temporary file on fd 2.
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode(errors="replace")
+    stats = {}
+    for key, pattern in (
+        ("arenas", r"# arenas allocated current\s*=\s*([\d,]+)"),
+        ("live", r"# bytes in allocated blocks\s*=\s*([\d,]+)"),
+        ("free_blocks", r"# bytes in available blocks\s*=\s*([\d,]+)"),
+        ("free_pools", r"(\d[\d,]*) unused pools \* \d+ bytes\s*=\s*([\d,]+)"),
+    ):
+        m = re.search(pattern, text)
+        if m:
+            stats[key] = int(m.groups()[-1].replace(",", ""))
+    out["pymalloc_mb"] = {
+        "arenas": stats.get("arenas"),
+        **{k: round(v / MB) for k, v in stats.items() if k != "arenas"},
+    }
+    try:
+        import pyarrow as pa
+
+        pool = pa.default_memory_pool()
+        out["arrow_mb"] = {
+            "backend": pool.backend_name,
+            "allocated": round(pool.bytes_allocated() / MB),
+            "max": round(pool.max_memory() / MB),
+        }
+    except Exception as e:  # noqa: BLE001 - a probe
+        out["arrow_mb"] = repr(e)
+    data = dask_worker.data
+    fast = getattr(data, "fast", None)
+    out["stored"] = {
+        "results": len(data),
+        "in_memory_mb": round(getattr(fast, "total_weight", 0) / MB),
+        "spilled_mb": round(getattr(getattr(data, "slow", None), "total_weight", 0) / MB)
+        if hasattr(getattr(data, "slow", None), "total_weight")
+        else None,
+    }
+    counts: collections.Counter = collections.Counter()
+    sizes: collections.Counter = collections.Counter()
+    for obj in gc.get_objects():
+        name = type(obj).__qualname__
+        counts[name] += 1
+        try:
+            sizes[name] += sys.getsizeof(obj)
+        except TypeError:
+            pass
+    out["gc_objects"] = sum(counts.values())
+    out["top_types"] = [(name, counts[name], round(size / MB, 1)) for name, size in sizes.most_common(12)]
+    return out
+
+
+class LiveProbe(threading.Thread):
+    """``_live_probe`` on every worker every ``every`` seconds while the build runs."""
+
+    def __init__(self, beam_args: list[str], every: float):
+        super().__init__(daemon=True)
+        (self.address,) = [a.split("=", 1)[1] for a in beam_args if a.startswith("--dask_client_address=")]
+        self.every, self.samples, self.stopped = every, [], threading.Event()
+
+    def run(self) -> None:
+        import dask.distributed as ddist
+
+        with ddist.Client(self.address, timeout=60) as client:
+            while not self.stopped.wait(self.every):
+                try:
+                    self.samples += list(client.run(_live_probe, on_error="return").values())
+                except Exception as e:  # noqa: BLE001 - a probe
+                    self.samples.append({"error": repr(e)})
 
 
 def rest_probe(beam_args: list[str]) -> list[dict]:
@@ -411,7 +546,8 @@ def measure(archive: Path, out: Path, home: Path, args) -> dict:
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     if args.runner == "dask":
-        servers, beam_args, roots = start_dask(home, args.workers, args.memory_limit)
+        worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
+        servers, beam_args, roots = start_dask(home, args.workers, args.memory_limit, worker_env)
         if args.dask_npartitions:
             beam_args.append(f"--dask_npartitions={args.dask_npartitions}")
         if args.dask_partition_mb:
@@ -427,6 +563,9 @@ def measure(archive: Path, out: Path, home: Path, args) -> dict:
             os.environ["BENCH_TASK_MEMORY"] = str(home)
         launcher = server(cmd, home / "launcher.log", home)
         os.environ.pop("BENCH_TASK_MEMORY", None)
+        probe = LiveProbe(beam_args, args.probe_every) if args.probe_every and args.runner == "dask" else None
+        if probe:
+            probe.start()
         with Sampler({**roots, "launcher": launcher.pid}, role_of) as sampled:
             try:
                 launcher.wait(timeout=args.timeout)
@@ -434,6 +573,10 @@ def measure(archive: Path, out: Path, home: Path, args) -> dict:
                 failure = f"timeout after {args.timeout} s"
                 stop(launcher)
         wall = time.perf_counter() - started
+        if probe:
+            probe.stopped.set()
+            probe.join(timeout=120)
+            (home / "live-probe.json").write_text(json.dumps(probe.samples, indent=1))
         rest = rest_probe(beam_args) if args.runner == "dask" and failure is None else None
     finally:
         for proc in servers:
@@ -563,6 +706,22 @@ def main() -> int:
         action="store_true",
         help="dask: record every task's RSS and result size per Beam transform (dask_task_memory.py)",
     )
+    parser.add_argument(
+        "--worker-env",
+        nargs="*",
+        default=WORKER_ENV,
+        metavar="KEY=VALUE",
+        help="dask: environment of the worker processes (default: deploy/dask/README.md's spill settings, "
+        + " ".join(WORKER_ENV)
+        + "; give none for Dask's defaults)",
+    )
+    parser.add_argument(
+        "--probe-every",
+        type=float,
+        default=None,
+        help="dask: every S seconds, where each worker's memory is (glibc, pymalloc, Arrow, stored results, objects "
+        "by type); <workdir>/dask-<size>/live-probe.json",
+    )
     parser.add_argument("--timeout", type=float, default=4 * 3600, help="give a build up to this many seconds")
     args = parser.parse_args()
 
@@ -576,6 +735,7 @@ def main() -> int:
             f"-pmb{args.dask_partition_mb}" if args.dask_partition_mb and args.runner == "dask" else "",
             f"-stages{args.stages}" if args.stages else "",
             "-tasks" if args.task_memory else "",
+            "".join(f"-{kv.replace('=', '_')}" for kv in args.worker_env) if args.worker_env != WORKER_ENV else "",
             f"-w{args.workers}-{args.memory_limit}"
             if args.runner == "dask" and (args.workers, args.memory_limit) != (2, "2GB")
             else "",
@@ -591,7 +751,9 @@ def main() -> int:
         }
     )
     if args.runner == "dask":
-        results["cluster"] = f"dask worker --nworkers {args.workers} --nthreads 1 --memory-limit {args.memory_limit}"
+        results["cluster"] = " ".join(
+            [*args.worker_env, f"dask worker --nworkers {args.workers} --nthreads 1 --memory-limit {args.memory_limit}"]
+        )
     for size in args.sizes:
         repos, source_bytes = make_repos(workdir, SIZES[size])
         archive = workdir / f"archive-{size}"

@@ -29,8 +29,9 @@ the runner waits for the input's partitions, asks their sizes (Dask's ``sizeof``
 ``stack_v2.dask_tasks`` teaches the size of a ``WindowedValue``, so that Dask also spills stored results
 to disk as the memory limit nears) and hash-shuffles into one output partition per ``--dask_partition_mb``
 (default 32) of input, at least one per worker thread (``--dask_npartitions N`` fixes the count instead);
-empty input partitions are left out and small ones share a split task. Workers give freed heap back
-(glibc ``malloc_trim``) after bundles and groups. Only the global window is supported (the build uses no
+empty input partitions are left out and small ones share a split task. Workers give back the memory
+the build frees (``stack_v2.dask_memory``: a worker plugin that trims glibc's heaps and Arrow's pool while
+a worker's RSS is high, paused or not). Only the global window is supported (the build uses no
 other), GroupByKey keys must be hashable, and neither state, timers nor splittable DoFns are. A shuffle
 has M x N small tasks (input x output partitions), and the client waits at each shuffle for its input.
 
@@ -50,6 +51,7 @@ from apache_beam.runners.dask.dask_runner import DaskOptions, DaskRunnerResult
 from apache_beam.runners.dask.dask_runner import DaskRunner as BeamDaskRunner
 from apache_beam.runners.runner import PipelineState
 
+from stack_v2.dask_memory import PLUGIN_NAME, ReturnFreedMemory
 from stack_v2.dask_partitions import DEFAULT_PARTITION_MB
 from stack_v2.dask_tasks import teardown_run
 from stack_v2.dask_translate import Translator, overrides
@@ -114,6 +116,7 @@ class DaskRunner(BeamDaskRunner):
         client = ddist.Client(**dask_options)
         run_id = uuid.uuid4().hex
         try:
+            client.register_plugin(ReturnFreedMemory(), name=PLUGIN_NAME)
             threads = sum(client.nthreads().values()) or 1
             pipeline.replace_all(overrides())
             partition_bytes = options.view_as(PartitionOptions).dask_partition_mb << 20

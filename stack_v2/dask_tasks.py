@@ -10,11 +10,9 @@ partition can make it look larger than the whole memory limit."""
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import sys
 import threading
-import time
 
 from apache_beam.internal import pickler
 from apache_beam.runners.common import DoFnRunner, Receiver
@@ -32,20 +30,6 @@ log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 _SPECS: dict[str, tuple] = {}
 _IDLE: dict[str, list] = {}
-_TRIM = {"every_s": 2.0, "last": 0.0}
-
-
-def _malloc_trim() -> None:
-    """Give glibc's free heap back to the system after a task (at most every 2 s): a big bundle's lists,
-    once freed, would otherwise stay in the process's RSS, which Dask's memory limit counts."""
-    now = time.monotonic()
-    if now - _TRIM["last"] < _TRIM["every_s"]:
-        return
-    _TRIM["last"] = now
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        _TRIM["every_s"] = float("inf")
 
 
 class _Receiver(Receiver):
@@ -129,8 +113,6 @@ def run_bundle(step: str, spec_bytes: bytes, only_tag, partition: list, *side_va
     runner.finish()
     with _LOCK:
         _IDLE.setdefault(step, []).append(fn)
-    del partition, runner
-    _malloc_trim()
     return out if only_tag == ALL_OUTPUTS else out.get(only_tag, [])
 
 
@@ -191,8 +173,6 @@ def group(*parts) -> list:
             key, value = wv.value
             groups.setdefault(key, []).append(value)
     end = GlobalWindow().max_timestamp()
-    del parts
-    _malloc_trim()
     return [GlobalWindows.windowed_value((key, values), end) for key, values in groups.items()]
 
 

@@ -13,8 +13,11 @@ small *in total* (near-dedup's verdicts: one entry per removed file) costs more 
 materialises the Flatten of both sides, then groups them, so the large side (near-dedup's records, content
 and all) is encoded and decoded twice more. With ``in_process_lookup`` the small side becomes a side input
 there, one dict per bundle, and the large side streams past it: the same triples (a key's small values in
-the order the runner produced them). Joins whose small side is a whole table (the traversal's) keep the
-shuffle: a dict of every row would hold several times the runner's encoded bytes.
+the order the runner produced them). near-dedup's signatures (a few hundred bytes per file, against the
+edges at both their ends) are such a side too: the records they come from, content and all, are in the
+same process. Joins whose small side is a whole table of the export (the traversal's) keep the shuffle:
+the export may hold far more rows than the selected origins reach, and a dict of every row would hold
+several times the runner's encoded bytes.
 """
 
 from __future__ import annotations
@@ -82,8 +85,15 @@ def _by_key(pairs) -> dict:
 
 
 def runs_in_process(pipeline) -> bool:
-    """Whether ``pipeline`` runs on Beam's DirectRunner, in this process (or its local worker processes)."""
-    return isinstance(pipeline.runner, (SwitchingDirectRunner, BundleBasedDirectRunner, FnApiRunner))
+    """Whether ``pipeline`` runs on Beam's DirectRunner, in this process (or its local worker processes).
+    Beam's DaskRunner, and so this project's, is a BundleBasedDirectRunner that runs on a cluster: not."""
+    runner = type(pipeline.runner)
+    if any(cls.__module__.startswith(_DASK_RUNNER_MODULES) for cls in runner.__mro__):
+        return False
+    return issubclass(runner, (SwitchingDirectRunner, BundleBasedDirectRunner, FnApiRunner))
+
+
+_DASK_RUNNER_MODULES = ("apache_beam.runners.dask.", "stack_v2.dask_runner")
 
 
 class JoinSmallToLarge(beam.PTransform):

@@ -67,6 +67,13 @@ def test_the_lookup_is_only_for_pipelines_that_run_in_process():
     assert runs_in_process(local)
     remote = beam.Pipeline(runner=PortableRunner())  # built, never run: a job server would shuffle
     assert not runs_in_process(remote)
+    # Beam's DaskRunner is a BundleBasedDirectRunner, but its workers are a cluster's: they shuffle too.
+    from apache_beam.runners.dask.dask_runner import DaskRunner as BeamDaskRunner
+
+    from stack_v2.dask_runner import DaskRunner
+
+    assert not runs_in_process(beam.Pipeline(runner=DaskRunner()))
+    assert not runs_in_process(beam.Pipeline(runner=BeamDaskRunner()))
     for p in (local, remote):
         (
             p | "Small" >> beam.Create(small),

@@ -333,6 +333,14 @@ def test_dask_runner_on_a_two_process_cluster(world, reference, dask_cluster):
     # The work was spread over both worker processes, and the run left nothing behind on them.
     assert len({task["worker"] for task in stream.data}) == 2
     assert all(not pooled for pooled in dask_cluster.run(_pooled_dofns).values())
+    # Every worker got the plugin that gives freed memory back (stack_v2.dask_memory).
+    assert all(dask_cluster.run(_returns_freed_memory).values())
+
+
+def _returns_freed_memory(dask_worker) -> bool:
+    from stack_v2.dask_memory import PLUGIN_NAME
+
+    return PLUGIN_NAME in dask_worker.plugins and PLUGIN_NAME in dask_worker.periodic_callbacks
 
 
 def _pooled_dofns() -> int:

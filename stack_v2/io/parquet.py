@@ -33,22 +33,52 @@ def stable_bucket(key: str, buckets: int) -> int:
     return int.from_bytes(hashlib.sha1(key.encode("utf-8", "surrogatepass")).digest()[:8], "big") % buckets
 
 
+ROW_GROUP_ROWS = 100_000
+# A row group's text at most (its str and bytes values): the writer converts one row group to Arrow at a
+# time, so a 256 MB data shard costs its rows and one row group's Arrow copy, not a second copy of the
+# shard. Rows of a few hundred bytes (manifests, dropped tables) reach ROW_GROUP_ROWS first.
+ROW_GROUP_BYTES = 64 << 20
+
+
+def _text_bytes(row: dict) -> int:
+    return sum(len(v) for v in row.values() if isinstance(v, (str, bytes)))
+
+
+def row_groups(rows: list[dict]) -> list[list[dict]]:
+    """Consecutive slices of ``rows``: at most ROW_GROUP_ROWS rows, and ROW_GROUP_BYTES of text unless one
+    row alone is more; at least one slice (empty for no rows)."""
+    groups, start, size = [], 0, 0
+    for i, row in enumerate(rows):
+        row_size = _text_bytes(row)
+        if i > start and (i - start == ROW_GROUP_ROWS or size + row_size > ROW_GROUP_BYTES):
+            groups.append(rows[start:i])
+            start, size = i, 0
+        size += row_size
+    groups.append(rows[start:])
+    return groups
+
+
 def write_parquet_atomic(path: str, rows: list[dict], schema: pa.Schema) -> None:
     """Write rows to ``path`` (local, s3:// or gs://) so that no reader sees a partial file: locally via a
-    temporary file in the same directory and a rename, in an object store as one upload."""
-    table = pa.Table.from_pylist(rows, schema=schema)
-    # Fixed writer settings so identical rows give identical bytes.
-    settings = {"compression": "zstd", "row_group_size": 100_000, "write_statistics": True}
+    temporary file in the same directory and a rename, in an object store as one upload. One row group per
+    ``row_groups`` slice, each converted to Arrow only when it is written."""
     if storage.is_remote(path):
         # Serialised first, then one upload: a failure while encoding never leaves a partial object.
         buffer = pa.BufferOutputStream()
-        pq.write_table(table, buffer, **settings)
+        _write(buffer, rows, schema)
         storage.write_bytes(path, buffer.getvalue())
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = storage.temporary_path(path)
-    pq.write_table(table, tmp, **settings)
+    _write(tmp, rows, schema)
     os.replace(tmp, path)
+
+
+def _write(sink, rows: list[dict], schema: pa.Schema) -> None:
+    # Fixed writer settings so identical rows give identical bytes.
+    with pq.ParquetWriter(sink, schema, compression="zstd", write_statistics=True) as writer:
+        for group in row_groups(rows):
+            writer.write_table(pa.Table.from_pylist(group, schema=schema), row_group_size=ROW_GROUP_ROWS)
 
 
 def shard_name(name: str, index: int, count: int) -> str:

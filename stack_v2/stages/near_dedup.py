@@ -209,11 +209,12 @@ class NearDedup(beam.PTransform):
         )
         if config.verify:
             # Every signature crosses one shuffle (joined to the edges at both their ends), then each edge
-            # meets its two signatures: only signatures of files with an edge move twice.
+            # meets its two signatures: only signatures of files with an edge move twice. In process, the
+            # signatures (a few hundred bytes per file, beside the records' content there) are a lookup.
             ends = edges | "Ends" >> beam.FlatMapTuple(_ends)
             edges = (
                 (signed.sigs, ends)
-                | "JoinSig" >> JoinSmallToLarge()
+                | "JoinSig" >> JoinSmallToLarge(in_process_lookup=True)
                 | "ByEdge" >> beam.FlatMapTuple(lambda node, s, edge: [(edge, (node, s[0]))] if s else [])
                 | "EdgeSigs" >> beam.GroupByKey()
                 | "Verify" >> beam.FlatMap(_verify, config.threshold)
