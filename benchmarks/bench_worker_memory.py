@@ -38,30 +38,52 @@ to 1000 elements; sizing every element gave 1370 and 1031 MiB at 408 MB but 2.7x
 is not measured on a full build yet. Smaller output shards (``--target-shard-mb 32``) change little: the
 recipe's 256 MB shard is not what grows.
 
-At 1,660 MB (4x the large input; ``xlarge``) memory is NOT flat and the build does not finish under a 2 GB
+At 1,660 MB (4x the large input; ``xlarge``), before 2026-12-07, the build did not finish under a 2 GB
 limit. First, the partitions of a shuffle of file occurrences were planned by the occurrences' own few
 hundred bytes, so the fetch task after it held the content of 29,000 files (up to 650 MB). Weighing an
-occurrence by the content it will fetch (``dask_tasks.measure``) bounds every task again: with
-``--task-memory``, the largest rise of RSS in one task is 328 MB (fetch_decode), then WriteManifest's and
-WriteData's shuffle tasks (224 and 195 MB) and near_dedup's bundles (175 MB). What grows is each worker's
-memory between tasks: its stored results are spilled (90% of them on disk), yet its RSS climbs over the
-run to 1.0-1.6 GB of anonymous memory (``/proc/PID/smaps``: 534 MB in glibc's main heap, 908 MB in other
-anonymous maps, 23 MB of Go heap for go-enry), so a task's rise takes it past 80% (paused) or 95%
-(restarted). It is memory the process holds but Dask does not manage: freed Python objects in fragmented
-arenas, or objects kept alive across tasks; which of the two was not established here.
+occurrence by the content it will fetch (``dask_tasks.measure``) bounded every task again, but workers were
+still paused and restarted. ``--probe-every`` (where each worker's memory is, in mid-run) showed why: a
+worker paused at 80% held 1,532 MiB of RSS with 69 MB of glibc chunks in use and 922 MB free (``mallinfo2``),
+pymalloc's arenas 494 MB for 207 MB of live objects, nothing stored in memory. ``malloc_trim(0)`` on it gave
+back 500 MB in 50 ms. The workers trimmed after a task, but a paused worker runs no task, so it stayed
+paused until its nanny restarted it. Three changes, each measured at 1,660 MB:
+
+    input 1,660 MB (MiB, each worker process's peak RSS; wall s / CPU s of the set-up)
+    trim by a worker plugin every 0.5 s while RSS >= 50% of the limit (stack_v2/dask_memory.py)
+                                1 restart after 8 min, paused (stopped after 10 min)
+    same, PYTHONMALLOC=malloc   1 restart after 7.5 min (stopped after 11 min)
+    plugin, spill target 0.4 and spill 0.5 (not 0.6, 0.7: deploy/dask/README.md)
+                                1 restart after 9.5 min, 4 pauses (stopped after 17 min); with
+                                shards written one row group at a time:    1604, 1620 / 695 s / 1,270 s
+
+With all three, every size builds under a 2 GB limit, no worker paused or restarted (``--target-shard-mb
+64``: the shard writer's task, the largest in ``--task-memory``, adds up to 755 MB with 256 MB shards):
+
+    input                       122 MB              408 MB              1,660 MB
+    64 MB shards                782, 755 / 40 s     1081, 1023 / 149 s  1483, 1421 / 2,090 s
+
+That is under 2 GB as the input grows 3.4x and then 4x, but not flat by ``verdict`` (1.9x from 122 MB to
+1,660 MB; 1.37x over the last 4x). What grows is the shards and partitions in flight: a shard has 45-55 MB
+at 122-408 MB of input and reaches its 64 MB target beyond. Spilling from 40% costs CPU: the 408 MB build
+took 149 CPU-s against 98-117 s before. The 1,660 MB build is slow on Dask (0.8 MB per CPU-second): most
+of its task time is WriteData's shuffle tasks (638 s of 2,609 tasks in ``--task-memory``), which move
+spilled records. Not fixed here. The 695 s run above ran near-dedup's three small-side joins as in-process
+lookups: ``joins.runs_in_process`` took Beam's DaskRunner, a BundleBasedDirectRunner, for an in-process
+runner. It no longer does, and the 64 MB series ran with the joins' shuffles.
 
 Runners (``--runner``):
 
 - ``dask`` (default): this project's DaskRunner (``stack_v2/dask_runner.py``) on a ``dask.distributed``
   cluster started here for each size, as deploy/dask/README.md sets one up: ``dask scheduler`` and ``dask
-  worker --nworkers N --nthreads 1 --memory-limit LIMIT`` as subprocesses (two worker processes and 2GB,
-  i.e. 2e9 bytes, by default), the build pointed at it with ``--dask_client_address``. With a memory limit
-  Dask spills stored results to disk from 60-70% of it, pauses a worker at 80%, and its nanny kills and
-  restarts the worker at 95%; a task whose workers were killed four times fails the build (``KilledWorker``).
-  A killed worker shows as one more worker process (``alive`` false; its peak is cut off at the nanny's
-  95%), and the nanny's "exceeded 95% memory budget" lines are counted. After a build that succeeded, each
-  worker's RSS at rest (nothing stored, DoFns torn down) is read, then after ``gc.collect()`` and after
-  glibc's ``malloc_trim(0)``: what the trim gives back was freed but still held by the process.
+  worker --nworkers N --nthreads 1 --memory-limit LIMIT`` as subprocesses (two worker processes and 2GB, i.e.
+  2e9 bytes, by default; the workers' environment ``--worker-env``, by default deploy/dask/README.md's spill
+  settings, ``WORKER_ENV``), the build pointed at it with ``--dask_client_address``. With a memory limit Dask
+  spills stored results to disk from 40-50% of it here (60-70% by Dask's defaults), pauses a worker at 80%,
+  and its nanny kills and restarts the worker at 95%; a task whose workers were killed four times fails the
+  build (``KilledWorker``). A killed worker shows as one more worker process (``alive`` false; its peak is cut
+  off at the nanny's 95%), and the nanny's "exceeded 95% memory budget" lines are counted. After a build that
+  succeeded, each worker's RSS at rest (nothing stored, DoFns torn down) is read, then after ``gc.collect()``
+  and after glibc's ``malloc_trim(0)``: what the trim gives back was freed but still held by the process.
 - ``portable``: the PortableRunner with Beam's local job service and an EXTERNAL worker pool (the set-up of a
   Spark or Flink job server, and the SDK harness a Dataflow worker runs). Beam's worker pool has no memory
   limit of its own.
@@ -77,14 +99,18 @@ smallest size to the largest (while the input grows about 18x).
 
     python benchmarks/bench_worker_memory.py --workdir /tmp/stack-v2-bench-scaling [--sizes small medium large]
         [--runner dask|portable] [--workers 2] [--memory-limit 2GB] [--dask-npartitions N] [--dask-partition-mb MB]
-        [--stages K] [--target-shard-mb MB] [--task-memory] [--timeout SECONDS]
+        [--stages K] [--target-shard-mb MB] [--task-memory] [--probe-every S] [--worker-env KEY=VALUE ...]
+        [--timeout SECONDS]
 
 To find what grows: ``--stages K`` runs only the first K stages of bench_scaling.STAGES;
 ``--dask-npartitions`` passes ``--dask_npartitions`` (a fixed partition count for Creates and shuffles, as
 before: the cluster's total threads); ``--dask-partition-mb`` passes ``--dask_partition_mb`` (a shuffle's
 output partition size, default 32); ``--target-shard-mb`` overrides the recipe's data shard size;
 ``--task-memory`` (dask) records every task's RSS before, during and after it, and the size of its result,
-per Beam transform (``dask_task_memory.py``; ``<workdir>/dask-<size>/task-memory.json``). Reuses
+per Beam transform (``dask_task_memory.py``; ``<workdir>/dask-<size>/task-memory.json``).
+``--probe-every S`` (dask) asks every worker every S seconds where its memory is: glibc's heap in use and
+free (``mallinfo2``), pymalloc's arenas and live blocks, Arrow's pool, the results Dask stores, the live
+objects by type, and what the trims gave back (``<workdir>/dask-<size>/live-probe.json``). Reuses
 bench_scaling's archives in the same work directory (``<workdir>/archive-<size>``; imported once, when
 missing). Prints JSON, a table and the verdict, and merges each size into
 ``<workdir>/worker-memory-<runner>[-<variant>].json`` (so sizes may be run one at a time). Not a test.
