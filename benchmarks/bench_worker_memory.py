@@ -55,6 +55,7 @@ paused until its nanny restarted it. Three changes, each measured at 1,660 MB:
     plugin, spill target 0.4 and spill 0.5 (not 0.6, 0.7: deploy/dask/README.md)
                                 1 restart after 9.5 min, 4 pauses (stopped after 17 min); with
                                 shards written one row group at a time:    1604, 1620 / 695 s / 1,270 s
+                                same, near-dedup's joins shuffled (below): 1340, 1551 / 1,275 s / 2,266 s
 
 With all three, every size builds under a 2 GB limit, no worker paused or restarted (``--target-shard-mb
 64``: the shard writer's task, the largest in ``--task-memory``, adds up to 755 MB with 256 MB shards):

@@ -7,6 +7,7 @@ import time
 
 import psutil
 import pytest
+from daskcluster import local_client
 
 from stack_v2.dask_memory import PLUGIN_NAME, RETURNED, ReturnFreedMemory, should_return
 
@@ -23,23 +24,8 @@ def test_trims_at_and_above_the_share_of_the_limit_and_always_without_one():
 
 @pytest.fixture(scope="module")
 def one_worker():
-    import dask.distributed as distributed
-
-    cluster = distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-        memory_limit="8GB",
-        silence_logs=40,
-    )
-    client = distributed.Client(cluster)
-    try:
+    with local_client(n_workers=1, processes=True, host="127.0.0.1", memory_limit="8GB") as client:
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 _HELD: list = []

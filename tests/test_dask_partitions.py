@@ -8,6 +8,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
+from daskcluster import local_client
 
 pytest.importorskip("dask.distributed")
 
@@ -71,17 +72,8 @@ def test_empty_partitions_are_left_out():
 
 @pytest.fixture(scope="module")
 def client():
-    import dask.distributed as distributed
-
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0", silence_logs=40
-    )
-    client = distributed.Client(cluster)
-    try:
+    with local_client(n_workers=2, processes=False) as client:
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 def _grouped_sums(client, partition_bytes: int, out) -> tuple[list, list]:

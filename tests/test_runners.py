@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from daskcluster import local_client
 from gitrepos import make_library_repo, make_sample_repo
 
 from stack_v2.archive.import_git import import_git
@@ -144,22 +145,8 @@ def worker_pool(tmp_path_factory):
 @pytest.fixture(scope="module")
 def dask_cluster():
     """A dask.distributed LocalCluster: a scheduler on 127.0.0.1 and two worker processes."""
-    import dask.distributed as distributed  # the test extra installs it: a missing Dask fails here, not skips
-
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-        silence_logs=40,
-    )
-    client = distributed.Client(cluster)
-    try:
+    with local_client(n_workers=2, processes=True, host="127.0.0.1") as client:
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 @pytest.fixture(scope="module")
