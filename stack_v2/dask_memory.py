@@ -1,8 +1,9 @@
 """Dask workers give back the memory the build frees, so that their RSS is the memory they use.
 
-Dask's memory limit counts a worker process's RSS: it spills stored results to disk from 70% of the limit,
-pauses the worker at 80% and restarts it at 95%. A bundle of the build allocates and frees hundreds of MB
-(a partition's records, their content, a Parquet shard's buffers), and the allocators keep what is freed:
+Dask's memory limit counts a worker process's RSS: it spills stored results to disk from 60-70% of the
+limit (by default), pauses the worker at 80% and restarts it at 95%. A bundle of the build allocates and
+frees hundreds of MB (a partition's records, their content, a Parquet shard's buffers), and the allocators
+keep what is freed:
 
 - glibc keeps freed chunks in its heaps. Only the top of a heap goes back by itself
   (``MALLOC_TRIM_THRESHOLD_``, which Dask's nanny sets); free memory below a live chunk stays resident
@@ -24,11 +25,8 @@ in ``RETURNED`` (per process), for benchmarks to read.
 from __future__ import annotations
 
 import ctypes
-import logging
 
 from distributed.diagnostics.plugin import WorkerPlugin
-
-log = logging.getLogger(__name__)
 
 PLUGIN_NAME = "stack-v2-return-freed-memory"
 RETURNED = {"trims": 0, "bytes": 0}  # this process: trims done and RSS they gave back
