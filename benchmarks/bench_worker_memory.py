@@ -382,9 +382,9 @@ def start_dask(
 
 
 def _rest_probe(dask_worker) -> dict:
-    """On a Dask worker after the run: RSS at rest, after gc.collect() and after glibc's malloc_trim(0); what
-    the worker still stores and the DaskRunner's per-process pools (stack_v2.dask_tasks) still hold."""
-    import ctypes
+    """On a Dask worker after the run: RSS at rest, after gc.collect() and after glibc's malloc_trim(0) with
+    Arrow's unused pages released (the plugin's ``dask_memory.return_freed_memory``); what the worker still
+    stores and the DaskRunner's per-process pools (stack_v2.dask_tasks) still hold."""
     import gc
 
     from stack_v2 import dask_memory, dask_tasks
@@ -397,11 +397,8 @@ def _rest_probe(dask_worker) -> dict:
     out["pooled_steps"] = len(dask_tasks._IDLE) + len(dask_tasks._SPECS)
     gc.collect()
     out["after_gc_mb"] = round(proc.memory_info().rss / MB)
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-        out["after_malloc_trim_mb"] = round(proc.memory_info().rss / MB)
-    except OSError:
-        pass
+    dask_memory.return_freed_memory()
+    out["after_malloc_trim_mb"] = round(proc.memory_info().rss / MB)
     return out
 
 

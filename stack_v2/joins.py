@@ -86,14 +86,12 @@ def _by_key(pairs) -> dict:
 
 def runs_in_process(pipeline) -> bool:
     """Whether ``pipeline`` runs on Beam's DirectRunner, in this process (or its local worker processes).
-    Beam's DaskRunner, and so this project's, is a BundleBasedDirectRunner that runs on a cluster: not."""
+    Beam's DaskRunner (and this project's, its subclass) is a BundleBasedDirectRunner that runs on a cluster:
+    not. It is told by module, as importing it needs Dask."""
     runner = type(pipeline.runner)
-    if any(cls.__module__.startswith(_DASK_RUNNER_MODULES) for cls in runner.__mro__):
+    if any(cls.__module__.startswith("apache_beam.runners.dask.") for cls in runner.__mro__):
         return False
     return issubclass(runner, (SwitchingDirectRunner, BundleBasedDirectRunner, FnApiRunner))
-
-
-_DASK_RUNNER_MODULES = ("apache_beam.runners.dask.", "stack_v2.dask_runner")
 
 
 class JoinSmallToLarge(beam.PTransform):
